@@ -1,0 +1,54 @@
+# MATF: `make run` sets up and runs a campaign against the demo; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+QUEUE ?= context,writer,executor,reporter,optimizer,logger
+CONCURRENCY ?= 2
+comma := ,
+WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test bench lint demo worker schema clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "MATF needs Python 3.11 or newer: set PYTHON=python3.11 (or newer)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+setup: $(VENV)/.installed ## Create .venv, install MATF, make sure a Chromium is available
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh
+
+run: setup ## Run a full campaign against the bundled demo site (embedded mode)
+	@$(VENV)/bin/matf demo --run --out reports/demo; code=$$?; \
+	  if [ $$code -le 1 ]; then echo "open reports/demo/report.html to see what the demo's seeded bugs look like"; else exit $$code; fi
+
+test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
+	$(PY) -m pytest
+
+bench: setup ## Benchmark MATF (distributed) against a plain Playwright loop
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
+	$(PY) bench/throughput.py
+
+lint: $(VENV)/.installed ## ruff, mypy and the import contracts
+	$(VENV)/bin/ruff check matf tasks tests bench
+	$(VENV)/bin/mypy matf tasks
+	$(VENV)/bin/lint-imports
+
+demo: setup ## Serve the demo site on :8000 (HEALTHY=1 without its bugs)
+	$(VENV)/bin/matf demo --port 8000 $(if $(HEALTHY),--healthy,)
+
+worker: setup ## Start a worker pool (needs REDIS_URL): make worker QUEUE=executor CONCURRENCY=4
+	$(VENV)/bin/celery -A tasks worker -Q $(QUEUE) -n $(WORKER_NAME)@%h \
+	  --concurrency $(CONCURRENCY) --loglevel INFO
+
+schema: $(VENV)/.installed ## Regenerate schemas/*.json from the models
+	$(VENV)/bin/matf schema --out schemas
+
+clean: ## Remove reports, data and caches (keeps .venv)
+	rm -rf reports matf-report data .pytest_cache .mypy_cache .ruff_cache

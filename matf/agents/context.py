@@ -1,0 +1,100 @@
+"""Context manager agent: is the target there, and what do we know of it.
+
+``check_target`` runs before any browser starts, so a typo'd host or a site
+answering 500 on its first page fails a run in a second with a clear reason.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from matf.errors import TargetError, TargetUnreachable, UsageError
+from matf.storage.models import Target
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    url: str  # after redirects
+    status: int
+    title: str | None
+
+
+def validate_url(url: str) -> str:
+    """Accept an absolute http(s) URL with a host, or raise a one-line UsageError."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        _ = parts.port
+    except ValueError as exc:
+        raise UsageError(f"invalid URL {url!r}: {exc}") from exc
+    if not parts.scheme:
+        raise UsageError(f"invalid URL {url!r}: give a full URL such as https://example.com/")
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"unsupported URL scheme {parts.scheme!r} in {url!r}: use http or https")
+    if not parts.hostname:
+        raise UsageError(f"invalid URL {url!r}: no host")
+    return text if parts.path else text + "/"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def check_target(url: str, timeout_s: float = 15.0) -> TargetInfo:
+    """GET the first page; raise TargetUnreachable or TargetError when it can't be tested."""
+    request = urllib.request.Request(url, headers={"User-Agent": "MATF/0.1 (+reachability check)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) only, checked
+            body = response.read(262_144)
+            status, final = response.status, response.geturl()
+    except urllib.error.HTTPError as exc:
+        raise TargetError(f"target answered HTTP {exc.code} at {url}") from exc
+    except urllib.error.URLError as exc:
+        raise TargetUnreachable(f"target unreachable: {url} ({_reason(exc.reason)})") from exc
+    except (TimeoutError, socket.timeout) as exc:
+        raise TargetUnreachable(f"target unreachable: {url} (no answer in {timeout_s:g} s)") from exc
+    except (ConnectionError, OSError) as exc:
+        raise TargetUnreachable(f"target unreachable: {url} ({_reason(exc)})") from exc
+    match = _TITLE.search(body)
+    title = html.unescape(match.group(1).decode("utf-8", "replace")).strip() if match else None
+    return TargetInfo(url=final, status=status, title=title or None)
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, socket.gaierror):
+        return "host name not found"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error: {reason.reason or reason}"
+    return str(getattr(reason, "strerror", None) or reason)
+
+
+def record_target(session: Session, info: TargetInfo) -> None:
+    key = origin(info.url)
+    target = session.get(Target, key) or Target(origin=key, url=info.url)
+    target.url, target.title, target.last_status = info.url, info.title, info.status
+    target.checked_at = datetime.now(UTC)
+    session.add(target)
+
+
+def record_site_map(session: Session, url: str, pages: list[str]) -> None:
+    key = origin(url)
+    target = session.get(Target, key) or Target(origin=key, url=url)
+    target.site_map = sorted(set(pages))
+    session.add(target)

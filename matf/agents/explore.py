@@ -1,0 +1,218 @@
+"""Explore a site in a real browser: same origin, breadth first, up to N pages.
+
+What the page shows is read once per page by ``explore.js``; locators are then
+chosen here and checked against the live page (a locator must match exactly
+one element), preferring role+name, label and text over CSS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag, urlsplit
+
+from matf.agents.values import Field
+from matf.browser.steps import origin_of
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+_COLLECT = resources.files("matf.agents").joinpath("explore.js").read_text(encoding="utf-8")
+_SKIP_EXT = re.compile(r"\.(pdf|zip|gz|tgz|rar|7z|exe|dmg|msi|iso|png|jpe?g|gif|webp|svg|ico|mp[34]|mov|avi|woff2?|ttf|css|js|json|xml)$", re.I)
+_RISKY = re.compile(r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset", re.I)
+
+
+@dataclass
+class FormInfo:
+    action: str
+    method: str
+    fields: list[tuple[Field, dict[str, Any]]]  # (constraints, locator)
+    submit: dict[str, Any] | None
+    skipped_reason: str | None = None
+
+
+@dataclass
+class PageInfo:
+    url: str
+    status: int
+    title: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (absolute url, text)
+    images: list[tuple[str, str | None]] = field(default_factory=list)  # (absolute src, alt)
+    forms: list[FormInfo] = field(default_factory=list)
+    buttons: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, locator)
+    html: bool = True
+
+
+@dataclass
+class SiteMap:
+    start: str
+    pages: list[PageInfo] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # url -> why it could not be read
+
+
+def normalize(url: str) -> str:
+    return urldefrag(url)[0]
+
+
+def crawlable(url: str, origin: str) -> bool:
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and origin_of(url) == origin
+        and not _SKIP_EXT.search(parts.path)
+        and not _RISKY.search(parts.path)
+    )
+
+
+def explore(start: str, browser: Browser, max_pages: int, timeout_ms: int) -> SiteMap:
+    """Visit up to ``max_pages`` same-origin pages breadth first and read each."""
+    origin = origin_of(start)
+    site = SiteMap(start=start)
+    queue: deque[str] = deque([normalize(start)])
+    seen = {normalize(start)}
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        while queue and len(site.pages) < max_pages:
+            url = queue.popleft()
+            info = _read_page(page, url, timeout_ms, site)
+            if info is None:
+                continue
+            site.pages.append(info)
+            for href, _text in info.links:
+                target = normalize(href)
+                if target not in seen and crawlable(target, origin):
+                    seen.add(target)
+                    queue.append(target)
+    finally:
+        context.close()
+    return site
+
+
+def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo | None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        response = page.goto(url, wait_until="load", timeout=timeout_ms)
+    except PlaywrightError as exc:
+        site.errors[url] = (exc.message or str(exc)).splitlines()[0]
+        return None
+    status = response.status if response is not None else 0
+    ctype = response.headers.get("content-type", "") if response is not None else ""
+    if not 200 <= status < 300 or "html" not in ctype:
+        site.errors[url] = f"HTTP {status}" if status >= 300 else f"not HTML ({ctype or 'unknown'})"
+        return None
+    try:
+        page.wait_for_load_state("networkidle", timeout=min(timeout_ms, 3000))
+    except PlaywrightTimeout:
+        pass  # a page that keeps polling is still worth reading
+    try:
+        data = page.evaluate(_COLLECT)
+    except PlaywrightError as exc:
+        site.errors[url] = (exc.message or str(exc)).splitlines()[0]
+        return None
+    info = PageInfo(url=page.url, status=status, title=str(data.get("title") or ""))
+    info.links = [(normalize(x["href"]), x["text"]) for x in data["links"] if x.get("href")]
+    info.images = [(x["src"], x["alt"]) for x in data["images"] if x.get("src")]
+    info.forms = [_form(page, f) for f in data["forms"]]
+    info.buttons = [
+        (b["name"], loc) for b in data["buttons"]
+        if not _RISKY.search(b["name"]) and (loc := _button_locator(page, b)) is not None
+    ]
+    return info
+
+
+def _unique(page: Page, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first candidate locator that matches exactly one element on the page."""
+    for loc in candidates:
+        if _count(page, loc) == 1:
+            return loc
+    return None
+
+
+def _count(page: Page, loc: dict[str, Any]) -> int:
+    if "role" in loc:
+        return page.get_by_role(loc["role"], name=loc.get("name"), exact=True).count()
+    if "label" in loc:
+        return page.get_by_label(loc["label"], exact=True).count()
+    if "placeholder" in loc:
+        return page.get_by_placeholder(loc["placeholder"], exact=True).count()
+    if "test_id" in loc:
+        return page.get_by_test_id(loc["test_id"]).count()
+    return page.locator(loc["css"]).count()
+
+
+def _css_string(value: str) -> str:
+    return json.dumps(value)
+
+
+def _button_locator(page: Page, b: dict[str, Any]) -> dict[str, Any] | None:
+    candidates: list[dict[str, Any]] = []
+    if b["name"]:
+        candidates.append({"role": "button", "name": b["name"]})
+    if b["testid"]:
+        candidates.append({"test_id": b["testid"]})
+    if b["id"]:
+        candidates.append({"css": f"[id={_css_string(b['id'])}]"})
+    return _unique(page, candidates)
+
+
+def _field_locator(page: Page, raw: dict[str, Any], form_index: int) -> dict[str, Any] | None:
+    candidates: list[dict[str, Any]] = []
+    if raw["label"]:
+        candidates.append({"label": raw["label"]})
+    if raw["placeholder"]:
+        candidates.append({"placeholder": raw["placeholder"]})
+    if raw["id"]:
+        candidates.append({"css": f"[id={_css_string(raw['id'])}]"})
+    if raw["name"]:
+        css = f"[name={_css_string(raw['name'])}]"
+        if raw["type"] in ("radio", "checkbox") and raw["value"]:
+            css += f"[value={_css_string(raw['value'])}]"
+        candidates.append({"css": f"form >> nth={form_index} >> {css}"})
+    return _unique(page, candidates)
+
+
+def _form(page: Page, raw: dict[str, Any]) -> FormInfo:
+    form = FormInfo(action=raw["action"], method=raw["method"], fields=[], submit=None)
+    if _RISKY.search(urlsplit(raw["action"]).path):
+        form.skipped_reason = "its action looks destructive"
+        return form
+    radios_done: set[str] = set()
+    for f in raw["fields"]:
+        kind = f["type"]
+        if f["disabled"] or kind in ("hidden", "submit", "button", "reset", "image", "fieldset"):
+            continue
+        if kind == "file":
+            if f["required"]:
+                form.skipped_reason = "it needs a file upload"
+            continue
+        if kind == "radio":
+            if f["name"] in radios_done:
+                continue
+            radios_done.add(f["name"])
+        if not f["visible"] and kind not in ("checkbox", "radio"):
+            continue
+        constraints = Field(
+            tag=f["tag"], type=kind, name=f["name"], label=f["label"], required=f["required"],
+            pattern=f["pattern"], min=f["min"], max=f["max"], step=f["step"],
+            minlength=f["minlength"], maxlength=f["maxlength"], options=f["options"],
+        )
+        locator = _field_locator(page, f, raw["index"])
+        if locator is None:
+            if f["required"]:
+                form.skipped_reason = f"no unique locator for required field {f['name'] or f['id']!r}"
+            continue
+        form.fields.append((constraints, locator))
+    if raw["submit"] is not None:
+        sub = raw["submit"]
+        candidates = [{"role": "button", "name": sub["name"]}] if sub["name"] else []
+        if sub["id"]:
+            candidates.append({"css": f"[id={_css_string(sub['id'])}]"})
+        form.submit = _unique(page, candidates)
+    return form

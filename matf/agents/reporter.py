@@ -1,0 +1,117 @@
+"""Report generator agent: the chord's callback. Store results, write the reports.
+
+The chord is the weakest link of a run: a re-delivered executor task can fire
+it early or twice. So the reporter checks what it got against the expected
+(case, browser) set, stores results idempotently, fills what is missing with an
+explicit error, and rebuilds the reports from the database each time: running
+it twice writes the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from matf.reports.document import ReportDocument, ReportTest, RunSummary
+from matf.reports.html import write_html
+from matf.reports.junit import write_junit
+from matf.results import TestResult
+from matf.storage.models import Run
+from matf.storage.runs import counts, finish_run, get_run, load_specs, record_results, stored_results
+
+LOST = "no result arrived from the executor (the task was lost)"
+
+
+def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
+    """Validate and store the chord's results; missing ones become errors."""
+    run = get_run(session, run_id)
+    specs = load_specs(session, run_id)
+    browsers: list[str] = list(run.options.get("browsers", ["chromium"]))
+    got: dict[tuple[str, str], TestResult] = {}
+    for item in raw:
+        try:
+            result = TestResult.model_validate(item)
+        except ValidationError:
+            continue  # an executor crash surfaces below as a missing result
+        if result.run_id == run_id:
+            got.setdefault(result.key, result)
+    for spec in specs:
+        for browser in browsers:
+            if (spec.id, browser) not in got:
+                got[(spec.id, browser)] = TestResult(
+                    run_id=run_id, case_id=spec.id, name=spec.name, kind=spec.kind,
+                    category=spec.category, browser=browser, status="error", url=spec.url,
+                    error=LOST, attempts=0,
+                )
+    record_results(session, list(got.values()))
+    finish_run(session, run_id, counts(stored_results(session, run_id)))
+    return run
+
+
+def build_document(session: Session, run_id: str) -> ReportDocument:
+    run = get_run(session, run_id)
+    order = {spec.id: i for i, spec in enumerate(load_specs(session, run_id))}
+    results = sorted(stored_results(session, run_id),
+                     key=lambda r: (order.get(r.case_id, len(order)), r.browser))
+    duration = (
+        (run.finished_at - (run.started_at or run.created_at)).total_seconds()
+        if run.finished_at else 0.0
+    )
+    summary = RunSummary(
+        id=run.id, target=run.target,
+        status=run.status if run.status in ("passed", "failed", "error") else "error",  # type: ignore[arg-type]
+        started_at=_iso(run.started_at or run.created_at), finished_at=_iso(run.finished_at),
+        duration_s=round(max(duration, 0.0), 3),
+        browsers=list(run.options.get("browsers", [])), types=list(run.options.get("types", [])),
+        error=run.error, counts=counts(results),  # type: ignore[arg-type]
+    )
+    tests = [ReportTest(id=f"{r.case_id}:{r.browser}", **r.model_dump()) for r in results]
+    return ReportDocument(run=summary, tests=tests)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def write_reports(document: ReportDocument, out_dir: Path, artifacts_root: Path) -> dict[str, Path]:
+    """Write report.json, report.html and junit.xml (and copy artifacts) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = document.model_dump(mode="json")
+    for test in data["tests"]:
+        for kind in ("screenshot", "trace"):
+            stored = test["artifacts"].get(kind)
+            test["artifacts"][kind] = _copy_artifact(stored, artifacts_root, out_dir)
+    paths = {"json": _write_json(data, out_dir / "report.json")}
+    paths["html"] = write_html(data, out_dir)
+    paths["junit"] = write_junit(data, out_dir)
+    return paths
+
+
+def _copy_artifact(stored: str | None, root: Path, out_dir: Path) -> str | None:
+    if not stored:
+        return None
+    source = (root / stored).resolve()
+    if not source.is_file() or root.resolve() not in source.parents:
+        return None
+    relative = Path("artifacts") / source.name
+    target = out_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source != target.resolve():
+        shutil.copyfile(source, target)
+    return relative.as_posix()
+
+
+def _write_json(data: dict[str, Any], path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report.", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,1 @@
+"""Browsers: finding one, launching it, keeping one per worker, mapping its errors."""

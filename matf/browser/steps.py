@@ -1,0 +1,276 @@
+"""Interpret one spec step against a live page: the only place specs turn into actions.
+
+Specs are data: each action maps to a fixed Playwright call with arguments
+taken from the spec, never to code the spec carries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from matf import spec as s
+from matf.browser.errors import StepFailed
+from matf.results import FailedRequest, Violation
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
+
+# Let queued tasks, timers at 0 and the events they raise reach us before a
+# check reads what the page reported. A wait on the page's event loop, not a sleep.
+_SETTLE = "() => new Promise(r => setTimeout(() => requestAnimationFrame(() => setTimeout(r, 0)), 0))"
+
+
+@dataclass
+class Observed:
+    """What the page reported while a test ran."""
+
+    origin: str
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[FailedRequest] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    action_mark: int = 0  # page errors seen before the last user action
+
+    def mark_action(self) -> None:
+        self.action_mark = len(self.page_errors)
+
+    def attach(self, page: Page) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda err: self.page_errors.append(_page_error(err)))
+        page.on("requestfailed", self._on_request_failed)
+        page.on("response", self._on_response)
+
+    def same_origin(self, url: str) -> bool:
+        return origin_of(url) == self.origin
+
+    def _on_console(self, message: object) -> None:
+        if getattr(message, "type", "") == "error":
+            self.console_errors.append(str(getattr(message, "text", ""))[:2000])
+
+    def _on_request_failed(self, request: object) -> None:
+        url = str(getattr(request, "url", ""))
+        if self.same_origin(url):
+            failure = getattr(request, "failure", None)
+            self.failed_requests.append(
+                FailedRequest(url=url, method=str(getattr(request, "method", "GET")),
+                              failure=str(failure) if failure else "failed")
+            )
+
+    def _on_response(self, response: object) -> None:
+        status = int(getattr(response, "status", 0))
+        url = str(getattr(response, "url", ""))
+        if status >= 400 and self.same_origin(url):
+            request = getattr(response, "request", None)
+            self.failed_requests.append(
+                FailedRequest(url=url, method=str(getattr(request, "method", "GET")), status=status)
+            )
+
+
+def _page_error(err: object) -> str:
+    name = getattr(err, "name", "") or "Error"
+    message = getattr(err, "message", "") or str(err)
+    return f"{name}: {message}"[:2000]
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def status_matches(status: int, expected: s.StatusClass) -> bool:
+    return str(status)[0] == expected[0]
+
+
+def resolve(page: Page, locator: s.Locator) -> Locator:
+    """Turn a spec locator into a Playwright locator; strategies are a closed set."""
+    exact = locator.exact
+    if locator.role is not None:
+        found = page.get_by_role(locator.role, name=locator.name, exact=exact)
+    elif locator.label is not None:
+        found = page.get_by_label(locator.label, exact=exact)
+    elif locator.text is not None:
+        found = page.get_by_text(locator.text, exact=exact)
+    elif locator.test_id is not None:
+        found = page.get_by_test_id(locator.test_id)
+    elif locator.placeholder is not None:
+        found = page.get_by_placeholder(locator.placeholder, exact=exact)
+    elif locator.alt is not None:
+        found = page.get_by_alt_text(locator.alt, exact=exact)
+    else:
+        assert locator.css is not None
+        found = page.locator(locator.css)
+    return found.nth(locator.nth) if locator.nth is not None else found.first
+
+
+def describe(step: s.Step) -> str:
+    """A short human sentence for a step, shown in reports."""
+    target = getattr(step, "target", None)
+    where = target.describe() if target is not None else ""
+    match step:
+        case s.Goto():
+            return f"go to {step.url}"
+        case s.Fill():
+            return f"fill {where} with {step.value!r}"
+        case s.Select():
+            return f"select {step.value!r} in {where}"
+        case s.Press():
+            return f"press {step.key} in {where}"
+        case s.ExpectText():
+            return f"expect {where} to contain {step.text!r}"
+        case s.ExpectUrl():
+            return f"expect URL {'containing ' if step.contains else ''}{step.url}"
+        case s.ExpectTitle():
+            return f"expect title {'containing ' if step.contains else ''}{step.title!r}"
+        case s.ExpectStatus():
+            return f"expect {step.url} to answer {step.status}"
+        case s.CheckAccessibility():
+            return f"check accessibility (impact >= {step.min_impact})"
+    return f"{step.action.replace('_', ' ')} {where}".strip()
+
+
+def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms: float) -> None:
+    """Perform one step; raise StepFailed when its expectation does not hold."""
+    from playwright.sync_api import expect
+
+    match step:
+        case s.Goto():
+            url = urljoin(base_url, step.url)
+            quiet = step.wait_until == "networkidle"
+            wait = "load" if quiet else step.wait_until
+            response = page.goto(url, wait_until=wait, timeout=timeout_ms)
+            if quiet:
+                _wait_quiet(page, min(timeout_ms, 5000))
+            if response is not None and step.expect_status is not None:
+                if not status_matches(response.status, step.expect_status):
+                    raise StepFailed(
+                        f"{url} answered HTTP {response.status}, expected {step.expect_status}"
+                    )
+        case s.Click():
+            seen.mark_action()
+            resolve(page, step.target).click(timeout=timeout_ms)
+            settle(page)
+        case s.Fill():
+            resolve(page, step.target).fill(step.value, timeout=timeout_ms)
+        case s.Select():
+            resolve(page, step.target).select_option(step.value, timeout=timeout_ms)
+        case s.Check():
+            resolve(page, step.target).check(timeout=timeout_ms)
+        case s.Press():
+            seen.mark_action()
+            resolve(page, step.target).press(step.key, timeout=timeout_ms)
+        case s.Submit():
+            seen.mark_action()
+            _submit(page, resolve(page, step.target), timeout_ms)
+        case s.ExpectVisible():
+            expect(resolve(page, step.target)).to_be_visible(timeout=timeout_ms)
+        case s.WaitFor():
+            resolve(page, step.target).wait_for(state="visible", timeout=timeout_ms)
+        case s.ExpectText():
+            expect(resolve(page, step.target)).to_contain_text(step.text, timeout=timeout_ms)
+        case s.ExpectUrl():
+            wanted = re.compile(re.escape(step.url)) if step.contains else urljoin(base_url, step.url)
+            expect(page).to_have_url(wanted, timeout=timeout_ms)
+        case s.ExpectTitle():
+            title = re.compile(re.escape(step.title)) if step.contains else step.title
+            expect(page).to_have_title(title, timeout=timeout_ms)
+        case s.ExpectStatus():
+            _expect_status(page, step, base_url, timeout_ms)
+        case s.ExpectNoConsoleErrors():
+            settle(page)
+            if seen.console_errors:
+                raise StepFailed(_listing("console error", seen.console_errors))
+        case s.ExpectNoPageErrors():
+            settle(page)
+            errors = seen.page_errors[seen.action_mark:] if step.since_last_action else seen.page_errors
+            if errors:
+                raise StepFailed(_listing("uncaught page error", errors))
+        case s.ExpectNoFailedRequests():
+            settle(page)
+            if seen.failed_requests:
+                raise StepFailed(_listing("failed request", [_req(r) for r in seen.failed_requests]))
+        case s.ExpectNoServerErrors():
+            settle(page)
+            server = [r for r in seen.failed_requests if (r.status or 0) >= 500]
+            if server:
+                raise StepFailed(_listing("server error", [_req(r) for r in server]))
+        case s.ExpectContent():
+            text = page.locator("body").inner_text(timeout=timeout_ms)
+            if not text.strip():
+                raise StepFailed(f"{page.url} shows no visible text")
+        case s.CheckAccessibility():
+            _check_accessibility(page, step, seen)
+
+
+def _wait_quiet(page: Page, timeout_ms: float) -> None:
+    """Best effort: let background requests finish; a page that keeps polling is fine."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass
+
+
+def settle(page: Page) -> None:
+    page.evaluate(_SETTLE)
+
+
+def _submit(page: Page, control: Locator, timeout_ms: float) -> None:
+    control.click(timeout=timeout_ms)
+    page.wait_for_load_state("load", timeout=timeout_ms)
+    # A JS-handled form answers over fetch: give the network a moment to go quiet.
+    _wait_quiet(page, min(timeout_ms, 5000))
+    settle(page)
+
+
+def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: float) -> None:
+    url = urljoin(base_url, step.url)
+    response = page.request.get(url, timeout=timeout_ms, fail_on_status_code=False)
+    try:
+        if not status_matches(response.status, step.status):
+            raise StepFailed(f"{url} answered HTTP {response.status}, expected {step.status}")
+        ctype = response.headers.get("content-type", "")
+        if step.content_type and not ctype.startswith(step.content_type):
+            raise StepFailed(f"{url} answered {ctype or 'no content type'}, expected {step.content_type}")
+    finally:
+        response.dispose()
+
+
+def _check_accessibility(page: Page, step: s.CheckAccessibility, seen: Observed) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    settle(page)
+    response = Axe().run(page).response
+    floor = IMPACT_ORDER[step.min_impact]
+    found = [
+        Violation(
+            rule=str(v.get("id", "")),
+            impact=v.get("impact") if v.get("impact") in IMPACT_ORDER else None,
+            nodes=len(v.get("nodes", [])),
+            description=str(v.get("help") or v.get("description") or "")[:500],
+            help_url=str(v.get("helpUrl")) if v.get("helpUrl") else None,
+        )
+        for v in response.get("violations", [])
+        if IMPACT_ORDER.get(str(v.get("impact")), 3) >= floor
+    ]
+    seen.violations = found
+    if found:
+        listed = ", ".join(f"{v.rule} ({v.impact or 'unknown'}, {v.nodes} nodes)" for v in found)
+        raise StepFailed(f"{len(found)} accessibility violation(s): {listed}")
+
+
+def _req(r: FailedRequest) -> str:
+    what = f"HTTP {r.status}" if r.status is not None else (r.failure or "failed")
+    return f"{r.method} {r.url} -> {what}"
+
+
+def _listing(what: str, items: list[str]) -> str:
+    shown = "\n".join(f"  {item}" for item in items[:10])
+    more = f"\n  … and {len(items) - 10} more" if len(items) > 10 else ""
+    return f"{len(items)} {what}{'s' if len(items) != 1 else ''}:\n{shown}{more}"

@@ -1,0 +1,168 @@
+"""One campaign from the command line: check inputs, start workers, run, summarize.
+
+Part of the CLI's composition root: it is the one place in ``matf`` that
+wires in Celery (through ``tasks``), in either mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from matf.agents.context import validate_url
+from matf.errors import UsageError
+from matf.progress import Progress
+from matf.settings import Settings
+from matf.spec import Suite, load_suite, spec_json_schema
+
+
+class Campaign:
+    """``matf run``: everything between the arguments and the exit code."""
+
+    def __init__(self, settings: Settings, url: str, out: Path, types: list[str],
+                 browsers: list[str], max_pages: int, workers: int, suite: Path | None) -> None:
+        self.settings = settings
+        self.url = validate_url(url)
+        self.suite = load_suite(suite) if suite is not None else None
+        self.out = _writable_dir(out)
+        self.types, self.browsers = types, browsers
+        self.max_pages, self.workers = max_pages, workers
+
+    def run(self) -> int:
+        from matf.storage.db import get_engine
+        from tasks.launch import follow, stop_run, submit
+
+        engine = get_engine(self.settings.database_url)
+        options = {"types": self.types, "browsers": self.browsers, "max_pages": self.max_pages,
+                   "out_dir": str(self.out), "mode": self._mode()}
+        specs = list(self.suite.tests) if self.suite is not None else None
+        if specs is not None:
+            wanted = set(self.types)
+            specs = [s for s in specs if s.kind in wanted]
+            if not specs:
+                raise UsageError(f"the suite has no tests of type {', '.join(self.types)}")
+        runtime = self._start_workers()
+        progress = Progress()
+        run_id = None
+        try:
+            run_id, result = submit(runtime.app, engine, self.url, options, specs)
+            state = follow(engine, run_id, result, self.settings.matf_run_timeout, progress.update)
+        except KeyboardInterrupt:
+            if run_id is not None:
+                stop_run(engine, run_id, "interrupted by the user")
+            raise
+        finally:
+            progress.close()
+            runtime.stop()
+        return self._summarize(run_id, state)
+
+    def _mode(self) -> str:
+        return "distributed" if self.settings.distributed else "embedded"
+
+    def _start_workers(self) -> _Runtime:
+        if self.settings.distributed:
+            from tasks.app import make_celery
+            from tasks.launch import check_workers
+
+            app = make_celery(self.settings)
+            check_workers(app)
+            return _Runtime(app, None)
+        from tasks.embedded import EmbeddedWorkers
+
+        workers = EmbeddedWorkers(self.settings, self.workers).start()
+        return _Runtime(workers.app, workers)
+
+    def _summarize(self, run_id: str, state: dict[str, object]) -> int:
+        if state["status"] == "error":
+            from matf.errors import RunError
+
+            raise RunError(f"run {run_id} failed: {state.get('error') or 'unknown reason'}")
+        report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
+        counts = report["run"]["counts"]
+        parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "flaky", "error", "skipped")
+                 if counts[k] or k in ("passed", "failed")]
+        click.echo(f"run {run_id}: {counts['total']} tests, " + ", ".join(parts))
+        for test in report["tests"]:
+            if test["status"] in ("failed", "error"):
+                first = (test.get("error") or "").splitlines()[0][:160] if test.get("error") else ""
+                click.echo(f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
+                           f"  {_printable(first)}")
+        click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
+        return 0 if report["run"]["status"] == "passed" else 1
+
+
+class _Runtime:
+    def __init__(self, app: object, workers: object | None) -> None:
+        self.app = app
+        self._workers = workers
+
+    def stop(self) -> None:
+        if self._workers is not None:
+            self._workers.stop()  # type: ignore[attr-defined]
+
+
+def _printable(text: str) -> str:
+    """Page text is untrusted: no terminal control sequences reach the user's screen."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _writable_dir(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write reports to {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def write_suite(settings: Settings, url: str, output: Path, types: list[str], max_pages: int) -> int:
+    """``matf write``: explore in-process and save a validated suite file."""
+    from matf.agents.context import check_target
+    from matf.agents.explore import explore
+    from matf.agents.writer import write_specs
+    from matf.browser.pool import BrowserPool
+
+    url = validate_url(url)
+    check_target(url)
+    pool = BrowserPool(settings.matf_chromium_path)
+    try:
+        site = explore(url, pool.browser("chromium"), max_pages, settings.step_timeout)
+        specs = write_specs(site, types)
+    finally:
+        pool.close()
+    if not specs:
+        raise UsageError(f"found nothing to test at {url}")
+    suite = Suite(target=url, tests=specs)
+    _atomic_write(output, suite.model_dump_json(indent=2, exclude_none=True) + "\n")
+    return len(specs)
+
+
+def write_schemas(out: Path) -> list[Path]:
+    from matf.reports.document import report_json_schema
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in (("suite.schema.json", spec_json_schema()),
+                         ("report.schema.json", report_json_schema())):
+        path = out / name
+        _atomic_write(path, json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path = path.expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc

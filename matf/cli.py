@@ -1,0 +1,175 @@
+"""The ``matf`` command line: the composition root of the whole system.
+
+Every failure a user can cause ends in one line on stderr and exit code 2;
+test failures end in exit code 1; a clean run in 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from matf.errors import MatfError, SpecError, UsageError
+from matf.settings import Settings, load_settings
+
+TYPES = ("functional", "accessibility")
+BROWSERS = ("chromium", "firefox", "webkit")
+
+
+def _csv(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    items = [item.strip().lower() for item in value.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"--{what} needs at least one of: {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise UsageError(f"unknown {what[:-1]} {item!r}: choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def _setup_logging(settings: Settings, verbose: bool) -> None:
+    """Celery and Playwright log a lot: keep it in a file unless asked for it."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        log_dir = Path(settings.storage_path).parent
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_dir / "matf.log", encoding="utf-8")
+        except OSError:
+            handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="matf")
+@click.option("-v", "--verbose", is_flag=True, help="Show worker logs on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """MATF explores a web app, writes tests, runs them in real browsers, reports what broke."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("matf-report"), show_default=True, help="Where reports go.")
+@click.option("--types", default="functional,accessibility", show_default=True)
+@click.option("--browsers", default="chromium", show_default=True)
+@click.option("--max-pages", type=click.IntRange(1, 10_000), default=None,
+              help="Pages to explore (default 25).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Concurrent executors in embedded mode (default 2).")
+@click.option("--suite", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run these specs instead of exploring (from 'matf write').")
+@click.pass_context
+def run(ctx: click.Context, url: str, out: Path, types: str, browsers: str,
+        max_pages: int | None, workers: int | None, suite: Path | None) -> None:
+    """Explore URL, write tests, run them, and write reports."""
+    from matf.campaign import Campaign
+
+    settings = load_settings()
+    _setup_logging(settings, ctx.obj["verbose"])
+    campaign = Campaign(
+        settings, url=url, out=out, types=_csv(types, TYPES, "types"),
+        browsers=_csv(browsers, BROWSERS, "browsers"),
+        max_pages=max_pages or settings.max_pages,
+        workers=workers or settings.matf_embedded_workers, suite=suite,
+    )
+    ctx.exit(campaign.run())
+
+
+@cli.command()
+@click.argument("url")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Suite file to write (JSON).")
+@click.option("--types", default="functional,accessibility", show_default=True)
+@click.option("--max-pages", type=click.IntRange(1, 10_000), default=None)
+@click.pass_context
+def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int | None) -> None:
+    """Explore URL and write test specs to a suite file, without running them."""
+    from matf.campaign import write_suite
+
+    settings = load_settings()
+    _setup_logging(settings, ctx.obj["verbose"])
+    count = write_suite(settings, url, output, _csv(types, TYPES, "types"),
+                        max_pages or settings.max_pages)
+    click.echo(f"wrote {count} tests to {output}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--healthy", is_flag=True, help="Serve the demo without its seeded bugs.")
+@click.option("--run", "run_campaign", is_flag=True,
+              help="Serve the demo on a free port and run a full campaign against it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports/demo"), show_default=True, help="Reports, with --run.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None)
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, healthy: bool, run_campaign: bool, out: Path,
+         workers: int | None) -> None:
+    """Serve the bundled demo shop (with seeded bugs unless --healthy)."""
+    from matf.demo.server import DemoServer, serve_forever
+
+    if not run_campaign:
+        serve_forever(bugs=not healthy, host=host, port=port)
+        return
+    from matf.campaign import Campaign
+
+    settings = load_settings()
+    _setup_logging(settings, ctx.obj["verbose"])
+    with DemoServer(bugs=not healthy, host=host, port=0) as server:
+        click.echo(f"demo site: {server.url} ({'healthy' if healthy else 'with seeded bugs'})")
+        campaign = Campaign(settings, url=server.url, out=out, types=list(TYPES),
+                            browsers=["chromium"], max_pages=settings.max_pages,
+                            workers=workers or settings.matf_embedded_workers, suite=None)
+        code = campaign.run()
+    ctx.exit(code)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
+              show_default=True)
+def schema(out: Path) -> None:
+    """Write the JSON Schemas of suite files and report.json."""
+    from matf.campaign import write_schemas
+
+    for path in write_schemas(out):
+        click.echo(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turn every expected failure into one line and an exit code."""
+    try:
+        code: Any = cli.main(args=argv, prog_name="matf", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"matf: error: {exc.format_message()}", err=True)
+        code = 2
+    except click.Abort:
+        click.echo("matf: interrupted", err=True)
+        code = 130
+    except SpecError as exc:
+        click.echo(f"matf: error: {exc}", err=True)
+        code = exc.exit_code
+    except MatfError as exc:
+        click.echo(f"matf: error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("matf: interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The one error tree of MATF.
+
+Every error a user can meet is a ``MatfError``; its class says how it surfaces:
+``exit_code`` for the command line, ``http_status`` for the API, ``retryable``
+for tasks (transient errors retry with backoff, permanent ones fail fast).
+Constructors take a message only, so errors survive Celery's serialisation.
+
+    MatfError
+    ├── UsageError              bad arguments, bad URL            exit 2
+    ├── ConfigError             a bad setting in the environment  exit 2
+    ├── SpecError               a spec or suite fails validation  exit 2
+    ├── EnvironmentProblem      no browser, no Redis, no workers  exit 2
+    ├── TargetError             the target can't be tested        exit 2
+    │   └── TargetUnreachable   DNS, refused, timeout             (retryable)
+    └── RunError                a run failed on the way           exit 2
+        ├── RunNotFound
+        └── RunTimeout          the run did not finish in time
+"""
+
+from __future__ import annotations
+
+
+class MatfError(Exception):
+    """Base of every error MATF raises on purpose."""
+
+    exit_code: int = 2
+    http_status: int = 500
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MatfError):
+    """The user asked for something that cannot be done as asked."""
+
+    http_status = 400
+
+
+class ConfigError(MatfError):
+    """A setting (environment variable or ``.env``) has a bad value."""
+
+
+class SpecError(MatfError):
+    """A test spec or suite does not match the spec schema."""
+
+    http_status = 422
+
+
+class EnvironmentProblem(MatfError):
+    """Something MATF needs on this machine is missing: a browser, a broker, workers."""
+
+    http_status = 503
+
+
+class TargetError(MatfError):
+    """The target site cannot be tested: bad answer on its first page."""
+
+    http_status = 422
+
+
+class TargetUnreachable(TargetError):
+    """The target did not answer at all: DNS, connection refused, timeout."""
+
+    retryable = True
+
+
+class RunError(MatfError):
+    """A run failed on the way."""
+
+
+class RunNotFound(RunError):
+    """No run has that id."""
+
+    http_status = 404
+
+
+class RunTimeout(RunError):
+    """A run did not finish within the time allowed."""
+
+    http_status = 504

@@ -1,0 +1,89 @@
+"""One typed settings object, read once from the environment (and ``.env``).
+
+Names and defaults come from the operations guide. Nothing else in MATF reads
+``os.environ``: the composition roots (CLI, Celery app, API) call
+``load_settings()`` once and pass the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from matf.errors import ConfigError
+
+BrowserName = Literal["chromium", "firefox", "webkit"]
+
+
+class Settings(BaseSettings):
+    """Every setting MATF knows, with the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    port: int = Field(3000, ge=1, le=65535)
+    ws_port: int = Field(3001, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    redis_url: str | None = None
+    database_url: str = "sqlite:///data/framework.db"
+    storage_path: Path = Path("data/storage")
+    backup_path: Path = Path("data/backups")
+
+    mistral_api_key: str | None = None
+    mistral_model: str = "mistral-large-latest"
+    mistral_max_tokens: int = Field(4000, ge=1)
+
+    jwt_secret: str | None = None
+    api_key: str | None = None
+    encryption_key: str | None = None
+
+    max_concurrent_tests: int = Field(10, ge=1)
+    test_timeout: int = Field(300_000, ge=100, description="per-test timeout, ms")
+    step_timeout: int = Field(15_000, ge=100, description="per-step timeout, ms")
+    test_retries: int = Field(2, ge=0, le=10)
+    browser_pool_size: int = Field(5, ge=1)
+    max_pages: int = Field(25, ge=1)
+
+    enable_accessibility_testing: bool = True
+    enable_performance_testing: bool = False
+    enable_visual_regression: bool = False
+    enable_api_testing: bool = False
+
+    matf_chromium_path: Path | None = None
+    matf_embedded_workers: int = Field(2, ge=1, le=64)
+    matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("redis_url", "mistral_api_key", "api_key", "jwt_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def distributed(self) -> bool:
+        """True when a Redis broker is configured: workers run as separate pools."""
+        return self.redis_url is not None
+
+    @property
+    def executor_time_limit_s(self) -> int:
+        """Hard time limit of one executor task: every attempt plus set-up."""
+        return (self.test_timeout // 1000 + 1) * (self.test_retries + 1) + 60
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, failing with one line that names the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        raise ConfigError(f"invalid {name}: {err['msg']}") from exc

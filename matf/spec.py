@@ -1,0 +1,282 @@
+"""Test specs: declarative JSON, validated by a strict schema, never code.
+
+A spec is a list of steps a browser performs and checks. Whoever writes it (the
+heuristic writer, an LLM, a person) writes data; the executor interprets it.
+Every model forbids unknown fields, so a typo is an error, not a silent no-op.
+``schemas/spec.schema.json`` is generated from these models (``matf schema``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from matf.errors import SpecError
+
+SPEC_VERSION = 1
+
+Kind = Literal["functional", "accessibility"]
+Category = Literal["page", "link", "image", "form", "button", "accessibility", "custom"]
+Impact = Literal["minor", "moderate", "serious", "critical"]
+StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
+AriaRole = Literal[
+    "alert", "article", "banner", "button", "cell", "checkbox", "combobox", "complementary",
+    "contentinfo", "dialog", "form", "grid", "heading", "img", "link", "list", "listbox",
+    "listitem", "main", "menu", "menuitem", "navigation", "option", "progressbar", "radio",
+    "region", "row", "search", "searchbox", "slider", "spinbutton", "status", "switch", "tab",
+    "table", "tablist", "tabpanel", "textbox", "tooltip",
+]
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Locator(_Strict):
+    """Where an element is, by exactly one strategy; role+name first, css last."""
+
+    role: AriaRole | None = None
+    name: str | None = Field(None, description="accessible name, used with role")
+    label: str | None = None
+    text: str | None = None
+    test_id: str | None = None
+    placeholder: str | None = None
+    alt: str | None = None
+    css: str | None = Field(None, description="last resort: CSS selector")
+    exact: bool = True
+    nth: int | None = Field(None, ge=0, description="pick one of several matches")
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> Locator:
+        chosen = [
+            key
+            for key in ("role", "label", "text", "test_id", "placeholder", "alt", "css")
+            if getattr(self, key) is not None
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "a locator needs exactly one of role, label, text, test_id, placeholder, alt, css"
+            )
+        if self.name is not None and self.role is None:
+            raise ValueError("'name' only goes with 'role'")
+        return self
+
+    def describe(self) -> str:
+        if self.role is not None:
+            return f"{self.role} {self.name!r}" if self.name is not None else self.role
+        for key in ("label", "text", "test_id", "placeholder", "alt", "css"):
+            value = getattr(self, key)
+            if value is not None:
+                return f"{key} {value!r}"
+        return "element"  # unreachable: the validator demands one strategy
+
+
+class Goto(_Strict):
+    """Open a URL (absolute, or relative to the spec's url) and check its status."""
+
+    action: Literal["goto"]
+    url: str
+    expect_status: StatusClass | None = "2xx"
+    wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] = Field(
+        "load",
+        description="networkidle: after load, wait up to 5 s for the network to go quiet",
+    )
+
+
+class Click(_Strict):
+    action: Literal["click"]
+    target: Locator
+
+
+class Fill(_Strict):
+    action: Literal["fill"]
+    target: Locator
+    value: str
+
+
+class Select(_Strict):
+    action: Literal["select"]
+    target: Locator
+    value: str
+
+
+class Check(_Strict):
+    action: Literal["check"]
+    target: Locator
+
+
+class Press(_Strict):
+    action: Literal["press"]
+    target: Locator
+    key: str = Field(pattern=r"^[A-Za-z0-9+]{1,32}$")
+
+
+class Submit(_Strict):
+    """Click a submit control and wait for what the submission answers."""
+
+    action: Literal["submit"]
+    target: Locator
+
+
+class ExpectVisible(_Strict):
+    action: Literal["expect_visible"]
+    target: Locator
+
+
+class ExpectText(_Strict):
+    action: Literal["expect_text"]
+    target: Locator
+    text: str
+
+
+class ExpectUrl(_Strict):
+    action: Literal["expect_url"]
+    url: str = Field(description="exact URL, or a substring when 'contains' is true")
+    contains: bool = False
+
+
+class ExpectTitle(_Strict):
+    action: Literal["expect_title"]
+    title: str
+    contains: bool = False
+
+
+class ExpectStatus(_Strict):
+    """Fetch a URL without rendering it (links, images) and check the answer."""
+
+    action: Literal["expect_status"]
+    url: str
+    status: StatusClass = "2xx"
+    content_type: str | None = Field(None, description="expected prefix, e.g. image/")
+
+
+class ExpectNoConsoleErrors(_Strict):
+    action: Literal["expect_no_console_errors"]
+
+
+class ExpectNoPageErrors(_Strict):
+    """No uncaught error in the page (since the last click/submit/press, if asked)."""
+
+    action: Literal["expect_no_page_errors"]
+    since_last_action: bool = False
+
+
+class ExpectNoFailedRequests(_Strict):
+    """No same-origin request failed or answered 4xx/5xx since the test began."""
+
+    action: Literal["expect_no_failed_requests"]
+
+
+class ExpectNoServerErrors(_Strict):
+    """No same-origin request answered 5xx since the test began."""
+
+    action: Literal["expect_no_server_errors"]
+
+
+class ExpectContent(_Strict):
+    """The page shows some visible text: not blank, not a bare error."""
+
+    action: Literal["expect_content"]
+
+
+class CheckAccessibility(_Strict):
+    """Run axe-core on the page; fail on violations of at least ``min_impact``."""
+
+    action: Literal["check_accessibility"]
+    min_impact: Impact = "minor"
+
+
+class WaitFor(_Strict):
+    """Wait for an element to be visible (a wait on a condition, never a sleep)."""
+
+    action: Literal["wait_for"]
+    target: Locator
+
+
+Step = Annotated[
+    Goto | Click | Fill | Select | Check | Press | Submit | ExpectVisible | ExpectText
+    | ExpectUrl | ExpectTitle | ExpectStatus | ExpectNoConsoleErrors | ExpectNoPageErrors
+    | ExpectNoFailedRequests | ExpectNoServerErrors | ExpectContent | CheckAccessibility
+    | WaitFor,
+    Field(discriminator="action"),
+]
+
+
+class TestSpec(_Strict):
+    """One test: a named list of steps, run in one fresh browser context."""
+
+    id: str = Field(pattern=_ID.pattern, description="stable id, unique in a suite")
+    name: str = Field(min_length=1, max_length=300)
+    kind: Kind = "functional"
+    category: Category = "custom"
+    url: str = Field(description="the page under test; relative step URLs resolve against it")
+    steps: list[Step] = Field(min_length=1, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    timeout_ms: int | None = Field(None, ge=100, le=3_600_000)
+
+    @model_validator(mode="after")
+    def _http_url(self) -> TestSpec:
+        if not re.match(r"^https?://[^\s/]+", self.url):
+            raise ValueError("url must be an absolute http(s) URL")
+        return self
+
+
+class Suite(_Strict):
+    """A saved list of specs, what `matf write` emits and `matf run --suite` reads."""
+
+    version: Literal[1] = SPEC_VERSION
+    target: str | None = None
+    tests: list[TestSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Suite:
+        seen: set[str] = set()
+        for spec in self.tests:
+            if spec.id in seen:
+                raise ValueError(f"duplicate test id {spec.id!r}")
+            seen.add(spec.id)
+        return self
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err["loc"]) or "document"
+    return f"{where}: {err['msg']}"
+
+
+def parse_spec(data: object) -> TestSpec:
+    """Validate one spec given as decoded JSON."""
+    try:
+        return TestSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"invalid spec: {_first_problem(exc)}") from exc
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and validate a suite file, or raise a one-line ``SpecError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read suite {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {_first_problem(exc)}") from exc
+
+
+def spec_json_schema() -> dict[str, object]:
+    """The JSON Schema of a suite file, for people who write specs by hand."""
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://matf.dev/schemas/suite.schema.json"
+    return schema

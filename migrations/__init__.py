@@ -1,0 +1,1 @@
+"""Alembic migrations of MATF's database (batch mode, so SQLite can alter tables)."""

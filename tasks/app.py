@@ -1,0 +1,75 @@
+"""The Celery app factory: queues, routes, reliability settings, both modes.
+
+Distributed mode (``REDIS_URL`` set) uses Redis as broker and result backend.
+Embedded mode uses kombu's in-memory transport and an in-memory result store
+shared by the worker threads of one process (see ``tasks/embedded.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from matf.agents import AGENTS
+from matf.settings import Settings, load_settings
+
+TASK_MODULES = [f"tasks.{agent}" for agent in AGENTS]
+ROUTES = {f"matf.{agent}.*": {"queue": agent, "routing_key": agent} for agent in AGENTS}
+
+
+def settings_of(app: Celery) -> Settings:
+    """The settings the app was built with (tasks read nothing else)."""
+    return app.matf_settings  # type: ignore[attr-defined,no-any-return]
+
+
+def make_celery(settings: Settings | None = None, embedded: bool | None = None) -> Celery:
+    """Build the app for ``settings``; embedded unless a Redis URL is configured."""
+    settings = settings or load_settings()
+    embedded = not settings.distributed if embedded is None else embedded
+    app = Celery("matf", set_as_current=False)
+    limit = settings.executor_time_limit_s
+    conf: dict[str, Any] = {
+        "task_queues": [Queue(a, Exchange(a, type="direct"), routing_key=a) for a in AGENTS],
+        "task_default_queue": "context",
+        "task_routes": ROUTES,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_track_started": True,
+        "result_expires": 24 * 3600,
+        "result_extended": False,
+        "task_soft_time_limit": 1800,
+        "task_time_limit": 1860,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": not embedded,
+        "task_send_sent_event": not embedded,
+        "broker_connection_retry_on_startup": True,
+        "imports": TASK_MODULES,
+        "timezone": "UTC",
+    }
+    if embedded:
+        conf |= {
+            "broker_url": "memory://localhost/",
+            "result_backend": "cache+memory://",
+            "broker_transport_options": {"polling_interval": 0.01},
+        }
+    else:
+        # Redis redelivers a task unacknowledged for this long: keep it above
+        # the longest hard time limit, or a slow test runs twice.
+        visibility = max(limit, 1860) * 2
+        conf |= {
+            "broker_url": settings.redis_url,
+            "result_backend": settings.redis_url,
+            "broker_transport_options": {"visibility_timeout": visibility},
+            "result_backend_transport_options": {"visibility_timeout": visibility},
+            "redis_backend_health_check_interval": 30,
+        }
+    app.conf.update(conf)
+    app.matf_settings = settings  # type: ignore[attr-defined]
+    app.matf_embedded = embedded  # type: ignore[attr-defined]
+    return app

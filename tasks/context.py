@@ -1,0 +1,45 @@
+"""Context manager tasks: check the target before anything runs; fan a run out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from matf.agents.context import check_target, record_target
+from matf.errors import MatfError, TargetUnreachable
+from matf.storage.db import session_scope
+from matf.storage.runs import get_run, set_phase
+from tasks.base import MatfTask
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.context.prepare", max_retries=2)
+def prepare(self: MatfTask, run_id: str) -> str:
+    """Check the run's target answers; record it. Returns the run id for the chain."""
+    with session_scope(self.engine, write=True) as session:
+        set_phase(session, run_id, "preparing")
+        url = get_run(session, run_id).target
+    self.emit("run_started", run_id, key=f"run_started:{run_id}", target=url)
+    try:
+        info = check_target(url)
+    except TargetUnreachable as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(countdown=2**self.request.retries) from exc
+        self.fail_run(run_id, exc.message)
+        raise
+    except MatfError as exc:
+        self.fail_run(run_id, exc.message)
+        raise
+    with session_scope(self.engine, write=True) as session:
+        record_target(session, info)
+    return run_id
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.context.dispatch")
+def dispatch(self: MatfTask, run_id: str) -> Any:
+    """Replace this task with the chord: one executor task per case and browser."""
+    from tasks.canvas import fan_out
+
+    with session_scope(self.engine, write=True) as session:
+        set_phase(session, run_id, "executing")
+    return self.replace(fan_out(self.engine, run_id))

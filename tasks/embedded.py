@@ -1,0 +1,113 @@
+"""Embedded mode: the same tasks and canvas, no broker server, in one process.
+
+Two in-process Celery workers share kombu's in-memory transport: one runs
+executors on N threads, the other the five remaining queues, so events and
+the reporter never wait behind browser work. Each is its own app instance,
+because a worker's queue selection is app-wide state.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.result import _set_task_join_will_block
+from celery.worker import WorkController
+
+from matf.agents import AGENTS
+from matf.browser.pool import close_thread_pool
+from matf.errors import EnvironmentProblem
+from matf.settings import Settings
+from tasks.app import make_celery
+
+CONTROL_THREADS = 3
+
+
+class _Worker(WorkController):  # type: ignore[misc]
+    """A worker that tells when its consumer is ready."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ready = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer: Any) -> None:
+        self.ready.set()
+
+
+class EmbeddedWorkers:
+    """Start and stop the in-process worker pools."""
+
+    def __init__(self, settings: Settings, executors: int) -> None:
+        self.executors = executors
+        self.executor_app = make_celery(settings, embedded=True)
+        self.control_app = make_celery(settings, embedded=True)
+        self._workers: list[tuple[_Worker, threading.Thread, int]] = []
+
+    @property
+    def app(self) -> Celery:
+        """The app to send runs with."""
+        return self.control_app
+
+    def start(self) -> EmbeddedWorkers:
+        for app in (self.executor_app, self.control_app):
+            app.loader.import_default_modules()
+            app.finalize()
+        self.control_app.set_default()
+        self.control_app.set_current()
+        others = [a for a in AGENTS if a != "executor"]
+        self._start(self.executor_app, ["executor"], self.executors, "executor@embedded")
+        self._start(self.control_app, others, CONTROL_THREADS, "control@embedded")
+        _set_task_join_will_block(False)
+        return self
+
+    def _start(self, app: Celery, queues: list[str], threads: int, name: str) -> None:
+        worker = _Worker(
+            app=app, concurrency=threads, pool="threads", queues=queues, hostname=name,
+            without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
+        )
+        thread = threading.Thread(target=worker.start, name=name, daemon=True)
+        thread.start()
+        if not worker.ready.wait(30):
+            raise EnvironmentProblem(f"the embedded {name} worker did not start")
+        self._workers.append((worker, thread, threads))
+
+    def stop(self) -> None:
+        """Close each worker thread's browsers (in that thread), then stop the workers."""
+        for worker, _thread, threads in self._workers:
+            _in_every_thread(worker, threads, close_thread_pool)
+        for worker, thread, _threads in self._workers:
+            worker.stop(in_sighandler=False)
+            thread.join(30)
+        self._workers.clear()
+
+    def __enter__(self) -> EmbeddedWorkers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _in_every_thread(worker: WorkController, threads: int, func: Any) -> None:
+    """Run ``func`` once in each thread of a worker's thread pool.
+
+    Playwright's sync objects belong to the thread that made them, so only
+    that thread can close them. A barrier makes each thread take one job.
+    """
+    executor = getattr(worker.pool, "executor", None)
+    if executor is None:
+        return
+    barrier = threading.Barrier(threads)
+
+    def job() -> None:
+        try:
+            func()
+        finally:
+            try:
+                barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+
+    futures = [executor.submit(job) for _ in range(threads)]
+    for future in futures:
+        future.result(timeout=30)

@@ -1,0 +1,19 @@
+"""Test optimizer task: what history says about flaky tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from matf.agents.optimizer import flaky_tests
+from matf.storage.db import session_scope
+from tasks.base import MatfTask
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.optimizer.flaky")
+def flaky(self: MatfTask, days: int = 30, min_rate: float = 0.0) -> list[dict[str, Any]]:
+    with session_scope(self.engine) as session:
+        found = flaky_tests(session, days=days, min_rate=min_rate)
+    return [{"case_id": f.case_id, "browser": f.browser, "runs": f.runs,
+             "flaky_runs": f.flaky_runs, "rate": round(f.rate, 3)} for f in found]

@@ -1,0 +1,41 @@
+"""Report generator task: the chord callback; safe to run twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import shared_task
+
+from matf.agents.reporter import build_document, store_results, write_reports
+from matf.storage.db import session_scope
+from matf.storage.runs import get_run, set_phase
+from tasks.base import MatfTask
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.reporter.report")
+def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
+    """Store the results, finish the run, write report.json/html and junit.xml."""
+    with session_scope(self.engine, write=True) as session:
+        set_phase(session, run_id, "reporting")
+        store_results(session, run_id, results)
+    with session_scope(self.engine) as session:
+        document = build_document(session, run_id)
+        out_dir = get_run(session, run_id).options.get("out_dir")
+    try:
+        if out_dir:
+            write_reports(document, Path(out_dir), Path(self.settings.storage_path) / "artifacts")
+    except OSError as exc:
+        self.fail_run(run_id, f"cannot write reports to {out_dir}: {exc.strerror or exc}")
+        raise
+    summary = {"run_id": run_id, "status": document.run.status,
+               "counts": document.run.counts.model_dump(), "out_dir": out_dir}
+    self.emit("run_finished", run_id, key=f"run_finished:{run_id}", **summary)
+    return summary
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.reporter.salvage")
+def salvage(self: MatfTask, task_id: str, run_id: str) -> None:
+    """Chord error callback: a task of the fan-out died outright; say so on the run."""
+    failure = self.app.AsyncResult(task_id).result
+    self.fail_run(run_id, f"task {task_id} failed: {failure!r}")

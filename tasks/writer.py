@@ -1,0 +1,36 @@
+"""Test writer task: explore the target in a browser and store the specs it writes."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from matf.agents.context import record_site_map
+from matf.agents.explore import explore
+from matf.agents.writer import write_specs
+from matf.browser.pool import thread_pool
+from matf.errors import MatfError
+from matf.storage.db import session_scope
+from matf.storage.runs import get_run, save_cases, set_phase
+from tasks.base import MatfTask
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.writer.write", soft_time_limit=1800)
+def write(self: MatfTask, run_id: str) -> str:
+    """Explore and write specs for the run (skipped when the run came with a suite)."""
+    with session_scope(self.engine, write=True) as session:
+        run = get_run(session, run_id)
+        set_phase(session, run_id, "writing")
+        url, options = run.target, dict(run.options)
+    try:
+        browser = thread_pool(self.settings.matf_chromium_path).browser("chromium")
+        site = explore(url, browser, int(options.get("max_pages", self.settings.max_pages)),
+                       self.settings.step_timeout)
+        specs = write_specs(site, list(options.get("types", ["functional"])))
+    except MatfError as exc:
+        self.fail_run(run_id, exc.message)
+        raise
+    with session_scope(self.engine, write=True) as session:
+        record_site_map(session, url, [page.url for page in site.pages])
+        save_cases(session, run_id, specs)
+    self.emit("phase", run_id, phase="written", tests=len(specs), pages=len(site.pages))
+    return run_id
