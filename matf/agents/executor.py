@@ -168,7 +168,7 @@ def _keep_evidence(
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{case_id}-{browser_name}-{number}"
     try:
-        getattr(page, "screenshot")(path=str(folder / f"{stem}.png"), full_page=True, timeout=10_000)
+        getattr(page, "screenshot")(path=str(folder / f"{stem}.png"), full_page=True, timeout=3_000)
         attempt.screenshot = f"{run_id}/{stem}.png"
     except Exception:  # noqa: BLE001 - evidence is best effort; the failure stands
         pass

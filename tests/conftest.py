@@ -1,0 +1,111 @@
+"""Real parts for every test: a private redis-server, real Chromium, the real demo site.
+
+A missing redis-server or Chromium fails the suite with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from matf.browser.launch import system_chromium
+from matf.demo.server import DemoServer
+from matf.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium() -> None:
+    if system_chromium() is None and not os.environ.get("MATF_CHROMIUM_PATH"):
+        pytest.exit("Chromium is not installed: run 'sudo apt-get install -y chromium'", 2)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on a free loopback port, gone after the session."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run 'sudo apt-get install -y redis-server'")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[str]:
+    """The demo shop with its seeded bugs."""
+    with DemoServer(bugs=True) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def healthy_demo() -> Iterator[str]:
+    with DemoServer(bugs=False) as server:
+        yield server.url
+
+
+def make_settings(folder: Path, **overrides: object) -> Settings:
+    """Settings isolated in ``folder``; nothing of the developer's environment leaks in."""
+    values: dict[str, object] = {
+        "redis_url": None,
+        "database_url": f"sqlite:///{folder / 'matf.db'}",
+        "storage_path": folder / "storage",
+        "test_timeout": 30_000,
+        "step_timeout": 10_000,
+        "test_retries": 2,
+        "max_pages": 25,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `matf` or `celery` child process using ``folder``'s database."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update({
+        "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",
+        "STORAGE_PATH": str(folder / "storage"),
+        "PYTHONPATH": str(ROOT),
+        "TEST_TIMEOUT": "30000",
+        "STEP_TIMEOUT": "10000",
+    })
+    env.update(extra)
+    return env
+
+
+MATF = [sys.executable, "-m", "matf.cli"]
