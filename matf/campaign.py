@@ -23,8 +23,17 @@ from matf.spec import Suite, load_suite, spec_json_schema
 class Campaign:
     """``matf run``: everything between the arguments and the exit code."""
 
-    def __init__(self, settings: Settings, url: str, out: Path, types: list[str],
-                 browsers: list[str], max_pages: int, workers: int, suite: Path | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        out: Path,
+        types: list[str],
+        browsers: list[str],
+        max_pages: int,
+        workers: int,
+        suite: Path | None,
+    ) -> None:
         self.settings = settings
         self.url = validate_url(url)
         self.suite = load_suite(suite) if suite is not None else None
@@ -37,8 +46,13 @@ class Campaign:
         from tasks.launch import follow, stop_run, submit
 
         engine = get_engine(self.settings.database_url)
-        options = {"types": self.types, "browsers": self.browsers, "max_pages": self.max_pages,
-                   "out_dir": str(self.out), "mode": self._mode()}
+        options = {
+            "types": self.types,
+            "browsers": self.browsers,
+            "max_pages": self.max_pages,
+            "out_dir": str(self.out),
+            "mode": self._mode(),
+        }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:
             wanted = set(self.types)
@@ -47,17 +61,21 @@ class Campaign:
                 raise UsageError(f"the suite has no tests of type {', '.join(self.types)}")
         runtime = self._start_workers()
         progress = Progress()
-        run_id = None
+        run_id: str | None = None
         try:
             run_id, result = submit(runtime.app, engine, self.url, options, specs)
             state = follow(engine, run_id, result, self.settings.matf_run_timeout, progress.update)
         except KeyboardInterrupt:
+            progress.close()
             if run_id is not None:
                 stop_run(engine, run_id, "interrupted by the user")
-            raise
-        finally:
+            raise  # no graceful stop: tests in flight would hold us
+        except BaseException:
             progress.close()
             runtime.stop()
+            raise
+        progress.close()
+        runtime.stop()
         return self._summarize(run_id, state)
 
     def _mode(self) -> str:
@@ -83,14 +101,19 @@ class Campaign:
             raise RunError(f"run {run_id} failed: {state.get('error') or 'unknown reason'}")
         report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
         counts = report["run"]["counts"]
-        parts = [f"{counts[k]} {k}" for k in ("passed", "failed", "flaky", "error", "skipped")
-                 if counts[k] or k in ("passed", "failed")]
+        parts = [
+            f"{counts[k]} {k}"
+            for k in ("passed", "failed", "flaky", "error", "skipped")
+            if counts[k] or k in ("passed", "failed")
+        ]
         click.echo(f"run {run_id}: {counts['total']} tests, " + ", ".join(parts))
         for test in report["tests"]:
             if test["status"] in ("failed", "error"):
                 first = (test.get("error") or "").splitlines()[0][:160] if test.get("error") else ""
-                click.echo(f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
-                           f"  {_printable(first)}")
+                click.echo(
+                    f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
+                    f"  {_printable(first)}"
+                )
         click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
         return 0 if report["run"]["status"] == "passed" else 1
 
@@ -121,7 +144,9 @@ def _writable_dir(path: Path) -> Path:
     return path
 
 
-def write_suite(settings: Settings, url: str, output: Path, types: list[str], max_pages: int) -> int:
+def write_suite(
+    settings: Settings, url: str, output: Path, types: list[str], max_pages: int
+) -> int:
     """``matf write``: explore in-process and save a validated suite file."""
     from matf.agents.context import check_target
     from matf.agents.explore import explore
@@ -148,8 +173,10 @@ def write_schemas(out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in (("suite.schema.json", spec_json_schema()),
-                         ("report.schema.json", report_json_schema())):
+    for name, schema in (
+        ("suite.schema.json", spec_json_schema()),
+        ("report.schema.json", report_json_schema()),
+    ):
         path = out / name
         _atomic_write(path, json.dumps(schema, indent=2, sort_keys=True) + "\n")
         written.append(path)

@@ -7,6 +7,7 @@ test failures end in exit code 1; a clean run in 0.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,37 +61,72 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("url")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("matf-report"), show_default=True, help="Where reports go.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("matf-report"),
+    show_default=True,
+    help="Where reports go.",
+)
 @click.option("--types", default="functional,accessibility", show_default=True)
 @click.option("--browsers", default="chromium", show_default=True)
-@click.option("--max-pages", type=click.IntRange(1, 10_000), default=None,
-              help="Pages to explore (default 25).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Concurrent executors in embedded mode (default 2).")
-@click.option("--suite", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Run these specs instead of exploring (from 'matf write').")
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Pages to explore (default 25).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Concurrent executors in embedded mode (default 2).",
+)
+@click.option(
+    "--suite",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run these specs instead of exploring (from 'matf write').",
+)
 @click.pass_context
-def run(ctx: click.Context, url: str, out: Path, types: str, browsers: str,
-        max_pages: int | None, workers: int | None, suite: Path | None) -> None:
+def run(
+    ctx: click.Context,
+    url: str,
+    out: Path,
+    types: str,
+    browsers: str,
+    max_pages: int | None,
+    workers: int | None,
+    suite: Path | None,
+) -> None:
     """Explore URL, write tests, run them, and write reports."""
     from matf.campaign import Campaign
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
     campaign = Campaign(
-        settings, url=url, out=out, types=_csv(types, TYPES, "types"),
+        settings,
+        url=url,
+        out=out,
+        types=_csv(types, TYPES, "types"),
         browsers=_csv(browsers, BROWSERS, "browsers"),
         max_pages=max_pages or settings.max_pages,
-        workers=workers or settings.matf_embedded_workers, suite=suite,
+        workers=workers or settings.matf_embedded_workers,
+        suite=suite,
     )
     ctx.exit(campaign.run())
 
 
 @cli.command()
 @click.argument("url")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Suite file to write (JSON).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Suite file to write (JSON).",
+)
 @click.option("--types", default="functional,accessibility", show_default=True)
 @click.option("--max-pages", type=click.IntRange(1, 10_000), default=None)
 @click.pass_context
@@ -100,8 +136,9 @@ def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
-    count = write_suite(settings, url, output, _csv(types, TYPES, "types"),
-                        max_pages or settings.max_pages)
+    count = write_suite(
+        settings, url, output, _csv(types, TYPES, "types"), max_pages or settings.max_pages
+    )
     click.echo(f"wrote {count} tests to {output}")
 
 
@@ -109,14 +146,30 @@ def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--healthy", is_flag=True, help="Serve the demo without its seeded bugs.")
-@click.option("--run", "run_campaign", is_flag=True,
-              help="Serve the demo on a free port and run a full campaign against it.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("reports/demo"), show_default=True, help="Reports, with --run.")
+@click.option(
+    "--run",
+    "run_campaign",
+    is_flag=True,
+    help="Serve the demo on a free port and run a full campaign against it.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports/demo"),
+    show_default=True,
+    help="Reports, with --run.",
+)
 @click.option("--workers", type=click.IntRange(1, 64), default=None)
 @click.pass_context
-def demo(ctx: click.Context, host: str, port: int, healthy: bool, run_campaign: bool, out: Path,
-         workers: int | None) -> None:
+def demo(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    healthy: bool,
+    run_campaign: bool,
+    out: Path,
+    workers: int | None,
+) -> None:
     """Serve the bundled demo shop (with seeded bugs unless --healthy)."""
     from matf.demo.server import DemoServer, serve_forever
 
@@ -129,16 +182,27 @@ def demo(ctx: click.Context, host: str, port: int, healthy: bool, run_campaign: 
     _setup_logging(settings, ctx.obj["verbose"])
     with DemoServer(bugs=not healthy, host=host, port=0) as server:
         click.echo(f"demo site: {server.url} ({'healthy' if healthy else 'with seeded bugs'})")
-        campaign = Campaign(settings, url=server.url, out=out, types=list(TYPES),
-                            browsers=["chromium"], max_pages=settings.max_pages,
-                            workers=workers or settings.matf_embedded_workers, suite=None)
+        campaign = Campaign(
+            settings,
+            url=server.url,
+            out=out,
+            types=list(TYPES),
+            browsers=["chromium"],
+            max_pages=settings.max_pages,
+            workers=workers or settings.matf_embedded_workers,
+            suite=None,
+        )
         code = campaign.run()
     ctx.exit(code)
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("schemas"),
-              show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
 def schema(out: Path) -> None:
     """Write the JSON Schemas of suite files and report.json."""
     from matf.campaign import write_schemas
@@ -167,7 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("matf: interrupted", err=True)
-        code = 130
+        # Embedded worker threads would hold the interpreter until their tests end;
+        # the browsers' drivers exit with us when their pipes close.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

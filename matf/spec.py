@@ -17,18 +17,50 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from matf.errors import SpecError
 
-SPEC_VERSION = 1
-
 Kind = Literal["functional", "accessibility"]
 Category = Literal["page", "link", "image", "form", "button", "accessibility", "custom"]
 Impact = Literal["minor", "moderate", "serious", "critical"]
 StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
 AriaRole = Literal[
-    "alert", "article", "banner", "button", "cell", "checkbox", "combobox", "complementary",
-    "contentinfo", "dialog", "form", "grid", "heading", "img", "link", "list", "listbox",
-    "listitem", "main", "menu", "menuitem", "navigation", "option", "progressbar", "radio",
-    "region", "row", "search", "searchbox", "slider", "spinbutton", "status", "switch", "tab",
-    "table", "tablist", "tabpanel", "textbox", "tooltip",
+    "alert",
+    "article",
+    "banner",
+    "button",
+    "cell",
+    "checkbox",
+    "combobox",
+    "complementary",
+    "contentinfo",
+    "dialog",
+    "form",
+    "grid",
+    "heading",
+    "img",
+    "link",
+    "list",
+    "listbox",
+    "listitem",
+    "main",
+    "menu",
+    "menuitem",
+    "navigation",
+    "option",
+    "progressbar",
+    "radio",
+    "region",
+    "row",
+    "search",
+    "searchbox",
+    "slider",
+    "spinbutton",
+    "status",
+    "switch",
+    "tab",
+    "table",
+    "tablist",
+    "tabpanel",
+    "textbox",
+    "tooltip",
 ]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
@@ -200,9 +232,24 @@ class WaitFor(_Strict):
 
 
 Step = Annotated[
-    Goto | Click | Fill | Select | Check | Press | Submit | ExpectVisible | ExpectText
-    | ExpectUrl | ExpectTitle | ExpectStatus | ExpectNoConsoleErrors | ExpectNoPageErrors
-    | ExpectNoFailedRequests | ExpectNoServerErrors | ExpectContent | CheckAccessibility
+    Goto
+    | Click
+    | Fill
+    | Select
+    | Check
+    | Press
+    | Submit
+    | ExpectVisible
+    | ExpectText
+    | ExpectUrl
+    | ExpectTitle
+    | ExpectStatus
+    | ExpectNoConsoleErrors
+    | ExpectNoPageErrors
+    | ExpectNoFailedRequests
+    | ExpectNoServerErrors
+    | ExpectContent
+    | CheckAccessibility
     | WaitFor,
     Field(discriminator="action"),
 ]
@@ -210,6 +257,8 @@ Step = Annotated[
 
 class TestSpec(_Strict):
     """One test: a named list of steps, run in one fresh browser context."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     id: str = Field(pattern=_ID.pattern, description="stable id, unique in a suite")
     name: str = Field(min_length=1, max_length=300)
@@ -230,7 +279,7 @@ class TestSpec(_Strict):
 class Suite(_Strict):
     """A saved list of specs, what `matf write` emits and `matf run --suite` reads."""
 
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1] = 1
     target: str | None = None
     tests: list[TestSpec] = Field(min_length=1)
 

@@ -45,6 +45,9 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         "result_extended": False,
         "task_soft_time_limit": 1800,
         "task_time_limit": 1860,
+        "task_annotations": {
+            "matf.executor.execute": {"soft_time_limit": limit - 30, "time_limit": limit},
+        },
         "worker_hijack_root_logger": False,
         "worker_send_task_events": not embedded,
         "task_send_sent_event": not embedded,

@@ -9,6 +9,8 @@ because a worker's queue selection is app-wide state.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import wait
+from contextlib import suppress
 from typing import Any
 
 from celery import Celery
@@ -63,8 +65,15 @@ class EmbeddedWorkers:
 
     def _start(self, app: Celery, queues: list[str], threads: int, name: str) -> None:
         worker = _Worker(
-            app=app, concurrency=threads, pool="threads", queues=queues, hostname=name,
-            without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
+            app=app,
+            concurrency=threads,
+            pool="threads",
+            queues=queues,
+            hostname=name,
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            loglevel="WARNING",
         )
         thread = threading.Thread(target=worker.start, name=name, daemon=True)
         thread.start()
@@ -103,11 +112,10 @@ def _in_every_thread(worker: WorkController, threads: int, func: Any) -> None:
         try:
             func()
         finally:
-            try:
+            with suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
 
     futures = [executor.submit(job) for _ in range(threads)]
-    for future in futures:
-        future.result(timeout=30)
+    done, _pending = wait(futures, timeout=30)
+    for future in done:
+        future.result()

@@ -8,8 +8,9 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from matf.agents.executor import ExecutionLimits, execute as run_spec, worker_name
-from matf.agents.logger import test_event_key
+from matf.agents.executor import ExecutionLimits, worker_name
+from matf.agents.executor import execute as run_spec
+from matf.agents.logger import event_key
 from matf.browser.pool import thread_pool
 from matf.results import TestResult
 from matf.spec import TestSpec
@@ -21,17 +22,44 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
     """Run the spec; the result travels back through the chord to the reporter."""
     test = TestSpec.model_validate(spec)
     s = self.settings
-    self.emit("test_started", run_id, key=test_event_key("test_started", run_id, test.id, browser),
-              case_id=test.id, browser=browser, worker=worker_name())
+    self.emit(
+        "test_started",
+        run_id,
+        key=event_key("test_started", run_id, test.id, browser),
+        case_id=test.id,
+        browser=browser,
+        worker=worker_name(),
+    )
     limits = ExecutionLimits(s.test_timeout, s.step_timeout, s.test_retries)
     try:
-        result = run_spec(test, browser, run_id, thread_pool(s.matf_chromium_path), limits,
-                          Path(s.storage_path) / "artifacts")
+        result = run_spec(
+            test,
+            browser,
+            run_id,
+            thread_pool(s.matf_chromium_path),
+            limits,
+            Path(s.storage_path) / "artifacts",
+        )
     except SoftTimeLimitExceeded:
-        result = TestResult(run_id=run_id, case_id=test.id, name=test.name, kind=test.kind,
-                            category=test.category, browser=browser, status="error", url=test.url,
-                            error="the executor's time limit ran out", worker=worker_name())
-    self.emit("test_finished", run_id, key=test_event_key("test_finished", run_id, test.id, browser),
-              case_id=test.id, browser=browser, status=result.status,
-              duration_ms=result.duration_ms)
+        result = TestResult(
+            run_id=run_id,
+            case_id=test.id,
+            name=test.name,
+            kind=test.kind,
+            category=test.category,
+            browser=browser,
+            status="error",
+            url=test.url,
+            error="the executor's time limit ran out",
+            worker=worker_name(),
+        )
+    self.emit(
+        "test_finished",
+        run_id,
+        key=event_key("test_finished", run_id, test.id, browser),
+        case_id=test.id,
+        browser=browser,
+        status=result.status,
+        duration_ms=result.duration_ms,
+    )
     return result.model_dump(mode="json")

@@ -24,8 +24,13 @@ from matf.storage.runs import create_run, fail_run, progress, save_cases
 from tasks.canvas import run_signature
 
 
-def submit(app: Celery, engine: Engine, target: str, options: dict[str, Any],
-           specs: list[TestSpec] | None = None) -> tuple[str, AsyncResult]:
+def submit(
+    app: Celery,
+    engine: Engine,
+    target: str,
+    options: dict[str, Any],
+    specs: list[TestSpec] | None = None,
+) -> tuple[str, AsyncResult]:
     """Create the run row (with its specs when given) and send its canvas."""
     with session_scope(engine, write=True) as session:
         run = create_run(session, target, options)
@@ -42,9 +47,14 @@ def submit(app: Celery, engine: Engine, target: str, options: dict[str, Any],
     return run_id, result
 
 
-def follow(engine: Engine, run_id: str, result: AsyncResult, timeout_s: float,
-           on_progress: Callable[[dict[str, Any]], None] | None = None,
-           interval_s: float = 0.2) -> dict[str, Any]:
+def follow(
+    engine: Engine,
+    run_id: str,
+    result: AsyncResult,
+    timeout_s: float,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    interval_s: float = 0.2,
+) -> dict[str, Any]:
     """Wait for the run to end; return its final progress state."""
     deadline = time.monotonic() + timeout_s
     while True:

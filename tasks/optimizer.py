@@ -15,5 +15,13 @@ from tasks.base import MatfTask
 def flaky(self: MatfTask, days: int = 30, min_rate: float = 0.0) -> list[dict[str, Any]]:
     with session_scope(self.engine) as session:
         found = flaky_tests(session, days=days, min_rate=min_rate)
-    return [{"case_id": f.case_id, "browser": f.browser, "runs": f.runs,
-             "flaky_runs": f.flaky_runs, "rate": round(f.rate, 3)} for f in found]
+    return [
+        {
+            "case_id": f.case_id,
+            "browser": f.browser,
+            "runs": f.runs,
+            "flaky_runs": f.flaky_runs,
+            "rate": round(f.rate, 3),
+        }
+        for f in found
+    ]

@@ -28,8 +28,12 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
     except OSError as exc:
         self.fail_run(run_id, f"cannot write reports to {out_dir}: {exc.strerror or exc}")
         raise
-    summary = {"run_id": run_id, "status": document.run.status,
-               "counts": document.run.counts.model_dump(), "out_dir": out_dir}
+    summary = {
+        "run_id": run_id,
+        "status": document.run.status,
+        "counts": document.run.counts.model_dump(),
+        "out_dir": out_dir,
+    }
     self.emit("run_finished", run_id, key=f"run_finished:{run_id}", **summary)
     return summary
 

@@ -23,8 +23,12 @@ def write(self: MatfTask, run_id: str) -> str:
         url, options = run.target, dict(run.options)
     try:
         browser = thread_pool(self.settings.matf_chromium_path).browser("chromium")
-        site = explore(url, browser, int(options.get("max_pages", self.settings.max_pages)),
-                       self.settings.step_timeout)
+        site = explore(
+            url,
+            browser,
+            int(options.get("max_pages", self.settings.max_pages)),
+            self.settings.step_timeout,
+        )
         specs = write_specs(site, list(options.get("types", ["functional"])))
     except MatfError as exc:
         self.fail_run(run_id, exc.message)

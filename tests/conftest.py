@@ -44,9 +44,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -97,13 +109,15 @@ def make_settings(folder: Path, **overrides: object) -> Settings:
 def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
     """Environment for a `matf` or `celery` child process using ``folder``'s database."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({
-        "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",
-        "STORAGE_PATH": str(folder / "storage"),
-        "PYTHONPATH": str(ROOT),
-        "TEST_TIMEOUT": "30000",
-        "STEP_TIMEOUT": "10000",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",
+            "STORAGE_PATH": str(folder / "storage"),
+            "PYTHONPATH": str(ROOT),
+            "TEST_TIMEOUT": "30000",
+            "STEP_TIMEOUT": "10000",
+        }
+    )
     env.update(extra)
     return env
 

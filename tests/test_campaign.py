@@ -16,16 +16,27 @@ from tests.conftest import MATF, ROOT, subprocess_env
 
 
 def _run(args: list[str], folder: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MATF, *args], cwd=folder, env=subprocess_env(folder), text=True,
-                          capture_output=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [*MATF, *args],
+        cwd=folder,
+        env=subprocess_env(folder),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def buggy_campaign(demo: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("buggy")
     proc = _run(["run", demo, "--out", str(folder / "out")], folder)
-    return {"proc": proc, "out": folder / "out", "folder": folder,
-            "report": json.loads((folder / "out" / "report.json").read_text())}
+    return {
+        "proc": proc,
+        "out": folder / "out",
+        "folder": folder,
+        "report": json.loads((folder / "out" / "report.json").read_text()),
+    }
 
 
 def _path(url: str) -> str:
@@ -34,8 +45,9 @@ def _path(url: str) -> str:
 
 EVIDENCE = {
     "error-on-load": lambda t: t["page_errors"],
-    "failing-request": lambda t: any(r["url"].endswith("/api/stats") and r["status"] == 500
-                                     for r in t["failed_requests"]),
+    "failing-request": lambda t: any(
+        r["url"].endswith("/api/stats") and r["status"] == 500 for r in t["failed_requests"]
+    ),
     "console-error": lambda t: t["console_errors"],
     "form-500": lambda t: "server error" in t["error"],
     "button-throws": lambda t: "ReferenceError" in t["error"],
@@ -49,14 +61,22 @@ def test_every_seeded_bug_is_found(buggy_campaign: dict[str, Any]) -> None:
     # then each bug shows as a failed test of its category, where it lives.
     tests = buggy_campaign["report"]["tests"]
     for bug in SEEDED_BUGS:
-        failing = [t for t in tests if t["category"] == bug.category
-                   and _path(t["url"]) == bug.path and t["status"] == "failed"]
+        failing = [
+            t
+            for t in tests
+            if t["category"] == bug.category
+            and _path(t["url"]) == bug.path
+            and t["status"] == "failed"
+        ]
         assert failing, f"seeded bug {bug.id} was not found"
         check = EVIDENCE.get(bug.id)
         if check is not None:
             assert any(check(t) for t in failing), f"{bug.id}: failing, but not for its reason"
-    a11y = {_path(t["url"]): {v["rule"] for v in t["violations"]}
-            for t in tests if t["category"] == "accessibility"}
+    a11y = {
+        _path(t["url"]): {v["rule"] for v in t["violations"]}
+        for t in tests
+        if t["category"] == "accessibility"
+    }
     assert {"image-alt", "color-contrast"} <= a11y["/about"]
     assert {"label", "button-name"} <= a11y["/newsletter"]
 
@@ -104,9 +124,7 @@ def test_failures_carry_their_evidence(buggy_campaign: dict[str, Any]) -> None:
         assert test["case_id"] in html or test["name"].replace("'", "&#39;") in html
 
 
-def test_the_healthy_demo_passes_every_test(
-    healthy_demo: str, tmp_path: Path
-) -> None:
+def test_the_healthy_demo_passes_every_test(healthy_demo: str, tmp_path: Path) -> None:
     proc = _run(["run", healthy_demo, "--out", str(tmp_path / "out"), "--workers", "2"], tmp_path)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     bad = [(t["name"], t["error"]) for t in report["tests"] if t["status"] != "passed"]
@@ -116,16 +134,23 @@ def test_the_healthy_demo_passes_every_test(
     assert {"page", "link", "image", "form", "button", "accessibility"} <= kinds
 
 
-def test_a_script_in_a_page_title_shows_as_text_in_the_report(
-    demo: str, tmp_path: Path
-) -> None:
+def test_a_script_in_a_page_title_shows_as_text_in_the_report(demo: str, tmp_path: Path) -> None:
     # Given a page whose <title> holds a <script> tag, when a test reports it,
     # then report.html shows the title as escaped text and runs no script.
-    suite = {"version": 1, "tests": [{
-        "id": "xss-title", "name": "Title check", "url": f"{demo}/lab/xss",
-        "steps": [{"action": "goto", "url": "/lab/xss"},
-                  {"action": "expect_title", "title": "Something else"}],
-    }]}
+    suite = {
+        "version": 1,
+        "tests": [
+            {
+                "id": "xss-title",
+                "name": "Title check",
+                "url": f"{demo}/lab/xss",
+                "steps": [
+                    {"action": "goto", "url": "/lab/xss"},
+                    {"action": "expect_title", "title": "Something else"},
+                ],
+            }
+        ],
+    }
     (tmp_path / "suite.json").write_text(json.dumps(suite))
     proc = _run(["run", demo, "--suite", "suite.json", "--out", "out"], tmp_path)
     assert proc.returncode == 1, proc.stderr

@@ -27,8 +27,13 @@ def _spec(url: str, steps: list[dict[str, object]], **extra: object):  # type: i
 
 
 def test_a_passing_test_passes_in_one_attempt(demo: str, pool: BrowserPool, tmp_path: Path) -> None:
-    spec = _spec(f"{demo}/lab/ok", [{"action": "goto", "url": "/lab/ok"},
-                                    {"action": "expect_text", "target": {"role": "heading"}, "text": "Lab"}])
+    spec = _spec(
+        f"{demo}/lab/ok",
+        [
+            {"action": "goto", "url": "/lab/ok"},
+            {"action": "expect_text", "target": {"role": "heading"}, "text": "Lab"},
+        ],
+    )
     result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
     assert (result.status, result.attempts, result.error) == ("passed", 1, None)
     assert [s.status for s in result.steps] == ["passed", "passed"]
@@ -38,16 +43,21 @@ def test_a_passing_test_passes_in_one_attempt(demo: str, pool: BrowserPool, tmp_
 def test_a_failing_test_fails_every_attempt_and_keeps_evidence(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
-    spec = _spec(f"{demo}/lab/fail", [
-        {"action": "goto", "url": "/lab/fail"},
-        {"action": "expect_text", "target": {"role": "heading"}, "text": "All good"},
-        {"action": "expect_content"},
-    ])
+    spec = _spec(
+        f"{demo}/lab/fail",
+        [
+            {"action": "goto", "url": "/lab/fail"},
+            {"action": "expect_text", "target": {"role": "heading"}, "text": "All good"},
+            {"action": "expect_content"},
+        ],
+    )
     result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
     assert result.status == "failed" and result.attempts == 3
     assert "All good" in (result.error or "") and "step 2" in (result.error or "")
     assert [s.status for s in result.steps] == ["passed", "failed", "skipped"]
-    assert result.artifacts.screenshot and (tmp_path / result.artifacts.screenshot).stat().st_size > 0
+    assert (
+        result.artifacts.screenshot and (tmp_path / result.artifacts.screenshot).stat().st_size > 0
+    )
     assert result.artifacts.trace and (tmp_path / result.artifacts.trace).stat().st_size > 0
 
 
@@ -65,21 +75,37 @@ def test_a_test_past_its_time_budget_fails_as_timed_out(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
     spec = _spec(f"{demo}/", [{"action": "goto", "url": "/lab/slow?ms=4000"}], timeout_ms=1000)
-    result = execute(spec, "chromium", "run1", pool,
-                     ExecutionLimits(test_timeout_ms=60_000, step_timeout_ms=30_000, retries=0),
-                     tmp_path)
+    result = execute(
+        spec,
+        "chromium",
+        "run1",
+        pool,
+        ExecutionLimits(test_timeout_ms=60_000, step_timeout_ms=30_000, retries=0),
+        tmp_path,
+    )
     assert result.status == "failed"
     assert "timed out after 1000 ms" in (result.error or "")
     assert result.steps[0].status == "failed" and result.steps[0].action == "goto"
 
 
-def test_page_problems_are_recorded_with_the_result(demo: str, pool: BrowserPool, tmp_path: Path) -> None:
-    spec = _spec(f"{demo}/dashboard", [
-        {"action": "goto", "url": "/dashboard", "wait_until": "networkidle"},
-        {"action": "expect_no_failed_requests"},
-    ])
-    result = execute(spec, "chromium", "run1", pool,
-                     ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0), tmp_path)
+def test_page_problems_are_recorded_with_the_result(
+    demo: str, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _spec(
+        f"{demo}/dashboard",
+        [
+            {"action": "goto", "url": "/dashboard", "wait_until": "networkidle"},
+            {"action": "expect_no_failed_requests"},
+        ],
+    )
+    result = execute(
+        spec,
+        "chromium",
+        "run1",
+        pool,
+        ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0),
+        tmp_path,
+    )
     assert result.status == "failed"
     assert any(r.url.endswith("/api/stats") and r.status == 500 for r in result.failed_requests)
 

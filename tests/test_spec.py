@@ -59,11 +59,16 @@ def test_a_spec_using_every_action_validates() -> None:
         ({"steps": [{"action": "click", "target": {}}]}, "exactly one of"),
         ({"steps": [{"action": "click", "target": {"role": "button", "css": "b"}}]}, "exactly one"),
         ({"steps": [{"action": "click", "target": {"label": "x", "name": "y"}}]}, "only goes with"),
-        ({"steps": [{"action": "press", "target": {"text": "x"}, "key": "Enter; rm -rf"}]}, "pattern"),
+        (
+            {"steps": [{"action": "press", "target": {"text": "x"}, "key": "Enter; rm -rf"}]},
+            "pattern",
+        ),
         ({"steps": [{"action": "goto", "url": "/", "expect_status": "200"}]}, "2xx"),
     ],
 )
-def test_bad_specs_are_rejected_with_the_problem_named(change: dict[str, object], problem: str) -> None:
+def test_bad_specs_are_rejected_with_the_problem_named(
+    change: dict[str, object], problem: str
+) -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec({**GOOD, **change})
     assert problem in str(caught.value)
@@ -96,4 +101,6 @@ def test_the_json_schema_accepts_what_the_models_accept() -> None:
     schema = json.loads((ROOT / "schemas" / "suite.schema.json").read_text())
     jsonschema.validate({"version": 1, "tests": [GOOD]}, schema)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"version": 1, "tests": [{**GOOD, "steps": [{"action": "eval"}]}]}, schema)
+        jsonschema.validate(
+            {"version": 1, "tests": [{**GOOD, "steps": [{"action": "eval"}]}]}, schema
+        )

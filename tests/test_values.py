@@ -11,8 +11,17 @@ from matf.agents.values import Field, example_for_pattern, value_for
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"[0-9]{3}-[0-9]{4}", r"[A-Z]{2}\d{3}", r"(foo|bar)+", r"\w+@\w+\.com", r"[^x]{2,}",
-     r"\d{5}(-\d{4})?", r"[a-z]+", r"[^abc]+", r"(?:ab|cd){2}"],
+    [
+        r"[0-9]{3}-[0-9]{4}",
+        r"[A-Z]{2}\d{3}",
+        r"(foo|bar)+",
+        r"\w+@\w+\.com",
+        r"[^x]{2,}",
+        r"\d{5}(-\d{4})?",
+        r"[a-z]+",
+        r"[^abc]+",
+        r"(?:ab|cd){2}",
+    ],
 )
 def test_generated_values_match_their_pattern(pattern: str) -> None:
     value = example_for_pattern(pattern)

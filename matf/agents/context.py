@@ -64,8 +64,10 @@ def check_target(url: str, timeout_s: float = 15.0) -> TargetInfo:
         raise TargetError(f"target answered HTTP {exc.code} at {url}") from exc
     except urllib.error.URLError as exc:
         raise TargetUnreachable(f"target unreachable: {url} ({_reason(exc.reason)})") from exc
-    except (TimeoutError, socket.timeout) as exc:
-        raise TargetUnreachable(f"target unreachable: {url} (no answer in {timeout_s:g} s)") from exc
+    except TimeoutError as exc:
+        raise TargetUnreachable(
+            f"target unreachable: {url} (no answer in {timeout_s:g} s)"
+        ) from exc
     except (ConnectionError, OSError) as exc:
         raise TargetUnreachable(f"target unreachable: {url} ({_reason(exc)})") from exc
     match = _TITLE.search(body)

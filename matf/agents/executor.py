@@ -14,16 +14,16 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from matf.browser.errors import BrowserCrashed, StepFailed, TestTimedOut, playwright_errors
 from matf.browser.launch import BrowserUnavailable
 from matf.browser.steps import Observed, describe, origin_of, run_step
 from matf.results import Artifacts, Status, StepResult, TestResult
-from matf.spec import TestSpec
+from matf.spec import Step, TestSpec
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext
+    from playwright.sync_api import Browser, BrowserContext, Page
 
     from matf.browser.pool import BrowserPool
 
@@ -60,8 +60,15 @@ def execute(
     """Run ``spec`` in ``browser_name`` with retries and return its final result."""
     started = time.monotonic()
     base = TestResult(
-        run_id=run_id, case_id=spec.id, name=spec.name, kind=spec.kind, category=spec.category,
-        browser=browser_name, status="skipped", url=spec.url, worker=worker_name(),
+        run_id=run_id,
+        case_id=spec.id,
+        name=spec.name,
+        kind=spec.kind,
+        category=spec.category,
+        browser=browser_name,
+        status="skipped",
+        url=spec.url,
+        worker=worker_name(),
     )
     try:
         browser = pool.browser(browser_name)
@@ -71,8 +78,9 @@ def execute(
     attempts: list[_Attempt] = []
     for number in range(1, limits.retries + 2):
         trace = number > 1 or limits.retries == 0
-        attempt = _run_attempt(spec, browser, number, trace, limits, artifacts_root, run_id,
-                               browser_name)
+        attempt = _run_attempt(
+            spec, browser, number, trace, limits, artifacts_root, run_id, browser_name
+        )
         attempts.append(attempt)
         if attempt.outcome == "passed":
             break
@@ -86,24 +94,32 @@ def execute(
     else:
         status = last.outcome
     evidence = last if last.outcome != "passed" else attempts[-1]
-    return base.model_copy(update={
-        "status": status,
-        "duration_ms": int((time.monotonic() - started) * 1000),
-        "attempts": len(attempts),
-        "error": last.error if status != "passed" and status != "flaky" else None,
-        "attempt_errors": failed_before,
-        "violations": evidence.seen.violations,
-        "steps": evidence.steps,
-        "console_errors": evidence.seen.console_errors[:50],
-        "page_errors": evidence.seen.page_errors[:50],
-        "failed_requests": evidence.seen.failed_requests[:50],
-        "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace),
-    })
+    return base.model_copy(
+        update={
+            "status": status,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "attempts": len(attempts),
+            "error": last.error if status != "passed" and status != "flaky" else None,
+            "attempt_errors": failed_before,
+            "violations": evidence.seen.violations,
+            "steps": evidence.steps,
+            "console_errors": evidence.seen.console_errors[:50],
+            "page_errors": evidence.seen.page_errors[:50],
+            "failed_requests": evidence.seen.failed_requests[:50],
+            "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace),
+        }
+    )
 
 
 def _run_attempt(
-    spec: TestSpec, browser: Browser, number: int, trace: bool, limits: ExecutionLimits,
-    artifacts_root: Path, run_id: str, browser_name: str,
+    spec: TestSpec,
+    browser: Browser,
+    number: int,
+    trace: bool,
+    limits: ExecutionLimits,
+    artifacts_root: Path,
+    run_id: str,
+    browser_name: str,
 ) -> _Attempt:
     seen = Observed(origin=origin_of(spec.url))
     steps: list[StepResult] = []
@@ -134,7 +150,10 @@ def _run_attempt(
                 if time.monotonic() >= deadline and not isinstance(exc, TestTimedOut):
                     message = f"test timed out after {budget_ms} ms: {message}"
                 steps.append(_step(index, step, "failed", t0, message))
-                attempt.outcome, attempt.error = "failed", f"step {index + 1} ({describe(step)}): {message}"
+                attempt.outcome, attempt.error = (
+                    "failed",
+                    f"step {index + 1} ({describe(step)}): {message}",
+                )
                 break
             except BrowserCrashed as exc:
                 steps.append(_step(index, step, "failed", t0, str(exc)))
@@ -143,11 +162,15 @@ def _run_attempt(
             steps.append(_step(index, step, "passed", t0, None))
         for index in range(len(steps), len(spec.steps)):
             step = spec.steps[index]
-            steps.append(StepResult(index=index, action=step.action, description=describe(step),
-                                    status="skipped"))
+            steps.append(
+                StepResult(
+                    index=index, action=step.action, description=describe(step), status="skipped"
+                )
+            )
         if attempt.outcome != "passed":
-            _keep_evidence(attempt, context, page, trace, artifacts_root, run_id, spec.id,
-                           browser_name, number)
+            _keep_evidence(
+                attempt, context, page, trace, artifacts_root, run_id, spec.id, browser_name, number
+            )
     except Exception as exc:  # noqa: BLE001 - anything unforeseen is reported, not raised
         attempt.outcome, attempt.error = "error", f"{type(exc).__name__}: {exc}"
     finally:
@@ -161,14 +184,21 @@ def _run_attempt(
 
 
 def _keep_evidence(
-    attempt: _Attempt, context: BrowserContext, page: object, trace: bool, artifacts_root: Path,
-    run_id: str, case_id: str, browser_name: str, number: int,
+    attempt: _Attempt,
+    context: BrowserContext,
+    page: Page,
+    trace: bool,
+    artifacts_root: Path,
+    run_id: str,
+    case_id: str,
+    browser_name: str,
+    number: int,
 ) -> None:
     folder = artifacts_root / run_id
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{case_id}-{browser_name}-{number}"
     try:
-        getattr(page, "screenshot")(path=str(folder / f"{stem}.png"), full_page=True, timeout=3_000)
+        page.screenshot(path=str(folder / f"{stem}.png"), full_page=True, timeout=3_000)
         attempt.screenshot = f"{run_id}/{stem}.png"
     except Exception:  # noqa: BLE001 - evidence is best effort; the failure stands
         pass
@@ -180,8 +210,14 @@ def _keep_evidence(
             attempt.trace = None
 
 
-def _step(index: int, step: object, status: str, t0: float, error: str | None) -> StepResult:
+def _step(
+    index: int, step: Step, status: Literal["passed", "failed"], t0: float, error: str | None
+) -> StepResult:
     return StepResult(
-        index=index, action=getattr(step, "action"), description=describe(step),  # type: ignore[arg-type]
-        status=status, duration_ms=int((time.monotonic() - t0) * 1000), error=error,  # type: ignore[arg-type]
+        index=index,
+        action=step.action,
+        description=describe(step),
+        status=status,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        error=error,
     )

@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
 from matf.agents.values import Field
-from matf.browser.steps import origin_of
+from matf.browser.steps import origin_of, wait_quiet
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 _COLLECT = resources.files("matf.agents").joinpath("explore.js").read_text(encoding="utf-8")
-_SKIP_EXT = re.compile(r"\.(pdf|zip|gz|tgz|rar|7z|exe|dmg|msi|iso|png|jpe?g|gif|webp|svg|ico|mp[34]|mov|avi|woff2?|ttf|css|js|json|xml)$", re.I)
-_RISKY = re.compile(r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset", re.I)
+_SKIP_EXT = re.compile(
+    r"\.(pdf|zip|gz|tgz|rar|7z|exe|dmg|msi|iso|png|jpe?g|gif|webp|svg|ico|mp[34]|mov|avi|woff2?|ttf|css|js|json|xml)$",
+    re.I,
+)
+_RISKY = re.compile(
+    r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset", re.I
+)
 
 
 @dataclass
@@ -95,7 +100,6 @@ def explore(start: str, browser: Browser, max_pages: int, timeout_ms: int) -> Si
 
 def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo | None:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
         response = page.goto(url, wait_until="load", timeout=timeout_ms)
@@ -107,10 +111,7 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
     if not 200 <= status < 300 or "html" not in ctype:
         site.errors[url] = f"HTTP {status}" if status >= 300 else f"not HTML ({ctype or 'unknown'})"
         return None
-    try:
-        page.wait_for_load_state("networkidle", timeout=min(timeout_ms, 3000))
-    except PlaywrightTimeout:
-        pass  # a page that keeps polling is still worth reading
+    wait_quiet(page, min(timeout_ms, 3000))
     try:
         data = page.evaluate(_COLLECT)
     except PlaywrightError as exc:
@@ -121,7 +122,8 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
     info.images = [(x["src"], x["alt"]) for x in data["images"] if x.get("src")]
     info.forms = [_form(page, f) for f in data["forms"]]
     info.buttons = [
-        (b["name"], loc) for b in data["buttons"]
+        (b["name"], loc)
+        for b in data["buttons"]
         if not _RISKY.search(b["name"]) and (loc := _button_locator(page, b)) is not None
     ]
     return info
@@ -199,14 +201,25 @@ def _form(page: Page, raw: dict[str, Any]) -> FormInfo:
         if not f["visible"] and kind not in ("checkbox", "radio"):
             continue
         constraints = Field(
-            tag=f["tag"], type=kind, name=f["name"], label=f["label"], required=f["required"],
-            pattern=f["pattern"], min=f["min"], max=f["max"], step=f["step"],
-            minlength=f["minlength"], maxlength=f["maxlength"], options=f["options"],
+            tag=f["tag"],
+            type=kind,
+            name=f["name"],
+            label=f["label"],
+            required=f["required"],
+            pattern=f["pattern"],
+            min=f["min"],
+            max=f["max"],
+            step=f["step"],
+            minlength=f["minlength"],
+            maxlength=f["maxlength"],
+            options=f["options"],
         )
         locator = _field_locator(page, f, raw["index"])
         if locator is None:
             if f["required"]:
-                form.skipped_reason = f"no unique locator for required field {f['name'] or f['id']!r}"
+                form.skipped_reason = (
+                    f"no unique locator for required field {f['name'] or f['id']!r}"
+                )
             continue
         form.fields.append((constraints, locator))
     if raw["submit"] is not None:

@@ -17,8 +17,9 @@ from matf.storage.runs import record_event
 KINDS = ("run_started", "phase", "test_started", "test_finished", "run_finished", "run_failed")
 
 
-def make_event(kind: str, agent: str, run_id: str | None, key: str | None = None,
-               **payload: Any) -> dict[str, Any]:
+def make_event(
+    kind: str, agent: str, run_id: str | None, key: str | None = None, **payload: Any
+) -> dict[str, Any]:
     """An event ready to travel: a key (stable when given), a time, a payload."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
@@ -32,14 +33,18 @@ def make_event(kind: str, agent: str, run_id: str | None, key: str | None = None
     }
 
 
-def test_event_key(kind: str, run_id: str, case_id: str, browser: str) -> str:
+def event_key(kind: str, run_id: str, case_id: str, browser: str) -> str:
     return f"{kind}:{run_id}:{case_id}:{browser}"
 
 
 def persist(session: Session, event: dict[str, Any]) -> bool:
     """Store one event; False when it was stored before."""
     return record_event(
-        session, key=str(event["key"])[:200], kind=str(event["kind"]), agent=str(event["agent"]),
-        run_id=event.get("run_id"), payload=dict(event.get("payload") or {}),
+        session,
+        key=str(event["key"])[:200],
+        kind=str(event["kind"]),
+        agent=str(event["agent"]),
+        run_id=event.get("run_id"),
+        payload=dict(event.get("payload") or {}),
         at=datetime.fromisoformat(event["at"]) if event.get("at") else None,
     )

@@ -32,7 +32,9 @@ def flaky_tests(session: Session, days: int = 30, min_rate: float = 0.0) -> list
     since = datetime.now(UTC) - timedelta(days=days)
     per_run = (
         select(
-            AttemptRow.case_id, AttemptRow.browser, AttemptRow.run_id,
+            AttemptRow.case_id,
+            AttemptRow.browser,
+            AttemptRow.run_id,
             func.max(case((AttemptRow.passed, 1), else_=0)).label("passed"),
             func.min(case((AttemptRow.passed, 1), else_=0)).label("all_passed"),
         )
@@ -43,10 +45,14 @@ def flaky_tests(session: Session, days: int = 30, min_rate: float = 0.0) -> list
     )
     rows = session.execute(
         select(
-            per_run.c.case_id, per_run.c.browser, func.count(),
+            per_run.c.case_id,
+            per_run.c.browser,
+            func.count(),
             func.sum(case(((per_run.c.passed == 1) & (per_run.c.all_passed == 0), 1), else_=0)),
         ).group_by(per_run.c.case_id, per_run.c.browser)
     ).all()
     found = [Flakiness(c, b, int(n), int(f or 0)) for c, b, n, f in rows]
-    return sorted((f for f in found if f.flaky_runs and f.rate >= min_rate),
-                  key=lambda f: (-f.rate, f.case_id))
+    return sorted(
+        (f for f in found if f.flaky_runs and f.rate >= min_rate),
+        key=lambda f: (-f.rate, f.case_id),
+    )

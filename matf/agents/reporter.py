@@ -24,7 +24,14 @@ from matf.reports.html import write_html
 from matf.reports.junit import write_junit
 from matf.results import TestResult
 from matf.storage.models import Run
-from matf.storage.runs import counts, finish_run, get_run, load_specs, record_results, stored_results
+from matf.storage.runs import (
+    counts,
+    finish_run,
+    get_run,
+    load_specs,
+    record_results,
+    stored_results,
+)
 
 LOST = "no result arrived from the executor (the task was lost)"
 
@@ -46,9 +53,16 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
         for browser in browsers:
             if (spec.id, browser) not in got:
                 got[(spec.id, browser)] = TestResult(
-                    run_id=run_id, case_id=spec.id, name=spec.name, kind=spec.kind,
-                    category=spec.category, browser=browser, status="error", url=spec.url,
-                    error=LOST, attempts=0,
+                    run_id=run_id,
+                    case_id=spec.id,
+                    name=spec.name,
+                    kind=spec.kind,
+                    category=spec.category,
+                    browser=browser,
+                    status="error",
+                    url=spec.url,
+                    error=LOST,
+                    attempts=0,
                 )
     record_results(session, list(got.values()))
     finish_run(session, run_id, counts(stored_results(session, run_id)))
@@ -58,19 +72,25 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
 def build_document(session: Session, run_id: str) -> ReportDocument:
     run = get_run(session, run_id)
     order = {spec.id: i for i, spec in enumerate(load_specs(session, run_id))}
-    results = sorted(stored_results(session, run_id),
-                     key=lambda r: (order.get(r.case_id, len(order)), r.browser))
+    results = sorted(
+        stored_results(session, run_id), key=lambda r: (order.get(r.case_id, len(order)), r.browser)
+    )
     duration = (
         (run.finished_at - (run.started_at or run.created_at)).total_seconds()
-        if run.finished_at else 0.0
+        if run.finished_at
+        else 0.0
     )
     summary = RunSummary(
-        id=run.id, target=run.target,
+        id=run.id,
+        target=run.target,
         status=run.status if run.status in ("passed", "failed", "error") else "error",  # type: ignore[arg-type]
-        started_at=_iso(run.started_at or run.created_at), finished_at=_iso(run.finished_at),
+        started_at=_iso(run.started_at or run.created_at),
+        finished_at=_iso(run.finished_at),
         duration_s=round(max(duration, 0.0), 3),
-        browsers=list(run.options.get("browsers", [])), types=list(run.options.get("types", [])),
-        error=run.error, counts=counts(results),  # type: ignore[arg-type]
+        browsers=list(run.options.get("browsers", [])),
+        types=list(run.options.get("types", [])),
+        error=run.error,
+        counts=counts(results),  # type: ignore[arg-type]
     )
     tests = [ReportTest(id=f"{r.case_id}:{r.browser}", **r.model_dump()) for r in results]
     return ReportDocument(run=summary, tests=tests)

@@ -36,8 +36,10 @@ _BY_NAME = (
     (re.compile(r"company|organi[sz]ation", re.I), "Acme Corp"),
     (re.compile(r"url|website|homepage", re.I), "https://example.com/"),
     (re.compile(r"age|qty|quantity|count|amount|number", re.I), "3"),
-    (re.compile(r"message|comment|feedback|description|body|note", re.I),
-     "Hello, this is an automated test message from MATF."),
+    (
+        re.compile(r"message|comment|feedback|description|body|note", re.I),
+        "Hello, this is an automated test message from MATF.",
+    ),
 )
 
 
@@ -83,8 +85,11 @@ def _emit(items: object) -> str:
             out.append("a")
         elif op is sre_constants.IN:
             out.append(_emit_in(arg))
-        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT,
-                    getattr(sre_constants, "POSSESSIVE_REPEAT", None)):
+        elif op in (
+            sre_constants.MAX_REPEAT,
+            sre_constants.MIN_REPEAT,
+            getattr(sre_constants, "POSSESSIVE_REPEAT", None),
+        ):
             low, high, sub = arg
             out.append(_emit(sub) * (max(low, 1) if high != 0 else 0))
         elif op is sre_constants.SUBPATTERN:
@@ -100,7 +105,7 @@ def _emit(items: object) -> str:
 
 def _emit_in(items: list[tuple[object, object]]) -> str:
     if items and items[0][0] is sre_constants.NEGATE:
-        banned = {chr(a) for op, a in items[1:] if op is sre_constants.LITERAL}
+        banned = {chr(a) for op, a in items[1:] if op is sre_constants.LITERAL}  # type: ignore[arg-type]
         return next(c for c in "aZ0_-" if c not in banned)
     for op, arg in items:
         if op is sre_constants.LITERAL:

@@ -65,7 +65,9 @@ def write_specs(site: SiteMap, types: list[str]) -> list[TestSpec]:
 def _page_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
     path = _path(page.url)
     return {
-        "id": ids.make("page", path), "name": f"Page {path} loads cleanly", "category": "page",
+        "id": ids.make("page", path),
+        "name": f"Page {path} loads cleanly",
+        "category": "page",
         "url": page.url,
         "steps": [
             {"action": "goto", "url": page.url, "wait_until": "networkidle"},
@@ -84,15 +86,19 @@ def _link_specs(ids: _Ids, site: SiteMap, origin: str) -> list[dict[str, object]
                 sources.setdefault(href, [])
                 if _path(page.url) not in sources[href]:
                     sources[href].append(_path(page.url))
-    specs = []
+    specs: list[dict[str, object]] = []
     for href, found_on in list(sources.items())[:MAX_LINK_TESTS]:
         path = _path(href)
         shown = ", ".join(found_on[:3]) + (" …" if len(found_on) > 3 else "")
-        specs.append({
-            "id": ids.make("link", path), "name": f"Link to {path} resolves (on {shown})",
-            "category": "link", "url": href,
-            "steps": [{"action": "expect_status", "url": href, "status": "2xx"}],
-        })
+        specs.append(
+            {
+                "id": ids.make("link", path),
+                "name": f"Link to {path} resolves (on {shown})",
+                "category": "link",
+                "url": href,
+                "steps": [{"action": "expect_status", "url": href, "status": "2xx"}],
+            }
+        )
     return specs
 
 
@@ -104,10 +110,13 @@ def _image_specs(ids: _Ids, site: SiteMap, origin: str) -> list[dict[str, object
                 found.setdefault(src, _path(page.url))
     return [
         {
-            "id": ids.make("image", _path(src)), "name": f"Image {_path(src)} loads (on {page})",
-            "category": "image", "url": src,
-            "steps": [{"action": "expect_status", "url": src, "status": "2xx",
-                       "content_type": "image/"}],
+            "id": ids.make("image", _path(src)),
+            "name": f"Image {_path(src)} loads (on {page})",
+            "category": "image",
+            "url": src,
+            "steps": [
+                {"action": "expect_status", "url": src, "status": "2xx", "content_type": "image/"}
+            ],
         }
         for src, page in list(found.items())[:MAX_IMAGE_TESTS]
     ]
@@ -134,7 +143,9 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     if form.submit is not None:
         steps.append({"action": "submit", "target": form.submit})
     else:
-        last = next((loc for c, loc in reversed(form.fields) if c.type not in ("checkbox", "radio")), None)
+        last = next(
+            (loc for c, loc in reversed(form.fields) if c.type not in ("checkbox", "radio")), None
+        )
         if last is None:
             return None
         steps.append({"action": "press", "target": last, "key": "Enter"})
@@ -147,16 +158,21 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     return {
         "id": ids.make("form", f"{_path(page.url)}-{action_path}"),
         "name": f"Form on {_path(page.url)} ({form.method.upper()} {action_path}) submits",
-        "category": "form", "url": page.url, "steps": steps,
+        "category": "form",
+        "url": page.url,
+        "steps": steps,
     }
 
 
-def _button_spec(ids: _Ids, page: PageInfo, name: str, locator: dict[str, object]) -> dict[str, object]:
+def _button_spec(
+    ids: _Ids, page: PageInfo, name: str, locator: dict[str, object]
+) -> dict[str, object]:
     label = name or str(next(iter(locator.values())))
     return {
         "id": ids.make("button", f"{_path(page.url)}-{label}"),
         "name": f"Button {label!r} on {_path(page.url)} works",
-        "category": "button", "url": page.url,
+        "category": "button",
+        "url": page.url,
         "steps": [
             {"action": "goto", "url": page.url},
             {"action": "click", "target": locator},
@@ -168,8 +184,11 @@ def _button_spec(ids: _Ids, page: PageInfo, name: str, locator: dict[str, object
 def _a11y_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
     path = _path(page.url)
     return {
-        "id": ids.make("a11y", path), "name": f"Page {path} has no accessibility violations",
-        "kind": "accessibility", "category": "accessibility", "url": page.url,
+        "id": ids.make("a11y", path),
+        "name": f"Page {path} has no accessibility violations",
+        "kind": "accessibility",
+        "category": "accessibility",
+        "url": page.url,
         "steps": [
             {"action": "goto", "url": page.url, "wait_until": "networkidle"},
             {"action": "check_accessibility"},

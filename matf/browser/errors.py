@@ -35,9 +35,11 @@ def playwright_errors() -> Iterator[None]:
         raise StepFailed(_clean(exc.message)) from exc
     except PlaywrightError as exc:
         message = exc.message or str(exc)
-        if "Target page, context or browser has been closed" in message or (
-            "Browser has been closed" in message
-        ) or "Connection closed" in message:
+        if (
+            "Target page, context or browser has been closed" in message
+            or ("Browser has been closed" in message)
+            or "Connection closed" in message
+        ):
             raise BrowserCrashed(first_line(message)) from exc
         raise StepFailed(_clean(message)) from exc
     except AssertionError as exc:

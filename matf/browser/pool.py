@@ -10,6 +10,7 @@ and must be closed by that thread.
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,16 +53,12 @@ class BrowserPool:
     def close(self) -> None:
         """Close every browser and Playwright itself; safe to call twice."""
         for browser in self._browsers.values():
-            try:
+            with suppress(Exception):  # a dead browser is already closed
                 browser.close()
-            except Exception:  # noqa: BLE001 - a dead browser is already closed
-                pass
         self._browsers.clear()
         if self._playwright is not None:
-            try:
+            with suppress(Exception):
                 self._playwright.stop()
-            except Exception:  # noqa: BLE001
-                pass
             self._playwright = None
 
 

@@ -7,6 +7,7 @@ taken from the spec, never to code the spec carries.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -18,11 +19,14 @@ from matf.results import FailedRequest, Violation
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
+_RESOURCE_ECHO = "Failed to load resource:"
 IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 
 # Let queued tasks, timers at 0 and the events they raise reach us before a
 # check reads what the page reported. A wait on the page's event loop, not a sleep.
-_SETTLE = "() => new Promise(r => setTimeout(() => requestAnimationFrame(() => setTimeout(r, 0)), 0))"
+_SETTLE = (
+    "() => new Promise(r => setTimeout(() => requestAnimationFrame(() => setTimeout(r, 0)), 0))"
+)
 
 
 @dataclass
@@ -49,16 +53,22 @@ class Observed:
         return origin_of(url) == self.origin
 
     def _on_console(self, message: object) -> None:
-        if getattr(message, "type", "") == "error":
-            self.console_errors.append(str(getattr(message, "text", ""))[:2000])
+        text = str(getattr(message, "text", ""))
+        # Chromium echoes every 4xx/5xx response as a console error; those are
+        # reported, with their URL, as failed requests instead.
+        if getattr(message, "type", "") == "error" and not text.startswith(_RESOURCE_ECHO):
+            self.console_errors.append(text[:2000])
 
     def _on_request_failed(self, request: object) -> None:
         url = str(getattr(request, "url", ""))
         if self.same_origin(url):
             failure = getattr(request, "failure", None)
             self.failed_requests.append(
-                FailedRequest(url=url, method=str(getattr(request, "method", "GET")),
-                              failure=str(failure) if failure else "failed")
+                FailedRequest(
+                    url=url,
+                    method=str(getattr(request, "method", "GET")),
+                    failure=str(failure) if failure else "failed",
+                )
             )
 
     def _on_response(self, response: object) -> None:
@@ -145,12 +155,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             wait = "load" if quiet else step.wait_until
             response = page.goto(url, wait_until=wait, timeout=timeout_ms)
             if quiet:
-                _wait_quiet(page, min(timeout_ms, 5000))
-            if response is not None and step.expect_status is not None:
-                if not status_matches(response.status, step.expect_status):
-                    raise StepFailed(
-                        f"{url} answered HTTP {response.status}, expected {step.expect_status}"
-                    )
+                wait_quiet(page, min(timeout_ms, 5000))
+            expected = step.expect_status
+            if response is not None and expected and not status_matches(response.status, expected):
+                raise StepFailed(f"{url} answered HTTP {response.status}, expected {expected}")
         case s.Click():
             seen.mark_action()
             resolve(page, step.target).click(timeout=timeout_ms)
@@ -174,7 +182,9 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
         case s.ExpectText():
             expect(resolve(page, step.target)).to_contain_text(step.text, timeout=timeout_ms)
         case s.ExpectUrl():
-            wanted = re.compile(re.escape(step.url)) if step.contains else urljoin(base_url, step.url)
+            wanted = (
+                re.compile(re.escape(step.url)) if step.contains else urljoin(base_url, step.url)
+            )
             expect(page).to_have_url(wanted, timeout=timeout_ms)
         case s.ExpectTitle():
             title = re.compile(re.escape(step.title)) if step.contains else step.title
@@ -187,13 +197,17 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
                 raise StepFailed(_listing("console error", seen.console_errors))
         case s.ExpectNoPageErrors():
             settle(page)
-            errors = seen.page_errors[seen.action_mark:] if step.since_last_action else seen.page_errors
+            errors = (
+                seen.page_errors[seen.action_mark :] if step.since_last_action else seen.page_errors
+            )
             if errors:
                 raise StepFailed(_listing("uncaught page error", errors))
         case s.ExpectNoFailedRequests():
             settle(page)
             if seen.failed_requests:
-                raise StepFailed(_listing("failed request", [_req(r) for r in seen.failed_requests]))
+                raise StepFailed(
+                    _listing("failed request", [_req(r) for r in seen.failed_requests])
+                )
         case s.ExpectNoServerErrors():
             settle(page)
             server = [r for r in seen.failed_requests if (r.status or 0) >= 500]
@@ -207,14 +221,12 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             _check_accessibility(page, step, seen)
 
 
-def _wait_quiet(page: Page, timeout_ms: float) -> None:
+def wait_quiet(page: Page, timeout_ms: float) -> None:
     """Best effort: let background requests finish; a page that keeps polling is fine."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    try:
+    with suppress(PlaywrightTimeout):
         page.wait_for_load_state("networkidle", timeout=timeout_ms)
-    except PlaywrightTimeout:
-        pass
 
 
 def settle(page: Page) -> None:
@@ -225,7 +237,7 @@ def _submit(page: Page, control: Locator, timeout_ms: float) -> None:
     control.click(timeout=timeout_ms)
     page.wait_for_load_state("load", timeout=timeout_ms)
     # A JS-handled form answers over fetch: give the network a moment to go quiet.
-    _wait_quiet(page, min(timeout_ms, 5000))
+    wait_quiet(page, min(timeout_ms, 5000))
     settle(page)
 
 
@@ -237,7 +249,9 @@ def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: 
             raise StepFailed(f"{url} answered HTTP {response.status}, expected {step.status}")
         ctype = response.headers.get("content-type", "")
         if step.content_type and not ctype.startswith(step.content_type):
-            raise StepFailed(f"{url} answered {ctype or 'no content type'}, expected {step.content_type}")
+            raise StepFailed(
+                f"{url} answered {ctype or 'no content type'}, expected {step.content_type}"
+            )
     finally:
         response.dispose()
 

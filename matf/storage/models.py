@@ -44,7 +44,9 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     target: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued|running|passed|failed|error
+    status: Mapped[str] = mapped_column(
+        String(16), index=True
+    )  # queued|running|passed|failed|error
     phase: Mapped[str] = mapped_column(String(16), default="queued")
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
@@ -56,6 +58,8 @@ class Run(Base):
 
 class TestCase(Base):
     """A spec written for (or given to) a run."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     __tablename__ = "test_cases"
     __table_args__ = (UniqueConstraint("run_id", "case_id"),)
@@ -69,6 +73,8 @@ class TestCase(Base):
 
 class TestResultRow(Base):
     """The final outcome of one (run, case, browser); written once, whatever re-deliveries."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     __tablename__ = "test_results"
     __table_args__ = (UniqueConstraint("run_id", "case_id", "browser"),)

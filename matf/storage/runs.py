@@ -64,8 +64,14 @@ def save_cases(session: Session, run_id: str, specs: list[TestSpec]) -> int:
     existing = set(session.scalars(select(TestCase.case_id).where(TestCase.run_id == run_id)))
     for position, spec in enumerate(specs):
         if spec.id not in existing:
-            session.add(TestCase(run_id=run_id, case_id=spec.id, position=position,
-                                 spec=spec.model_dump(mode="json", exclude_defaults=False)))
+            session.add(
+                TestCase(
+                    run_id=run_id,
+                    case_id=spec.id,
+                    position=position,
+                    spec=spec.model_dump(mode="json", exclude_defaults=False),
+                )
+            )
     browsers = get_run(session, run_id).options.get("browsers", ["chromium"])
     get_run(session, run_id).total = len(specs) * len(browsers)
     return len(specs)
@@ -91,18 +97,31 @@ def record_results(session: Session, results: list[TestResult]) -> int:
         )
         if exists is not None:
             continue
-        session.add(TestResultRow(
-            run_id=result.run_id, case_id=result.case_id, browser=result.browser,
-            status=result.status, duration_ms=result.duration_ms, attempts=result.attempts,
-            error=result.error, data=result.model_dump(mode="json"),
-        ))
+        session.add(
+            TestResultRow(
+                run_id=result.run_id,
+                case_id=result.case_id,
+                browser=result.browser,
+                status=result.status,
+                duration_ms=result.duration_ms,
+                attempts=result.attempts,
+                error=result.error,
+                data=result.model_dump(mode="json"),
+            )
+        )
         errors = [*result.attempt_errors, result.error]
         for number in range(1, result.attempts + 1):
             passed = number == result.attempts and result.status in ("passed", "flaky")
-            session.add(AttemptRow(
-                run_id=result.run_id, case_id=result.case_id, browser=result.browser,
-                attempt=number, passed=passed, error=None if passed else errors[number - 1],
-            ))
+            session.add(
+                AttemptRow(
+                    run_id=result.run_id,
+                    case_id=result.case_id,
+                    browser=result.browser,
+                    attempt=number,
+                    passed=passed,
+                    error=None if passed else errors[number - 1],
+                )
+            )
         written += 1
     session.flush()
     return written
@@ -130,14 +149,27 @@ def finish_run(session: Session, run_id: str, tally: dict[str, int]) -> Run:
 
 
 def record_event(
-    session: Session, key: str, kind: str, agent: str, run_id: str | None,
-    payload: dict[str, Any], at: datetime | None = None,
+    session: Session,
+    key: str,
+    kind: str,
+    agent: str,
+    run_id: str | None,
+    payload: dict[str, Any],
+    at: datetime | None = None,
 ) -> bool:
     """Persist one event; False when its key was seen before (a re-delivery)."""
     if session.scalar(select(Event.id).where(Event.key == key)) is not None:
         return False
-    session.add(Event(key=key, kind=kind, agent=agent, run_id=run_id, payload=payload,
-                      created_at=at or datetime.now(UTC)))
+    session.add(
+        Event(
+            key=key,
+            kind=kind,
+            agent=agent,
+            run_id=run_id,
+            payload=payload,
+            created_at=at or datetime.now(UTC),
+        )
+    )
     session.flush()
     return True
 
@@ -145,7 +177,7 @@ def record_event(
 def progress(session: Session, run_id: str) -> dict[str, Any]:
     """Where a run stands: its status and phase, tests done and failing so far."""
     run = get_run(session, run_id)
-    finished = dict(
+    finished: dict[str, int] = dict(
         session.execute(
             select(Event.payload["status"].as_string(), func.count())
             .where(Event.run_id == run_id, Event.kind == "test_finished")
@@ -154,6 +186,10 @@ def progress(session: Session, run_id: str) -> dict[str, Any]:
     )
     done = sum(finished.values())
     return {
-        "status": run.status, "phase": run.phase, "total": run.total, "done": done,
-        "failed": finished.get("failed", 0) + finished.get("error", 0), "error": run.error,
+        "status": run.status,
+        "phase": run.phase,
+        "total": run.total,
+        "done": done,
+        "failed": finished.get("failed", 0) + finished.get("error", 0),
+        "error": run.error,
     }

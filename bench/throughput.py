@@ -1,0 +1,285 @@
+"""Throughput: MATF in distributed mode against a plain Playwright loop, side by side.
+
+Both run the same suite against the healthy demo site with N processes that
+each keep one browser for the whole run and open a fresh context per test.
+MATF goes through everything a real run does: Redis, the chord, executor
+tasks, events to the logger, the reporter writing report.html/json/junit.
+Prints tests per second for both, their ratio, and MATF's extra cost per test.
+
+    .venv/bin/python bench/throughput.py [--tests 64] [--n 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGES = [
+    "/",
+    "/products",
+    "/products/trail-pack",
+    "/products/summit-jacket",
+    "/products/camp-stove",
+    "/about",
+    "/contact",
+    "/newsletter",
+]
+
+
+def suite(base: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"bench-{i}",
+            "name": f"bench {i}",
+            "url": f"{base}{PAGES[i % len(PAGES)]}",
+            "steps": [
+                {"action": "goto", "url": PAGES[i % len(PAGES)]},
+                {"action": "expect_no_page_errors"},
+                {"action": "expect_content"},
+            ],
+        }
+        for i in range(count)
+    ]
+
+
+# --- the plain Playwright loop -------------------------------------------------------------
+
+_browser: Any = None
+
+
+def _plain_init() -> None:
+    global _browser
+    from playwright.sync_api import sync_playwright
+
+    from matf.browser.launch import CHROMIUM_ARGS, system_chromium
+
+    args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    _browser = (
+        sync_playwright().start().chromium.launch(executable_path=system_chromium(), args=args)
+    )
+
+
+def _plain_test(spec: dict[str, Any]) -> bool:
+    context = _browser.new_context()
+    try:
+        page = context.new_page()
+        errors: list[Any] = []
+        page.on("pageerror", errors.append)
+        response = page.goto(spec["url"], wait_until="load")
+        ok = response is not None and response.ok and not errors
+        return ok and bool(page.locator("body").inner_text().strip())
+    finally:
+        context.close()
+
+
+def plain(specs: list[dict[str, Any]], n: int) -> float:
+    with mp.get_context("spawn").Pool(n, initializer=_plain_init) as pool:
+        pool.map(_plain_test, specs[: n * 2], chunksize=1)  # warm: browsers up, pages cached
+        started = time.perf_counter()
+        results = pool.map(_plain_test, specs, chunksize=1)
+        elapsed = time.perf_counter() - started
+    assert all(results), "the plain loop saw failures on the healthy demo"
+    return elapsed
+
+
+# --- MATF, distributed --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cluster:
+    def __init__(self, folder: Path, n: int) -> None:
+        port = _free_port()
+        self.redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",
+            "STORAGE_PATH": str(folder / "storage"),
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "WARNING",
+        }
+        time.sleep(0.3)
+        celery = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ]
+        self.workers = [
+            subprocess.Popen(
+                [*celery, "-Q", "executor", "-c", str(n), "-n", "exec@%h"],
+                cwd=folder,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [
+                    *celery,
+                    "-Q",
+                    "context,writer,reporter,optimizer,logger",
+                    "-c",
+                    "2",
+                    "-n",
+                    "ctl@%h",
+                ],
+                cwd=folder,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
+        from matf.settings import load_settings
+        from tasks.app import make_celery
+        from tasks.launch import check_workers
+
+        self.settings = load_settings(
+            redis_url=self.env["REDIS_URL"],
+            database_url=self.env["DATABASE_URL"],
+            storage_path=self.env["STORAGE_PATH"],
+            _env_file=None,
+        )
+        self.app = make_celery(self.settings)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                check_workers(self.app, timeout_s=0.5)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+        self.folder = folder
+
+    def run(self, url: str, specs: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+        from matf.spec import parse_spec
+        from matf.storage.db import get_engine
+        from tasks.launch import follow, submit
+
+        engine = get_engine(self.settings.database_url)
+        options = {
+            "types": ["functional"],
+            "browsers": ["chromium"],
+            "out_dir": str(self.folder / "out"),
+        }
+        parsed = [parse_spec(s) for s in specs]
+        started = time.perf_counter()
+        run_id, result = submit(self.app, engine, url, options, parsed)
+        state = follow(engine, run_id, result, 600, interval_s=0.02)
+        return time.perf_counter() - started, state
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.redis]:
+            proc.send_signal(signal.SIGTERM)
+        for proc in [*self.workers, self.redis]:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def browser_processes() -> int:
+    count = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"--remote-debugging-pipe" in cmd and b"--type=" not in cmd:
+                count += 1
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=64)
+    parser.add_argument("--n", default="1,2", help="process counts, comma separated")
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        sys.exit("bench: redis-server is not installed (sudo apt-get install -y redis-server)")
+
+    from matf.demo.server import DemoServer
+
+    rows = []
+    with DemoServer(bugs=False) as demo, tempfile.TemporaryDirectory() as tmp:
+        specs = suite(demo.url, args.tests)
+        for n in [int(x) for x in args.n.split(",")]:
+            folder = Path(tmp) / f"n{n}"
+            folder.mkdir()
+            cluster = Cluster(folder, n)
+            try:
+                cluster.run(demo.url, specs[: n * 2])  # warm: one browser launch per process
+                matf_s, state = cluster.run(demo.url, specs)
+                browsers = browser_processes()
+            finally:
+                cluster.stop()
+            assert state["status"] == "passed", state
+            plain_s = plain(specs, n)
+            rows.append(
+                (
+                    n,
+                    len(specs) / matf_s,
+                    len(specs) / plain_s,
+                    (matf_s - plain_s) * n / len(specs) * 1000,
+                    browsers,
+                )
+            )
+    print(
+        f"\n{'N':>2} {'MATF tests/s':>13} {'plain tests/s':>14} {'ratio':>6} "
+        f"{'extra ms/test':>14} {'browsers (MATF)':>16}"
+    )
+    for n, matf_rate, plain_rate, extra_ms, browsers in rows:
+        print(
+            f"{n:>2} {matf_rate:>13.2f} {plain_rate:>14.2f} {matf_rate / plain_rate:>6.2f} "
+            f"{extra_ms:>14.1f} {browsers:>16}"
+        )
+    print(
+        f"\n{args.tests} tests; ratio = MATF / plain (target >= 0.90 at N = 2); extra ms/test = "
+        "(MATF - plain) x N / tests, the dispatch, event and report cost per test (target < 5)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The Acme Outfitters demo shop, a Flask app with switchable seeded bugs.
+
+``create_app(bugs=True)`` serves the bugs listed in :mod:`matf.demo.bugs`;
+``create_app(bugs=False)`` serves a clean site MATF must find nothing wrong
+with. Every bug is decided here or in a template guarded by ``bugs``, so the
+two modes differ only where the bug list says they do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, abort, jsonify, render_template, request, send_from_directory, url_for
+from flask.typing import ResponseReturnValue
+
+from matf.demo import forms
+from matf.demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
+from matf.demo.lab import make_lab_blueprint
+
+STATIC_DIR = Path(__file__).parent / "static"
+BROKEN_IMAGE_SLUG = "camp-stove"
+THROWING_BUTTON_SLUG = "trail-pack"
+ERROR_ON_LOAD_SLUG = "summit-jacket"
+
+
+def create_app(bugs: bool = True) -> Flask:
+    """Build the demo site; ``bugs=False`` serves it without seeded bugs."""
+    app = Flask(__name__)
+    app.config["MATF_DEMO_BUGS"] = bugs
+    app.register_blueprint(make_lab_blueprint())
+
+    @app.context_processor
+    def _globals() -> dict[str, object]:
+        return {"bugs": bugs, "nav": _NAV}
+
+    @app.get("/favicon.ico")
+    def favicon() -> ResponseReturnValue:
+        """Answer the browser's automatic favicon request so it never 404s."""
+        return send_from_directory(STATIC_DIR / "img", "favicon.svg", mimetype="image/svg+xml")
+
+    @app.get("/")
+    def home() -> ResponseReturnValue:
+        return render_template("home.html", products=PRODUCTS)
+
+    @app.get("/products")
+    def products() -> ResponseReturnValue:
+        cards = [(p, _card_image(p.slug, p.image, bugs)) for p in PRODUCTS]
+        return render_template("products.html", cards=cards)
+
+    @app.get("/products/<slug>")
+    def product(slug: str) -> ResponseReturnValue:
+        item = PRODUCTS_BY_SLUG.get(slug)
+        if item is None:
+            abort(404)
+        return render_template(
+            "product.html",
+            product=item,
+            stock_bug=bugs and slug == THROWING_BUTTON_SLUG,
+            size_bug=bugs and slug == ERROR_ON_LOAD_SLUG,
+            has_size_guide=slug == ERROR_ON_LOAD_SLUG,
+        )
+
+    @app.get("/about")
+    def about() -> ResponseReturnValue:
+        return render_template("about.html", team=TEAM)
+
+    @app.route("/contact", methods=["GET", "POST"])
+    def contact() -> ResponseReturnValue:
+        if request.method == "GET":
+            return _contact_form({}, [])
+        if bugs:
+            return render_template(
+                "error.html",
+                title="Something went wrong",
+                message="We could not send your message because of a server error.",
+            ), 500
+        errors = forms.validate_contact(request.form)
+        if errors:
+            return _contact_form(request.form, errors, 400)
+        return render_template(
+            "thanks.html",
+            name=request.form["name"].strip(),
+            detail="We received your message and will reply within two business days.",
+        )
+
+    @app.route("/newsletter", methods=["GET", "POST"])
+    def newsletter() -> ResponseReturnValue:
+        if request.method == "GET":
+            return _newsletter_form({}, [])
+        errors = forms.validate_newsletter(request.form)
+        if errors:
+            return _newsletter_form(request.form, errors, 400)
+        frequency = forms.FREQUENCIES[request.form["frequency"]].lower()
+        return render_template(
+            "thanks.html",
+            name=request.form["name"].strip(),
+            detail=f"You are subscribed. Look out for our {frequency} newsletter.",
+        )
+
+    @app.get("/dashboard")
+    def dashboard() -> ResponseReturnValue:
+        return render_template("dashboard.html")
+
+    @app.get("/api/stats")
+    def api_stats() -> ResponseReturnValue:
+        if bugs:
+            return jsonify(error="stats backend unavailable"), 500
+        return jsonify(stats=[{"label": k, "value": v} for k, v in STATS.items()])
+
+    if not bugs:
+
+        @app.get("/careers")
+        def careers() -> ResponseReturnValue:
+            return render_template("careers.html")
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> ResponseReturnValue:
+        return render_template(
+            "error.html",
+            title="Page not found",
+            message="The page you asked for does not exist.",
+        ), 404
+
+    return app
+
+
+_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Home", "/", ("home",)),
+    ("Products", "/products", ("products", "product")),
+    ("About", "/about", ("about",)),
+    ("Contact", "/contact", ("contact",)),
+    ("Newsletter", "/newsletter", ("newsletter",)),
+    ("Dashboard", "/dashboard", ("dashboard",)),
+)
+
+
+def _card_image(slug: str, image: str, bugs: bool) -> str:
+    """The product-card image URL; the seeded broken image points at a missing PNG."""
+    if bugs and slug == BROKEN_IMAGE_SLUG:
+        image = image.removesuffix(".svg") + ".png"
+    return url_for("static", filename=f"img/{image}")
+
+
+def _contact_form(values: object, errors: list[str], status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "contact.html",
+        values=values,
+        errors=errors,
+        topics=forms.TOPICS,
+        methods=forms.CONTACT_METHODS,
+        phone_pattern=forms.PHONE_PATTERN,
+        limits=(forms.ORDER_MIN, forms.ORDER_MAX, forms.MESSAGE_MIN, forms.MESSAGE_MAX),
+    ), status
+
+
+def _newsletter_form(values: object, errors: list[str], status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "newsletter.html",
+        values=values,
+        errors=errors,
+        frequencies=forms.FREQUENCIES,
+        interests=forms.INTERESTS,
+    ), status
