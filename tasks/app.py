@@ -40,7 +40,7 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_track_started": True,
+        "task_track_started": False,
         "result_expires": 24 * 3600,
         "result_extended": False,
         "task_soft_time_limit": 1800,
@@ -49,8 +49,10 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
             "matf.executor.execute": {"soft_time_limit": limit - 30, "time_limit": limit},
         },
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": not embedded,
-        "task_send_sent_event": not embedded,
+        # Task events cost Redis round trips per task; Flower turns them on at
+        # run time when someone watches (celery control enable_events).
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "broker_connection_retry_on_startup": True,
         "imports": TASK_MODULES,
         "timezone": "UTC",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from celery import shared_task
 
 from matf.agents.reporter import build_document, store_results, write_reports
 from matf.storage.db import session_scope
-from matf.storage.runs import get_run, set_phase
+from matf.storage.runs import finish_run, get_run, set_phase
 from tasks.base import MatfTask
 
 
@@ -28,6 +29,10 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
     except OSError as exc:
         self.fail_run(run_id, f"cannot write reports to {out_dir}: {exc.strerror or exc}")
         raise
+    # Only now is the run over: whoever waits on it finds its reports written.
+    finished = datetime.fromisoformat(document.run.finished_at or "")
+    with session_scope(self.engine, write=True) as session:
+        finish_run(session, run_id, document.run.status, finished)
     summary = {
         "run_id": run_id,
         "status": document.run.status,

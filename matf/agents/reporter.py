@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from matf.results import TestResult
 from matf.storage.models import Run
 from matf.storage.runs import (
     counts,
-    finish_run,
     get_run,
     load_specs,
     record_results,
@@ -65,7 +65,6 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
                     attempts=0,
                 )
     record_results(session, list(got.values()))
-    finish_run(session, run_id, counts(stored_results(session, run_id)))
     return run
 
 
@@ -75,25 +74,33 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
     results = sorted(
         stored_results(session, run_id), key=lambda r: (order.get(r.case_id, len(order)), r.browser)
     )
-    duration = (
-        (run.finished_at - (run.started_at or run.created_at)).total_seconds()
-        if run.finished_at
-        else 0.0
-    )
+    tally = counts(results)
+    if run.status in ("passed", "failed", "error") and run.finished_at is not None:
+        status, finished = run.status, run.finished_at  # a second report of an ended run
+    else:
+        status = "failed" if tally["failed"] + tally["error"] else "passed"
+        finished = datetime.now(UTC)
+    started = _aware(run.started_at or run.created_at)
+    duration = (_aware(finished) - started).total_seconds()
     summary = RunSummary(
         id=run.id,
         target=run.target,
-        status=run.status if run.status in ("passed", "failed", "error") else "error",  # type: ignore[arg-type]
-        started_at=_iso(run.started_at or run.created_at),
-        finished_at=_iso(run.finished_at),
+        status=status,  # type: ignore[arg-type]
+        started_at=_iso(started),
+        finished_at=_iso(_aware(finished)),
         duration_s=round(max(duration, 0.0), 3),
         browsers=list(run.options.get("browsers", [])),
         types=list(run.options.get("types", [])),
         error=run.error,
-        counts=counts(results),  # type: ignore[arg-type]
+        counts=tally,  # type: ignore[arg-type]
     )
     tests = [ReportTest(id=f"{r.case_id}:{r.browser}", **r.model_dump()) for r in results]
     return ReportDocument(run=summary, tests=tests)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _iso(value: Any) -> str | None:

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 _RESOURCE_ECHO = "Failed to load resource:"
 IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 
-# Let queued tasks, timers at 0 and the events they raise reach us before a
-# check reads what the page reported. A wait on the page's event loop, not a sleep.
-_SETTLE = (
-    "() => new Promise(r => setTimeout(() => requestAnimationFrame(() => setTimeout(r, 0)), 0))"
-)
+# Let tasks already queued on the page (timers at 0 set while loading or by a
+# click handler) run, and the events they raise reach us, before a check reads
+# what the page reported: CDP delivers events before the answer to this call.
+# A wait on the page's event loop, not a sleep.
+_SETTLE = "() => new Promise(r => setTimeout(r, 0))"
 
 
 @dataclass

@@ -139,12 +139,11 @@ def counts(results: list[TestResult]) -> dict[str, int]:
     return {"total": len(results), **{status: tally.get(status, 0) for status in STATUSES}}
 
 
-def finish_run(session: Session, run_id: str, tally: dict[str, int]) -> Run:
+def finish_run(session: Session, run_id: str, status: str, finished_at: datetime) -> Run:
+    """End a run with its verdict; a run that already ended keeps its first verdict."""
     run = get_run(session, run_id)
-    bad = tally["failed"] + tally["error"]
-    run.status = "failed" if bad else "passed"
-    run.phase = "done"
-    run.finished_at = run.finished_at or datetime.now(UTC)
+    if run.status not in FINAL:
+        run.status, run.phase, run.finished_at = status, "done", finished_at
     return run
 
 
@@ -159,7 +158,7 @@ def record_event(
 ) -> bool:
     """Persist one event; False when its key was seen before (a re-delivery)."""
     if session.scalar(select(Event.id).where(Event.key == key)) is not None:
-        return False
+        return False  # a re-delivery: the unique key would refuse it anyway
     session.add(
         Event(
             key=key,
