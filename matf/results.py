@@ -6,11 +6,11 @@ validate it there, and describe the ``tests`` entries of ``report.json``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from matf.spec import Category, Impact, Kind
+from matf.spec import Category, Impact, Kind, TestSpec
 
 Status = Literal["passed", "failed", "flaky", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "flaky", "error", "skipped")
@@ -77,3 +77,20 @@ class TestResult(_Model):
     @property
     def key(self) -> tuple[str, str]:
         return (self.case_id, self.browser)
+
+    @classmethod
+    def for_spec(
+        cls, spec: TestSpec, browser: str, run_id: str, status: Status, **extra: Any
+    ) -> TestResult:
+        """A result that names its spec; the outcome and evidence come in ``extra``."""
+        return cls(
+            run_id=run_id,
+            case_id=spec.id,
+            name=spec.name,
+            kind=spec.kind,
+            category=spec.category,
+            browser=browser,
+            status=status,
+            url=spec.url,
+            **extra,
+        )

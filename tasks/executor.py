@@ -41,15 +41,11 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
             Path(s.storage_path) / "artifacts",
         )
     except SoftTimeLimitExceeded:
-        result = TestResult(
-            run_id=run_id,
-            case_id=test.id,
-            name=test.name,
-            kind=test.kind,
-            category=test.category,
-            browser=browser,
-            status="error",
-            url=test.url,
+        result = TestResult.for_spec(
+            test,
+            browser,
+            run_id,
+            "error",
             error="the executor's time limit ran out",
             worker=worker_name(),
         )

@@ -123,3 +123,16 @@ def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
 
 
 MATF = [sys.executable, "-m", "matf.cli"]
+
+
+def run_matf(args: list[str], folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``matf`` command line in ``folder``, as a user would."""
+    return subprocess.run(
+        [*MATF, *args],
+        cwd=folder,
+        env=subprocess_env(folder, **env),
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,25 +11,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from matf.demo.bugs import SEEDED_BUGS
-from tests.conftest import MATF, ROOT, subprocess_env
-
-
-def _run(args: list[str], folder: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MATF, *args],
-        cwd=folder,
-        env=subprocess_env(folder),
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.conftest import ROOT, run_matf
 
 
 @pytest.fixture(scope="module")
 def buggy_campaign(demo: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("buggy")
-    proc = _run(["run", demo, "--out", str(folder / "out")], folder)
+    proc = run_matf(["run", demo, "--out", str(folder / "out")], folder)
     return {
         "proc": proc,
         "out": folder / "out",
@@ -125,7 +112,9 @@ def test_failures_carry_their_evidence(buggy_campaign: dict[str, Any]) -> None:
 
 
 def test_the_healthy_demo_passes_every_test(healthy_demo: str, tmp_path: Path) -> None:
-    proc = _run(["run", healthy_demo, "--out", str(tmp_path / "out"), "--workers", "2"], tmp_path)
+    proc = run_matf(
+        ["run", healthy_demo, "--out", str(tmp_path / "out"), "--workers", "2"], tmp_path
+    )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     bad = [(t["name"], t["error"]) for t in report["tests"] if t["status"] != "passed"]
     assert not bad
@@ -152,7 +141,7 @@ def test_a_script_in_a_page_title_shows_as_text_in_the_report(demo: str, tmp_pat
         ],
     }
     (tmp_path / "suite.json").write_text(json.dumps(suite))
-    proc = _run(["run", demo, "--suite", "suite.json", "--out", "out"], tmp_path)
+    proc = run_matf(["run", demo, "--suite", "suite.json", "--out", "out"], tmp_path)
     assert proc.returncode == 1, proc.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert "<script>alert(1)</script>" in report["tests"][0]["error"]

@@ -8,7 +8,6 @@ every one of them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -36,21 +35,13 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from matf.browser.launch import launch
 from matf.demo import lab
 from matf.demo.app import create_app
 from matf.demo.bugs import CATEGORIES, SEEDED_BUGS, SeededBug
 from matf.demo.catalog import PRODUCTS
 from matf.demo.server import DemoServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_PAGES = {"/", "/products", "/about", "/contact", "/newsletter", "/dashboard", "/careers"}
 EXPECTED_PAGES = MAIN_PAGES | {f"/products/{p.slug}" for p in PRODUCTS}
@@ -112,13 +103,8 @@ class PageReport:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    args = [*CHROMIUM_ARGS, "--no-sandbox"] if os.geteuid() == 0 else CHROMIUM_ARGS
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=args
-        )
+        chromium = launch(playwright, "chromium", None)  # the product's own launcher
         yield chromium
         chromium.close()
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from matf.storage import models
 from matf.storage.db import get_engine, session_scope
 from tasks.app import make_celery
-from tests.conftest import MATF, make_settings, subprocess_env
+from tests.conftest import MATF, make_settings, run_matf, subprocess_env
 
 
 class Workers:
@@ -79,18 +79,6 @@ def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
     started.stop()
 
 
-def _matf(args: list[str], folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MATF, *args],
-        cwd=folder,
-        env=subprocess_env(folder, **env),
-        text=True,
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def _statuses(report: dict[str, Any]) -> dict[str, str]:
     return {t["id"]: t["status"] for t in report["tests"]}
 
@@ -99,13 +87,13 @@ def test_the_same_suite_gives_the_same_results_in_both_modes(
     demo: str, workers: Workers, redis_url: str, tmp_path: Path
 ) -> None:
     # Given one suite written from the buggy demo
-    written = _matf(["write", demo, "-o", "suite.json", "--max-pages", "4"], tmp_path)
+    written = run_matf(["write", demo, "-o", "suite.json", "--max-pages", "4"], tmp_path)
     assert written.returncode == 0, written.stderr
     suite = json.loads((tmp_path / "suite.json").read_text())
     assert len(suite["tests"]) >= 10
     # When it runs embedded, then distributed on prefork workers over Redis
-    embedded = _matf(["run", demo, "--suite", "suite.json", "--out", "embedded"], tmp_path)
-    distributed = _matf(
+    embedded = run_matf(["run", demo, "--suite", "suite.json", "--out", "embedded"], tmp_path)
+    distributed = run_matf(
         ["run", demo, "--suite", "suite.json", "--out", "distributed"],
         tmp_path,
         REDIS_URL=redis_url,

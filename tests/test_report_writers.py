@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -20,12 +19,12 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
+from matf.browser.launch import launch
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"
-CHROMIUM = Path("/usr/bin/chromium")
 AXE_HELP = "https://dequeuniversity.com/rules/axe/4.8/image-alt"
 
 
@@ -404,26 +403,15 @@ def _dismiss(dialogs: list[str], dialog: Any) -> None:
     dialog.dismiss()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian Chromium at /usr/bin/chromium")
 def test_html_in_real_chromium(report: dict[str, Any], out_dir: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     path = write_html(report, out_dir)
-    args = [
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-    ]
-    if os.geteuid() == 0:
-        args.insert(0, "--no-sandbox")
 
     problems: list[str] = []
     dialogs: list[str] = []
     requests: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = launch(pw, "chromium", None)  # the product's own launcher
         try:
             page = browser.new_page()
             page.on("console", lambda m: _keep_problem(problems, m.type, m.text))

@@ -59,17 +59,7 @@ def execute(
 ) -> TestResult:
     """Run ``spec`` in ``browser_name`` with retries and return its final result."""
     started = time.monotonic()
-    base = TestResult(
-        run_id=run_id,
-        case_id=spec.id,
-        name=spec.name,
-        kind=spec.kind,
-        category=spec.category,
-        browser=browser_name,
-        status="skipped",
-        url=spec.url,
-        worker=worker_name(),
-    )
+    base = TestResult.for_spec(spec, browser_name, run_id, "skipped", worker=worker_name())
     try:
         browser = pool.browser(browser_name)
     except BrowserUnavailable as exc:

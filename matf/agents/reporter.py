@@ -52,17 +52,8 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
     for spec in specs:
         for browser in browsers:
             if (spec.id, browser) not in got:
-                got[(spec.id, browser)] = TestResult(
-                    run_id=run_id,
-                    case_id=spec.id,
-                    name=spec.name,
-                    kind=spec.kind,
-                    category=spec.category,
-                    browser=browser,
-                    status="error",
-                    url=spec.url,
-                    error=LOST,
-                    attempts=0,
+                got[(spec.id, browser)] = TestResult.for_spec(
+                    spec, browser, run_id, "error", error=LOST, attempts=0
                 )
     record_results(session, list(got.values()))
     return run

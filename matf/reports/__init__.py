@@ -1,0 +1,1 @@
+"""Reports: HTML, JSON and JUnit XML written from one run document."""

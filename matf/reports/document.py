@@ -1,0 +1,58 @@
+"""``report.json``: the run document every report format is written from.
+
+``schemas/report.schema.json`` is generated from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from matf.results import TestResult
+
+
+
+class Counts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    total: int
+    passed: int
+    failed: int
+    flaky: int
+    error: int
+    skipped: int
+
+
+class RunSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    target: str
+    status: Literal["passed", "failed", "error"]
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float
+    browsers: list[str]
+    types: list[str]
+    error: str | None = None
+    counts: Counts
+
+
+class ReportTest(TestResult):
+    id: str = Field(description="case_id:browser, unique in the run")
+
+
+class ReportDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    run: RunSummary
+    tests: list[ReportTest]
+
+
+def report_json_schema() -> dict[str, object]:
+    schema = ReportDocument.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://matf.dev/schemas/report.schema.json"
+    return schema

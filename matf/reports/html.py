@@ -1,0 +1,320 @@
+"""Render a finished run as one self-contained HTML file that is safe to open.
+
+The report gets mailed around and opened straight from disk, so it carries
+everything it needs (CSS and one small script inline, screenshots as data:
+URIs) and treats every string from the tested site as hostile: Jinja2
+autoescapes all output, links are only made for http(s) URLs, artifact links
+are percent-encoded relative paths, and a strict Content-Security-Policy with a
+per-report nonce lets nothing but our own filter script run.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+
+REPORT_NAME = "report.html"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATUS_ORDER = ("failed", "error", "flaky", "skipped", "passed")
+STATUS_LABELS = {
+    "failed": "Failed",
+    "error": "Error",
+    "flaky": "Flaky",
+    "skipped": "Skipped",
+    "passed": "Passed",
+}
+RUN_STATUSES = ("passed", "failed", "error")
+IMPACT_ORDER = ("critical", "serious", "moderate", "minor")
+MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def write_html(report: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` so a run can be reviewed without MATF or a network."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nonce = base64.b64encode(secrets.token_bytes(18)).decode("ascii")
+    context = _build_context(report, out_dir, nonce)
+    html = _environment().get_template("report.html").render(**context)
+    target = out_dir / REPORT_NAME
+    _atomic_write(target, html.encode("utf-8"))
+    return target
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """Build the one Jinja2 environment; autoescape is on for every template, not by extension."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[str, Any]:
+    """Turn report.json into plain display values so the template holds no logic worth testing."""
+    run = report.get("run") or {}
+    tests = [_prepare_test(t, out_dir) for t in report.get("tests") or []]
+    tests.sort(key=lambda t: STATUS_ORDER.index(t["status"]))
+    row_counts = Counter(t["status"] for t in tests)
+    counts = _run_counts(run.get("counts") or {}, row_counts, len(tests))
+    total = counts["total"]
+    executed = total - counts["skipped"]
+    pass_rate = (counts["passed"] + counts["flaky"]) / executed * 100 if executed > 0 else None
+    status = str(run.get("status") or "error")
+    return {
+        "nonce": nonce,
+        "run_id": _text(run.get("id")),
+        "target": _text(run.get("target")),
+        "target_href": _safe_http_url(run.get("target")),
+        "status": status,
+        "status_class": status if status in RUN_STATUSES else "error",
+        "started": _format_timestamp(run.get("started_at")),
+        "finished": _format_timestamp(run.get("finished_at")),
+        "duration": _format_seconds(run.get("duration_s")),
+        "browsers": [_text(b) for b in run.get("browsers") or []],
+        "types": [_text(t) for t in run.get("types") or []],
+        "run_error": _text(run.get("error")) or None,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "tiles": [(s, STATUS_LABELS[s], counts[s]) for s in STATUS_ORDER],
+        "total": total,
+        "pass_rate": None if pass_rate is None else f"{pass_rate:.1f}",
+        "bar": [
+            (s, STATUS_LABELS[s], counts[s], f"{counts[s] / total * 100:.3f}")
+            for s in ("passed", "flaky", "failed", "error", "skipped")
+            if total and counts[s]
+        ],
+        "filters": [(s, STATUS_LABELS[s], row_counts[s]) for s in STATUS_ORDER],
+        "tests": tests,
+    }
+
+
+def _run_counts(given: dict[str, Any], rows: Counter[str], n_rows: int) -> dict[str, int]:
+    """Prefer the runner's counts (they may cover tests not listed) and fill gaps from the rows."""
+    counts = {s: _int(given.get(s), rows[s]) for s in STATUS_ORDER}
+    counts["total"] = _int(given.get("total"), n_rows)
+    return counts
+
+
+def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Flatten one test into display values, embedding its screenshot if it is a real image."""
+    raw_status = str(test.get("status") or "")
+    status = raw_status if raw_status in STATUS_LABELS else "error"
+    artifacts = test.get("artifacts") or {}
+    shot_path = artifacts.get("screenshot")
+    trace_path = artifacts.get("trace")
+    shot_src = _embed_image(out_dir, shot_path) if shot_path else None
+    attempts = _int(test.get("attempts"), 1)
+    return {
+        "id": _text(test.get("id")),
+        "case_id": _text(test.get("case_id")),
+        "name": _text(test.get("name")) or _text(test.get("id")) or "(unnamed test)",
+        "status": status,
+        "label": STATUS_LABELS[status] if raw_status == status else raw_status or "Unknown",
+        "kind": _text(test.get("kind")),
+        "category": _text(test.get("category")),
+        "browser": _text(test.get("browser")),
+        "url": _text(test.get("url")),
+        "url_href": _safe_http_url(test.get("url")),
+        "duration": _format_ms(test.get("duration_ms")),
+        "attempts": attempts,
+        "error": _text(test.get("error")) or None,
+        "steps": [_prepare_step(s) for s in test.get("steps") or []],
+        "screenshot_path": _text(shot_path) or None,
+        "screenshot_src": shot_src,
+        "screenshot_href": None if shot_src else _safe_relative_href(shot_path),
+        "trace_path": _text(trace_path) or None,
+        "trace_href": _safe_relative_href(trace_path),
+        "violations": _prepare_violations(test.get("violations") or []),
+        "console_errors": [_text(m) for m in test.get("console_errors") or []],
+        "page_errors": [_text(m) for m in test.get("page_errors") or []],
+        "failed_requests": [_prepare_request(r) for r in test.get("failed_requests") or []],
+        "attempt_errors": [_text(m) for m in test.get("attempt_errors") or []],
+    }
+
+
+def _prepare_step(step: dict[str, Any]) -> dict[str, Any]:
+    """Give each step a known status class so an odd value cannot restyle the row."""
+    status = str(step.get("status") or "")
+    return {
+        "number": _int(step.get("index"), 0) + 1,
+        "action": _text(step.get("action")),
+        "description": _text(step.get("description")),
+        "status": status,
+        "status_class": status if status in ("passed", "failed", "skipped") else "unknown",
+        "duration": _format_ms(step.get("duration_ms")),
+        "error": _text(step.get("error")) or None,
+    }
+
+
+def _prepare_violations(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sort violations worst first; help links survive only when they are plain http(s)."""
+    prepared: list[dict[str, Any]] = []
+    for v in violations:
+        impact = str(v.get("impact") or "").lower()
+        prepared.append(
+            {
+                "rule": _text(v.get("rule")),
+                "impact": impact or "unknown",
+                "impact_class": impact if impact in IMPACT_ORDER else "unknown",
+                "nodes": _int(v.get("nodes"), 0),
+                "description": _text(v.get("description")),
+                "help_url": _text(v.get("help_url")),
+                "help_href": _safe_http_url(v.get("help_url")),
+            }
+        )
+    rank = {name: i for i, name in enumerate(IMPACT_ORDER)}
+    prepared.sort(key=lambda v: rank.get(v["impact_class"], len(rank)))
+    return prepared
+
+
+def _prepare_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Show a failed request's HTTP status, or the network failure when there was no response."""
+    status = request.get("status")
+    return {
+        "method": _text(request.get("method")) or "GET",
+        "url": _text(request.get("url")),
+        "status": "" if status is None else _text(status),
+        "failure": _text(request.get("failure")),
+    }
+
+
+def _safe_http_url(value: Any) -> str | None:
+    """Return the URL only if it is absolute http(s); javascript:, data: and others stay text."""
+    if not isinstance(value, str) or value != value.strip():
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value
+
+
+def _safe_relative_href(value: Any) -> str | None:
+    """Turn an artifact path into a percent-encoded relative link that cannot leave the folder."""
+    if not _is_inside_path(value) or ":" in PurePosixPath(value).parts[0]:
+        return None
+    return quote(value, safe="/")
+
+
+def _is_inside_path(value: Any) -> bool:
+    """Accept only plain relative POSIX paths, the form the runner writes artifact paths in."""
+    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
+        return False
+    path = PurePosixPath(value)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def _embed_image(out_dir: Path, rel_path: Any) -> str | None:
+    """Inline a screenshot as a data: URI; skip missing, huge, outside or non-image files."""
+    if not _is_inside_path(rel_path):
+        return None
+    root = out_dir.resolve()
+    path = (root / str(rel_path)).resolve()
+    if not path.is_relative_to(root):
+        return None
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_EMBEDDED_IMAGE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    mime = _sniff_image(data)
+    if mime is None:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _sniff_image(data: bytes) -> str | None:
+    """Trust the file's bytes, not its name, for the MIME type of an embedded image."""
+    for signature, mime in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _format_timestamp(value: Any) -> str:
+    """Show ISO timestamps in UTC for humans, falling back to the raw value if it doesn't parse."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return _text(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _format_seconds(value: Any) -> str:
+    """Print a run's duration the way people read it: 12.3 s, 4 min 05 s, 1 h 02 min."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _format_ms(value: Any) -> str:
+    """Print a test or step duration in ms below a second and in seconds above."""
+    try:
+        ms = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{ms:.0f} ms" if ms < 1000 else _format_seconds(ms / 1000)
+
+
+def _int(value: Any, default: int) -> int:
+    """Read a count defensively: report.json comes from another process and may be partial."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _text(value: Any) -> str:
+    """Coerce any JSON value to text; escaping is left to Jinja2's autoescape."""
+    return "" if value is None else str(value)
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Replace the file in one step so a reader never sees half a report."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
