@@ -109,7 +109,8 @@ class Campaign:
         click.echo(f"run {run_id}: {counts['total']} tests, " + ", ".join(parts))
         for test in report["tests"]:
             if test["status"] in ("failed", "error"):
-                first = (test.get("error") or "").splitlines()[0][:160] if test.get("error") else ""
+                first = " ".join((test.get("error") or "").split())  # one line, what and why
+                first = first if len(first) <= 200 else first[:199] + "…"
                 click.echo(
                     f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
                     f"  {_printable(first)}"

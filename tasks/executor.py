@@ -57,5 +57,6 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
         browser=browser,
         status=result.status,
         duration_ms=result.duration_ms,
+        worker=result.worker,
     )
     return result.model_dump(mode="json")

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from matf.results import TestResult
 
 
-
 class Counts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
