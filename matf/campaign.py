@@ -7,7 +7,6 @@ wires in Celery (through ``tasks``), in either mode.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import click
 
 from matf.agents.context import validate_url
 from matf.errors import UsageError
+from matf.files import write_atomic
 from matf.progress import Progress
 from matf.settings import Settings
 from matf.spec import Suite, load_suite, spec_json_schema
@@ -188,9 +188,6 @@ def _atomic_write(path: Path, text: str) -> None:
     path = path.expanduser()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc

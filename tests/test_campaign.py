@@ -82,7 +82,8 @@ def test_a_run_with_failures_exits_1_and_says_where_the_reports_are(
 def test_report_json_follows_its_schema(buggy_campaign: dict[str, Any]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
-    jsonschema.validate(buggy_campaign["report"], schema)
+    jsonschema.validate(buggy_campaign["report"], schema)  # raises on any mismatch
+    assert buggy_campaign["report"]["schema_version"] == 1
 
 
 def test_junit_xml_parses_and_its_counts_match_report_json(buggy_campaign: dict[str, Any]) -> None:

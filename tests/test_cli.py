@@ -14,7 +14,7 @@ from matf.storage.db import get_engine, session_scope
 from tests.conftest import free_port, run_matf
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
@@ -40,14 +40,14 @@ def _runs(folder: Path) -> list[models.Run]:
 )
 def test_a_bad_url_is_refused_before_anything_starts(url: str, needle: str, tmp_path: Path) -> None:
     proc = run_matf(["run", url], tmp_path)
-    _one_line_error(proc, needle)
+    assert_one_line_error(proc, needle)
     assert not (tmp_path / "matf.db").exists()
 
 
 def test_an_unreachable_target_marks_its_run_as_error_with_the_reason(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/"
     proc = run_matf(["run", url, "--out", "out"], tmp_path)
-    _one_line_error(proc, "target unreachable", "connection refused")
+    assert_one_line_error(proc, "target unreachable", "connection refused")
     [run] = _runs(tmp_path)
     assert run.status == "error" and "connection refused" in (run.error or "")
     assert not (tmp_path / "out" / "report.json").exists()
@@ -55,7 +55,7 @@ def test_an_unreachable_target_marks_its_run_as_error_with_the_reason(tmp_path: 
 
 def test_a_site_answering_500_on_its_first_page_is_refused(demo: str, tmp_path: Path) -> None:
     proc = run_matf(["run", f"{demo}/lab/flaky?key=cli-500&fail=1000000"], tmp_path)
-    _one_line_error(proc, "answered HTTP 500")
+    assert_one_line_error(proc, "answered HTTP 500")
     [run] = _runs(tmp_path)
     assert run.status == "error" and "HTTP 500" in (run.error or "")
 
@@ -74,7 +74,7 @@ def test_an_invalid_suite_names_the_problem_and_starts_no_run(demo: str, tmp_pat
     }
     (tmp_path / "suite.json").write_text(json.dumps(suite))
     proc = run_matf(["run", demo, "--suite", "suite.json"], tmp_path)
-    _one_line_error(proc, "suite.json", "tests.0.steps.0", "run_js")
+    assert_one_line_error(proc, "suite.json", "tests.0.steps.0", "run_js")
     assert not (tmp_path / "matf.db").exists()
 
 
@@ -88,12 +88,12 @@ def test_an_invalid_suite_names_the_problem_and_starts_no_run(demo: str, tmp_pat
     ],
 )
 def test_bad_options_get_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
-    _one_line_error(run_matf(["run", "http://127.0.0.1:9/", *args], tmp_path), needle)
+    assert_one_line_error(run_matf(["run", "http://127.0.0.1:9/", *args], tmp_path), needle)
 
 
 def test_a_bad_setting_names_its_variable(tmp_path: Path) -> None:
     proc = run_matf(["run", "http://127.0.0.1:9/"], tmp_path, TEST_TIMEOUT="soon")
-    _one_line_error(proc, "invalid TEST_TIMEOUT")
+    assert_one_line_error(proc, "invalid TEST_TIMEOUT")
 
 
 def test_distributed_mode_without_workers_says_which_to_start(
@@ -103,9 +103,9 @@ def test_distributed_mode_without_workers_says_which_to_start(
 
     redis.Redis.from_url(redis_url).flushdb()
     proc = run_matf(["run", demo], tmp_path, REDIS_URL=redis_url)
-    _one_line_error(proc, "no worker consumes queue", "make worker")
+    assert_one_line_error(proc, "no worker consumes queue", "make worker")
 
 
 def test_distributed_mode_with_redis_down_says_so(demo: str, tmp_path: Path) -> None:
     proc = run_matf(["run", demo], tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    _one_line_error(proc, "cannot reach the broker")
+    assert_one_line_error(proc, "cannot reach the broker")

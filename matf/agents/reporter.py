@@ -10,9 +10,7 @@ it twice writes the same thing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from matf.files import write_atomic
 from matf.reports.document import ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
@@ -127,9 +126,4 @@ def _copy_artifact(stored: str | None, root: Path, out_dir: Path) -> str | None:
 
 
 def _write_json(data: dict[str, Any], path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report.", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -11,9 +11,7 @@ per-report nonce lets nothing but our own filter script run.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
-import tempfile
 from collections import Counter
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -22,6 +20,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+
+from matf.files import write_atomic
 
 REPORT_NAME = "report.html"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -52,7 +52,7 @@ def write_html(report: dict[str, Any], out_dir: Path) -> Path:
     context = _build_context(report, out_dir, nonce)
     html = _environment().get_template("report.html").render(**context)
     target = out_dir / REPORT_NAME
-    _atomic_write(target, html.encode("utf-8"))
+    write_atomic(target, html.encode("utf-8"))
     return target
 
 
@@ -303,18 +303,3 @@ def _int(value: Any, default: int) -> int:
 def _text(value: Any) -> str:
     """Coerce any JSON value to text; escaping is left to Jinja2's autoescape."""
     return "" if value is None else str(value)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Replace the file in one step so a reader never sees half a report."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -11,14 +11,14 @@ because error text from a tested site can contain anything.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from matf.files import write_atomic
 
 JUNIT_NAME = "junit.xml"
 KNOWN_STATUSES = ("passed", "failed", "flaky", "error", "skipped")
@@ -36,7 +36,7 @@ def write_junit(report: dict[str, Any], out_dir: Path) -> Path:
     buffer = io.BytesIO()
     ET.ElementTree(root).write(buffer, encoding="utf-8", xml_declaration=True)
     target = out_dir / JUNIT_NAME
-    _atomic_write(target, buffer.getvalue() + b"\n")
+    write_atomic(target, buffer.getvalue() + b"\n")
     return target
 
 
@@ -256,18 +256,3 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Replace the file in one step so a CI job never parses half a report."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
