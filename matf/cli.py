@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from matf.errors import MatfError, SpecError, UsageError
+from matf.errors import MatfError, UsageError
 from matf.settings import Settings, load_settings
 
 TYPES = ("functional", "accessibility")
@@ -223,12 +223,17 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("matf: interrupted", err=True)
         code = 130
-    except SpecError as exc:
-        click.echo(f"matf: error: {exc}", err=True)
-        code = exc.exit_code
     except MatfError as exc:
         click.echo(f"matf: error: {exc}", err=True)
         code = exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the trace in the log
+        logging.getLogger("matf").exception("unexpected error")
+        click.echo(
+            f"matf: internal error: {type(exc).__name__}: {exc} (details in the log; "
+            "run with -v to see it)",
+            err=True,
+        )
+        code = 2
     except KeyboardInterrupt:
         click.echo("matf: interrupted", err=True)
         # Embedded worker threads would hold the interpreter until their tests end;

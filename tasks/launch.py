@@ -17,7 +17,7 @@ from celery.result import AsyncResult
 from sqlalchemy import Engine
 
 from matf.agents import AGENTS
-from matf.errors import EnvironmentProblem, RunError, RunTimeout
+from matf.errors import EnvironmentProblem, RunTimeout
 from matf.spec import TestSpec
 from matf.storage.db import session_scope
 from matf.storage.runs import create_run, fail_run, progress, save_cases
@@ -109,5 +109,3 @@ def stop_run(engine: Engine, run_id: str, reason: str) -> None:
     with session_scope(engine, write=True) as session:
         fail_run(session, run_id, reason)
 
-
-__all__ = ["RunError", "check_workers", "follow", "stop_run", "submit"]
