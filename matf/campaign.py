@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,11 @@ from matf.files import write_atomic
 from matf.progress import Progress
 from matf.settings import Settings
 from matf.spec import Suite, load_suite, spec_json_schema
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from tasks.embedded import EmbeddedWorkers
 
 
 class Campaign:
@@ -120,13 +126,15 @@ class Campaign:
 
 
 class _Runtime:
-    def __init__(self, app: object, workers: object | None) -> None:
+    """The app to send the run with, and the embedded workers to stop after it (if any)."""
+
+    def __init__(self, app: Celery, workers: EmbeddedWorkers | None) -> None:
         self.app = app
         self._workers = workers
 
     def stop(self) -> None:
         if self._workers is not None:
-            self._workers.stop()  # type: ignore[attr-defined]
+            self._workers.stop()
 
 
 def _printable(text: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
+from sqlalchemy import Engine
 
 from matf.agents.logger import make_event
+from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import fail_run
 from tasks.app import settings_of
@@ -18,11 +20,11 @@ class MatfTask(Task):  # type: ignore[misc]
     abstract = True
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return settings_of(self.app)
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self) -> Engine:
         return get_engine(self.settings.database_url)
 
     def emit(self, kind: str, run_id: str | None, key: str | None = None, **payload: Any) -> None:

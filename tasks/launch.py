@@ -108,4 +108,3 @@ def check_workers(app: Celery, timeout_s: float = 2.0) -> None:
 def stop_run(engine: Engine, run_id: str, reason: str) -> None:
     with session_scope(engine, write=True) as session:
         fail_run(session, run_id, reason)
-
