@@ -15,9 +15,6 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +23,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.services import RedisServer, start_worker, stop_process  # noqa: E402
 
 PAGES = [
     "/",
@@ -106,77 +105,21 @@ class Plain:
 # --- MATF, distributed --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Cluster:
     def __init__(self, folder: Path, n: int) -> None:
-        port = _free_port()
-        self.redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.redis = RedisServer(folder)
         self.env = {
             **os.environ,
-            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "REDIS_URL": self.redis.url,
             "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",
             "STORAGE_PATH": str(folder / "storage"),
             "PYTHONPATH": str(ROOT),
             "LOG_LEVEL": "WARNING",
         }
-        time.sleep(0.3)
-        celery = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "--pool",
-            "prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "WARNING",
-        ]
         self.workers = [
-            subprocess.Popen(
-                [*celery, "-Q", "executor", "-c", str(n), "-n", "exec@%h"],
-                cwd=folder,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(
-                [
-                    *celery,
-                    "-Q",
-                    "context,writer,reporter,optimizer,logger",
-                    "-c",
-                    "2",
-                    "-n",
-                    "ctl@%h",
-                ],
-                cwd=folder,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            start_worker(folder, self.env, "exec@%h", queues="executor", concurrency=n),
+            start_worker(
+                folder, self.env, "ctl@%h", queues="context,writer,reporter,optimizer,logger"
             ),
         ]
         from matf.settings import load_settings
@@ -219,13 +162,9 @@ class Cluster:
         return time.perf_counter() - started, state
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.redis]:
-            proc.send_signal(signal.SIGTERM)
-        for proc in [*self.workers, self.redis]:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for worker in self.workers:
+            stop_process(worker)
+        self.redis.stop()
 
 
 def dispatch_gap_ms(engine: Any, run_id: str) -> float:

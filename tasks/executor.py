@@ -22,14 +22,7 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
     """Run the spec; the result travels back through the chord to the reporter."""
     test = TestSpec.model_validate(spec)
     s = self.settings
-    self.emit(
-        "test_started",
-        run_id,
-        key=event_key("test_started", run_id, test.id, browser),
-        case_id=test.id,
-        browser=browser,
-        worker=worker_name(),
-    )
+    _announce(self, "test_started", run_id, test, browser, worker=worker_name())
     limits = ExecutionLimits(s.test_timeout, s.step_timeout, s.test_retries)
     try:
         result = run_spec(
@@ -49,14 +42,22 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
             error="the executor's time limit ran out",
             worker=worker_name(),
         )
-    self.emit(
+    _announce(
+        self,
         "test_finished",
         run_id,
-        key=event_key("test_finished", run_id, test.id, browser),
-        case_id=test.id,
-        browser=browser,
+        test,
+        browser,
         status=result.status,
         duration_ms=result.duration_ms,
         worker=result.worker,
     )
     return result.model_dump(mode="json")
+
+
+def _announce(
+    task: MatfTask, kind: str, run_id: str, test: TestSpec, browser: str, **payload: Any
+) -> None:
+    """A test event, keyed so that a re-delivered task announces its test once."""
+    key = event_key(kind, run_id, test.id, browser)
+    task.emit(kind, run_id, key=key, case_id=test.id, browser=browser, **payload)

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from matf.storage import models
 from matf.storage.db import get_engine, session_scope
-from tests.conftest import free_port, run_matf
+from tests.conftest import run_matf
+from tests.services import free_port
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

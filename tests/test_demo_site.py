@@ -110,15 +110,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def healthy() -> Iterator[str]:
-    with DemoServer(bugs=False) as server:
-        yield server.url
+def healthy(healthy_demo: str) -> str:
+    return healthy_demo  # the session's server (conftest), not one more
 
 
 @pytest.fixture(scope="module")
-def buggy() -> Iterator[str]:
-    with DemoServer(bugs=True) as server:
-        yield server.url
+def buggy(demo: str) -> str:
+    return demo
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from matf.storage import models
 from matf.storage.db import get_engine, session_scope
 from tasks.app import make_celery
 from tests.conftest import MATF, make_settings, run_matf, subprocess_env
+from tests.services import start_worker, stop_process
 
 
 class Workers:
@@ -28,31 +28,8 @@ class Workers:
         self.folder, self.redis_url = folder, redis_url
         self.env = subprocess_env(folder, REDIS_URL=redis_url)
         self.log = open(folder / "worker.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tasks",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "-n",
-                f"w{os.getpid()}@%h",
-                "--loglevel",
-                "INFO",
-                "-Q",
-                "context,writer,executor,reporter,optimizer,logger",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=folder,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        self.proc = start_worker(
+            folder, self.env, f"w{os.getpid()}@%h", loglevel="INFO", log=self.log
         )
         self.app = make_celery(make_settings(folder, redis_url=redis_url))
         deadline = time.monotonic() + 60
@@ -61,11 +38,7 @@ class Workers:
                 raise RuntimeError("worker did not start:\n" + (folder / "worker.log").read_text())
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self.log.close()
 
 

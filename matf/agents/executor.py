@@ -83,19 +83,18 @@ def execute(
         status: Status = "flaky" if failed_before else "passed"
     else:
         status = last.outcome
-    evidence = last if last.outcome != "passed" else attempts[-1]
     return base.model_copy(
         update={
             "status": status,
             "duration_ms": int((time.monotonic() - started) * 1000),
             "attempts": len(attempts),
-            "error": last.error if status != "passed" and status != "flaky" else None,
-            "attempt_errors": failed_before,
-            "violations": evidence.seen.violations,
-            "steps": evidence.steps,
-            "console_errors": evidence.seen.console_errors[:50],
-            "page_errors": evidence.seen.page_errors[:50],
-            "failed_requests": evidence.seen.failed_requests[:50],
+            "error": None if status in ("passed", "flaky") else last.error,
+            "attempt_errors": failed_before,  # a flaky test shows its passing attempt below
+            "violations": last.seen.violations,
+            "steps": last.steps,
+            "console_errors": last.seen.console_errors[:50],
+            "page_errors": last.seen.page_errors[:50],
+            "failed_requests": last.seen.failed_requests[:50],
             "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace),
         }
     )

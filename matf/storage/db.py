@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from matf.errors import ConfigError, EnvironmentProblem
 
@@ -136,6 +136,5 @@ def _migration_lock(engine: Engine, sqlite_path: Path | None) -> Iterator[None]:
 def session_scope(engine: Engine, write: bool = False) -> Iterator[Session]:
     """A short transaction: committed on success, rolled back on error."""
     bind = engine.execution_options(immediate=True) if write else engine
-    factory = sessionmaker(bind=bind, expire_on_commit=False)
-    with factory() as session, session.begin():
+    with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         yield session

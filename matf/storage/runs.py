@@ -72,8 +72,8 @@ def save_cases(session: Session, run_id: str, specs: list[TestSpec]) -> int:
                     spec=spec.model_dump(mode="json", exclude_defaults=False),
                 )
             )
-    browsers = get_run(session, run_id).options.get("browsers", ["chromium"])
-    get_run(session, run_id).total = len(specs) * len(browsers)
+    run = get_run(session, run_id)
+    run.total = len(specs) * len(run.options.get("browsers", ["chromium"]))
     return len(specs)
 
 
