@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     enable_visual_regression: bool = False
     enable_api_testing: bool = False
 
+    matf_env: Literal["development", "production", "test"] = "development"
+    matf_allowed_targets: str = Field(
+        "", description="hosts and CIDRs the API may test although they are private"
+    )
+    matf_proxy_count: int = Field(0, ge=0, le=5, description="reverse proxies in front of the API")
+    rate_limit: str = Field("100 per 15 minutes", description="per client, flask-limiter syntax")
+    jwt_expiry_hours: int = Field(24, ge=1, le=24 * 30)
+
     matf_chromium_path: Path | None = None
     matf_embedded_workers: int = Field(2, ge=1, le=64)
     matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
@@ -63,7 +71,14 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("redis_url", "mistral_api_key", "api_key", "jwt_secret", mode="before")
+    @field_validator("matf_env", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "redis_url", "mistral_api_key", "api_key", "jwt_secret", "encryption_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -72,6 +87,11 @@ class Settings(BaseSettings):
     def distributed(self) -> bool:
         """True when a Redis broker is configured: workers run as separate pools."""
         return self.redis_url is not None
+
+    @property
+    def allowed_targets(self) -> list[str]:
+        """``MATF_ALLOWED_TARGETS`` as a list of hosts and CIDRs."""
+        return [item.strip() for item in self.matf_allowed_targets.split(",") if item.strip()]
 
     @property
     def executor_time_limit_s(self) -> int:
