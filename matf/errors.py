@@ -11,10 +11,15 @@ Constructors take a message only, so errors survive Celery's serialisation.
     ├── SpecError               a spec or suite fails validation  exit 2
     ├── EnvironmentProblem      no browser, no Redis, no workers  exit 2
     ├── TargetError             the target can't be tested        exit 2
-    │   └── TargetUnreachable   DNS, refused, timeout             (retryable)
-    └── RunError                a run failed on the way           exit 2
-        ├── RunNotFound
-        └── RunTimeout          the run did not finish in time
+    │   ├── TargetUnreachable   DNS, refused, timeout             (retryable)
+    │   └── TargetForbidden     an internal address, refused      (server mode)
+    ├── RunError                a run failed on the way           exit 2
+    │   ├── RunNotFound
+    │   └── RunTimeout          the run did not finish in time
+    ├── AuthError               no valid credentials              HTTP 401
+    ├── Forbidden               a role that may not do it         HTTP 403
+    ├── NotFound                no such suite, case, user, key    HTTP 404
+    └── Conflict                it exists already                 HTTP 409
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class UsageError(MatfError):
 class ConfigError(MatfError):
     """A setting (environment variable or ``.env``) has a bad value."""
 
+    http_status = 503  # the server is misconfigured: not the client's fault, not a bug
+
 
 class SpecError(MatfError):
     """A test spec or suite does not match the spec schema."""
@@ -69,6 +76,10 @@ class TargetUnreachable(TargetError):
     retryable = True
 
 
+class TargetForbidden(TargetError):
+    """The target resolves to an address a guarded run may not reach (loopback, private...)."""
+
+
 class RunError(MatfError):
     """A run failed on the way."""
 
@@ -83,3 +94,27 @@ class RunTimeout(RunError):
     """A run did not finish within the time allowed."""
 
     http_status = 504
+
+
+class AuthError(MatfError):
+    """No valid credentials: missing, expired, forged or revoked."""
+
+    http_status = 401
+
+
+class Forbidden(MatfError):
+    """Valid credentials whose role does not allow the action."""
+
+    http_status = 403
+
+
+class NotFound(MatfError):
+    """No suite, test case, user or key has that id."""
+
+    http_status = 404
+
+
+class Conflict(MatfError):
+    """The thing to create exists already."""
+
+    http_status = 409

@@ -30,14 +30,41 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     """One executor task per (case, browser), the reporter as the chord's callback."""
     with session_scope(engine) as session:
         specs = load_specs(session, run_id)
-        browsers = list(get_run(session, run_id).options.get("browsers", ["chromium"]))
+        options = get_run(session, run_id).options
+        browsers = list(options.get("browsers", ["chromium"]))
+        network = options.get("network")  # a guarded run's NetworkPolicy, as a dict
     report = signature("matf.reporter.report", args=[run_id])
     if not specs:
         return report.clone(args=[[], run_id])
+    extra = {"network": network} if network else {}
     header = [
-        signature("matf.executor.execute", args=[spec.model_dump(mode="json"), browser, run_id])
+        signature(
+            "matf.executor.execute",
+            args=[spec.model_dump(mode="json"), browser, run_id],
+            kwargs=extra,
+        ).set(task_id=executor_task_id(run_id, spec.id, browser))
         for spec in specs
         for browser in browsers
     ]
     report.on_error(signature("matf.reporter.salvage", args=[run_id]))
     return chord(header, report)
+
+
+def executor_task_id(run_id: str, case_id: str, browser: str) -> str:
+    """A stable id per (run, case, browser), so that a run's tasks can be revoked."""
+    return f"{run_id}:{case_id}:{browser}"
+
+
+def revoke_run(app: Celery, engine: Engine, run_id: str) -> int:
+    """Tell every worker to drop the run's executor tasks that have not started yet.
+
+    Tests already running finish (a browser killed mid-step helps nobody);
+    their results arrive after the run has ended and change nothing.
+    """
+    with session_scope(engine) as session:
+        specs = load_specs(session, run_id)
+        browsers = list(get_run(session, run_id).options.get("browsers", ["chromium"]))
+    ids = [executor_task_id(run_id, spec.id, b) for spec in specs for b in browsers]
+    if ids:
+        app.control.revoke(ids)
+    return len(ids)

@@ -8,8 +8,9 @@ from celery import shared_task
 
 from matf.agents.context import check_target, record_target
 from matf.errors import MatfError, TargetUnreachable
+from matf.netguard import NetworkPolicy
 from matf.storage.db import session_scope
-from matf.storage.runs import get_run, set_phase
+from matf.storage.runs import FINAL, get_run, set_phase
 from tasks.base import MatfTask
 
 
@@ -18,10 +19,11 @@ def prepare(self: MatfTask, run_id: str) -> str:
     """Check the run's target answers; record it. Returns the run id for the chain."""
     with session_scope(self.engine, write=True) as session:
         set_phase(session, run_id, "preparing")
-        url = get_run(session, run_id).target
+        run = get_run(session, run_id)
+        url, network = run.target, run.options.get("network")
     self.emit("run_started", run_id, key=f"run_started:{run_id}", target=url)
     try:
-        info = check_target(url)
+        info = check_target(url, network=NetworkPolicy.from_dict(network))
     except TargetUnreachable as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(countdown=2**self.request.retries) from exc
@@ -41,5 +43,8 @@ def dispatch(self: MatfTask, run_id: str) -> Any:
     from tasks.canvas import fan_out
 
     with session_scope(self.engine, write=True) as session:
+        if get_run(session, run_id).status in FINAL:
+            return run_id  # cancelled (or failed) while its tests were being written
         set_phase(session, run_id, "executing")
+    self.emit("phase", run_id, key=f"phase:executing:{run_id}", phase="executing")
     return self.replace(fan_out(self.engine, run_id))

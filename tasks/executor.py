@@ -12,14 +12,24 @@ from matf.agents.executor import ExecutionLimits, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.logger import event_key
 from matf.browser.pool import thread_pool
+from matf.netguard import NetworkPolicy
 from matf.results import TestResult
 from matf.spec import TestSpec
 from tasks.base import MatfTask
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.executor.execute")
-def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> dict[str, Any]:
-    """Run the spec; the result travels back through the chord to the reporter."""
+def execute(
+    self: MatfTask,
+    spec: dict[str, Any],
+    browser: str,
+    run_id: str,
+    network: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the spec; the result travels back through the chord to the reporter.
+
+    ``network`` is the run's ``NetworkPolicy`` as a dict; absent means unguarded.
+    """
     test = TestSpec.model_validate(spec)
     s = self.settings
     _announce(self, "test_started", run_id, test, browser, worker=worker_name())
@@ -32,6 +42,7 @@ def execute(self: MatfTask, spec: dict[str, Any], browser: str, run_id: str) -> 
             thread_pool(s.matf_chromium_path),
             limits,
             Path(s.storage_path) / "artifacts",
+            NetworkPolicy.from_dict(network),
         )
     except SoftTimeLimitExceeded:
         result = TestResult.for_spec(
@@ -60,4 +71,4 @@ def _announce(
 ) -> None:
     """A test event, keyed so that a re-delivered task announces its test once."""
     key = event_key(kind, run_id, test.id, browser)
-    task.emit(kind, run_id, key=key, case_id=test.id, browser=browser, **payload)
+    task.emit(kind, run_id, key=key, case_id=test.id, name=test.name, browser=browser, **payload)

@@ -9,6 +9,7 @@ from matf.agents.explore import explore
 from matf.agents.writer import write_specs
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
+from matf.netguard import NetworkPolicy
 from matf.storage.db import session_scope
 from matf.storage.runs import get_run, save_cases, set_phase
 from tasks.base import MatfTask
@@ -21,6 +22,7 @@ def write(self: MatfTask, run_id: str) -> str:
         run = get_run(session, run_id)
         set_phase(session, run_id, "writing")
         url, options = run.target, dict(run.options)
+    self.emit("phase", run_id, key=f"phase:writing:{run_id}", phase="writing")
     try:
         browser = thread_pool(self.settings.matf_chromium_path).browser("chromium")
         site = explore(
@@ -28,6 +30,7 @@ def write(self: MatfTask, run_id: str) -> str:
             browser,
             int(options.get("max_pages", self.settings.max_pages)),
             self.settings.step_timeout,
+            NetworkPolicy.from_dict(options.get("network")),
         )
         specs = write_specs(site, list(options.get("types", ["functional"])))
     except MatfError as exc:

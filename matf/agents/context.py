@@ -2,11 +2,14 @@
 
 ``check_target`` runs before any browser starts, so a typo'd host or a site
 answering 500 on its first page fails a run in a second with a clear reason.
+A guarded run (server mode) also refuses a target on an internal address, at
+every hop of its redirects: the check sits where each connection is made.
 """
 
 from __future__ import annotations
 
 import html
+import http.client
 import re
 import socket
 import ssl
@@ -14,11 +17,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from matf.errors import TargetError, TargetUnreachable, UsageError
+from matf.netguard import NetworkPolicy, open_connection
 from matf.storage.models import Target
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -53,11 +59,22 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-def check_target(url: str, timeout_s: float = 15.0) -> TargetInfo:
-    """GET the first page; raise TargetUnreachable or TargetError when it can't be tested."""
+def check_target(
+    url: str, timeout_s: float = 15.0, network: NetworkPolicy | None = None
+) -> TargetInfo:
+    """GET the first page; raise TargetUnreachable or TargetError when it can't be tested.
+
+    Under a guarded ``network`` policy, TargetForbidden when any hop resolves to
+    an address the policy refuses.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "MATF/0.1 (+reachability check)"})
+    fetch = (
+        guarded_opener(network).open
+        if network is not None and network.guarded
+        else urllib.request.urlopen
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) only, checked
+        with fetch(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) only, checked
             body = response.read(262_144)
             status, final = response.status, response.geturl()
     except urllib.error.HTTPError as exc:
@@ -73,6 +90,63 @@ def check_target(url: str, timeout_s: float = 15.0) -> TargetInfo:
     match = _TITLE.search(body)
     title = html.unescape(match.group(1).decode("utf-8", "replace")).strip() if match else None
     return TargetInfo(url=final, status=status, title=title or None)
+
+
+def guarded_opener(network: NetworkPolicy) -> urllib.request.OpenerDirector:
+    """A urllib opener that speaks only http(s), each connection vetted by ``network``.
+
+    Built by hand rather than with ``build_opener``: that one would add the
+    environment's proxies and the ftp and file handlers, which a redirect could
+    reach without passing the check.
+    """
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.UnknownHandler(),
+        _GuardedHTTPHandler(network),
+        _GuardedHTTPSHandler(network),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def _vetted(network: NetworkPolicy, address: tuple[str, int], timeout: Any = None, *_: Any) -> Any:
+    if not isinstance(timeout, int | float):  # http.client's "no timeout given" sentinel
+        timeout = None
+    return open_connection(address[0], address[1], network, timeout)
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, *, network: NetworkPolicy, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._create_connection = partial(_vetted, network)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, *, network: NetworkPolicy, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._create_connection = partial(_vetted, network)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, network: NetworkPolicy) -> None:
+        super().__init__()
+        self._network = network
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        # typeshed's protocol does not know the extra keyword
+        return self.do_open(_GuardedHTTPConnection, req, network=self._network)  # type: ignore[arg-type]
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, network: NetworkPolicy) -> None:
+        super().__init__()
+        self._network = network
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPSConnection, req, network=self._network)  # type: ignore[arg-type]
 
 
 def _reason(reason: object) -> str:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from matf.browser.errors import BrowserCrashed, StepFailed, TestTimedOut, playwright_errors
+from matf.browser.guard import context_options
 from matf.browser.launch import BrowserUnavailable
 from matf.browser.steps import Observed, describe, origin_of, run_step
+from matf.netguard import NetworkPolicy
 from matf.results import Artifacts, Status, StepResult, TestResult
 from matf.spec import Step, TestSpec
 
@@ -56,8 +58,13 @@ def execute(
     pool: BrowserPool,
     limits: ExecutionLimits,
     artifacts_root: Path,
+    network: NetworkPolicy | None = None,
 ) -> TestResult:
-    """Run ``spec`` in ``browser_name`` with retries and return its final result."""
+    """Run ``spec`` in ``browser_name`` with retries and return its final result.
+
+    A guarded ``network`` policy sends every connection of the test's browser
+    context through the guard proxy (``matf.browser.guard``).
+    """
     started = time.monotonic()
     base = TestResult.for_spec(spec, browser_name, run_id, "skipped", worker=worker_name())
     try:
@@ -69,7 +76,7 @@ def execute(
     for number in range(1, limits.retries + 2):
         trace = number > 1 or limits.retries == 0
         attempt = _run_attempt(
-            spec, browser, number, trace, limits, artifacts_root, run_id, browser_name
+            spec, browser, number, trace, limits, artifacts_root, run_id, browser_name, network
         )
         attempts.append(attempt)
         if attempt.outcome == "passed":
@@ -109,13 +116,14 @@ def _run_attempt(
     artifacts_root: Path,
     run_id: str,
     browser_name: str,
+    network: NetworkPolicy | None,
 ) -> _Attempt:
     seen = Observed(origin=origin_of(spec.url))
     steps: list[StepResult] = []
     budget_ms = spec.timeout_ms or limits.test_timeout_ms
     deadline = time.monotonic() + budget_ms / 1000
     try:
-        context = browser.new_context()
+        context = browser.new_context(**context_options(network, browser_name))
     except Exception as exc:  # noqa: BLE001 - any failure here is infrastructure
         return _Attempt("error", f"could not open a browser context: {exc}", steps, seen)
     outcome: Status = "passed"

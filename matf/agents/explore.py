@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
 from matf.agents.values import Field
+from matf.browser.guard import context_options
 from matf.browser.steps import origin_of, wait_quiet
+from matf.netguard import NetworkPolicy
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -73,13 +75,22 @@ def crawlable(url: str, origin: str) -> bool:
     )
 
 
-def explore(start: str, browser: Browser, max_pages: int, timeout_ms: int) -> SiteMap:
-    """Visit up to ``max_pages`` same-origin pages breadth first and read each."""
+def explore(
+    start: str,
+    browser: Browser,
+    max_pages: int,
+    timeout_ms: int,
+    network: NetworkPolicy | None = None,
+) -> SiteMap:
+    """Visit up to ``max_pages`` same-origin pages breadth first and read each.
+
+    A guarded ``network`` policy sends every connection through the guard proxy.
+    """
     origin = origin_of(start)
     site = SiteMap(start=start)
     queue: deque[str] = deque([normalize(start)])
     seen = {normalize(start)}
-    context = browser.new_context()
+    context = browser.new_context(**context_options(network))
     try:
         page = context.new_page()
         while queue and len(site.pages) < max_pages:
@@ -108,6 +119,10 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
         return None
     status = response.status if response is not None else 0
     ctype = response.headers.get("content-type", "") if response is not None else ""
+    refused = response.headers.get("x-matf-guard") if response is not None else None
+    if refused:  # the guard proxy's own answer: say why, not just "HTTP 403"
+        site.errors[url] = refused
+        return None
     if not 200 <= status < 300 or "html" not in ctype:
         site.errors[url] = f"HTTP {status}" if status >= 300 else f"not HTML ({ctype or 'unknown'})"
         return None
