@@ -51,6 +51,16 @@ class EmbeddedWorkers:
         """The app to send runs with."""
         return self.control_app
 
+    @property
+    def started(self) -> bool:
+        """True once ``start`` has brought the workers up (and until ``stop``)."""
+        return bool(self._workers)
+
+    @property
+    def workers(self) -> list[tuple[WorkController, threading.Thread]]:
+        """Each in-process worker with the thread it runs on, for monitoring."""
+        return [(worker, thread) for worker, thread, _threads in self._workers]
+
     def start(self) -> EmbeddedWorkers:
         for app in (self.executor_app, self.control_app):
             app.loader.import_default_modules()

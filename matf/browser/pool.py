@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matf.browser.launch import BrowserUnavailable, launch
+from matf.browser.registry import register
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
@@ -29,9 +30,11 @@ class BrowserPool:
         self._browsers: dict[str, Browser] = {}
         self._unavailable: dict[str, str] = {}
         self.launches = 0
+        self.stats = register(self)  # counters the monitor reads from other threads
 
     def browser(self, name: str) -> Browser:
         """The running browser of that engine, launched on first use."""
+        self.stats.handed_out()
         if name in self._unavailable:
             raise BrowserUnavailable(self._unavailable[name])
         current = self._browsers.get(name)
@@ -45,9 +48,11 @@ class BrowserPool:
             browser = launch(self._playwright, name, self._chromium_path)
         except BrowserUnavailable as exc:
             self._unavailable[name] = exc.message
+            self.stats.refused(name, exc.message)
             raise
         self._browsers[name] = browser
         self.launches += 1
+        self.stats.launched(name, browser)
         return browser
 
     def close(self) -> None:
@@ -56,6 +61,7 @@ class BrowserPool:
             with suppress(Exception):  # a dead browser is already closed
                 browser.close()
         self._browsers.clear()
+        self.stats.closed()
         if self._playwright is not None:
             with suppress(Exception):
                 self._playwright.stop()
