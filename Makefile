@@ -8,7 +8,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench lint demo worker schema clean
+.PHONY: help setup run test bench bench-api lint demo api worker flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,21 +31,32 @@ test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest
 
-bench: setup ## Benchmark MATF (distributed) against a plain Playwright loop
+bench: setup ## Both benchmarks: MATF against a plain Playwright loop, then bench-api
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) bench/throughput.py
+	@$(MAKE) --no-print-directory bench-api
+
+bench-api: $(VENV)/.installed ## API latency (p50/p95/p99, errors) at 100 requests/s under gunicorn
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
+	$(PY) -m bench.api_load
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts
-	$(VENV)/bin/ruff check matf tasks tests bench
-	$(VENV)/bin/mypy matf tasks
+	$(VENV)/bin/ruff check matf tasks web tests bench
+	$(VENV)/bin/mypy matf tasks web
 	$(VENV)/bin/lint-imports
 
 demo: setup ## Serve the demo site on :8000 (HEALTHY=1 without its bugs)
 	$(VENV)/bin/matf demo --port 8000 $(if $(HEALTHY),--healthy,)
 
+api: setup ## Serve the API, the dashboard and /ws on PORT (3000): make api HOST=0.0.0.0
+	$(VENV)/bin/matf serve --host $(or $(HOST),127.0.0.1)
+
 worker: setup ## Start a worker pool (needs REDIS_URL): make worker QUEUE=executor CONCURRENCY=4
 	$(VENV)/bin/celery -A tasks worker -Q $(QUEUE) -n $(WORKER_NAME)@%h \
 	  --concurrency $(CONCURRENCY) --loglevel INFO
+
+flower: setup ## Flower on :5555 for the Celery workers (needs REDIS_URL)
+	$(VENV)/bin/celery -A tasks flower --port=5555
 
 schema: $(VENV)/.installed ## Regenerate schemas/*.json from the models
 	$(VENV)/bin/matf schema --out schemas

@@ -211,6 +211,18 @@ def schema(out: Path) -> None:
         click.echo(f"wrote {path}")
 
 
+def _register_commands() -> None:
+    from matf.commands.accounts import keys, users
+    from matf.commands.secrets import secrets
+    from matf.commands.serve import serve
+
+    for command in (serve, users, keys, secrets):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn every expected failure into one line and an exit code."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -30,10 +31,21 @@ def submit(
     target: str,
     options: dict[str, Any],
     specs: list[TestSpec] | None = None,
+    *,
+    reports_root: Path | None = None,
+    created_by: str | None = None,
+    suite_id: str | None = None,
 ) -> tuple[str, AsyncResult]:
-    """Create the run row (with its specs when given) and send its canvas."""
+    """Create the run row (with its specs when given) and send its canvas.
+
+    ``reports_root``: the run's reports go to ``reports_root/<run id>`` (the API's
+    runs), unless ``options`` names an ``out_dir`` (the command line's).
+    """
     with session_scope(engine, write=True) as session:
         run = create_run(session, target, options)
+        run.created_by, run.suite_id = created_by, suite_id
+        if reports_root is not None and "out_dir" not in options:
+            run.options = {**options, "out_dir": str(reports_root / run.id)}
         run_id = run.id
         if specs is not None:
             save_cases(session, run_id, specs)

@@ -20,6 +20,7 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
     with session_scope(self.engine, write=True) as session:
         set_phase(session, run_id, "reporting")
         store_results(session, run_id, results)
+    self.emit("phase", run_id, key=f"phase:reporting:{run_id}", phase="reporting")
     with session_scope(self.engine) as session:
         document = build_document(session, run_id)
         out_dir = get_run(session, run_id).options.get("out_dir")
@@ -39,7 +40,8 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
         "counts": document.run.counts.model_dump(),
         "out_dir": out_dir,
     }
-    self.emit("run_finished", run_id, key=f"run_finished:{run_id}", **summary)
+    payload = {k: v for k, v in summary.items() if k != "run_id"}
+    self.emit("run_finished", run_id, key=f"run_finished:{run_id}", **payload)
     return summary
 
 

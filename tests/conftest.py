@@ -16,6 +16,7 @@ import pytest
 from matf.browser.launch import system_chromium
 from matf.demo.server import DemoServer
 from matf.settings import Settings, load_settings
+from tests.apiserver import ApiServer
 from tests.services import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,3 +98,25 @@ def run_matf(args: list[str], folder: Path, **env: str) -> subprocess.CompletedP
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[ApiServer]:
+    """The API on a real HTTP server (embedded mode), with a user and a key of each role.
+
+    Loopback targets are allow-listed, so runs can test the demo site; the rate
+    limit is high enough not to get in the way (the rate-limit test sets its own).
+    """
+    server = ApiServer(server_settings(tmp_path)).start()
+    yield server
+    server.stop()
+
+
+def server_settings(folder: Path, **overrides: object) -> Settings:
+    """Settings for a test API server: loopback targets allowed, a limit out of the way."""
+    values: dict[str, object] = {
+        "rate_limit": "100000 per minute",
+        "matf_allowed_targets": "127.0.0.1",
+    }
+    values.update(overrides)
+    return make_settings(folder, **values)

@@ -37,8 +37,8 @@ def event_key(kind: str, run_id: str, case_id: str, browser: str) -> str:
     return f"{kind}:{run_id}:{case_id}:{browser}"
 
 
-def persist(session: Session, event: dict[str, Any]) -> bool:
-    """Store one event; False when it was stored before."""
+def persist(session: Session, event: dict[str, Any]) -> int | None:
+    """Store one event; its id, or None when it was stored before."""
     return record_event(
         session,
         key=str(event["key"])[:200],

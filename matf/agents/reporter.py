@@ -65,10 +65,13 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         stored_results(session, run_id), key=lambda r: (order.get(r.case_id, len(order)), r.browser)
     )
     tally = counts(results)
+    muted = set(run.options.get("quarantined") or [])
     if run.status in ("passed", "failed", "error") and run.finished_at is not None:
         status, finished = run.status, run.finished_at  # a second report of an ended run
     else:
-        status = "failed" if tally["failed"] + tally["error"] else "passed"
+        # Quarantined tests run and are reported, but do not fail the run.
+        failing = [r for r in results if r.status in ("failed", "error") and r.case_id not in muted]
+        status = "failed" if failing else "passed"
         finished = datetime.now(UTC)
     started = _aware(run.started_at or run.created_at)
     duration = (_aware(finished) - started).total_seconds()
@@ -84,7 +87,10 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         error=run.error,
         counts=tally,  # type: ignore[arg-type]
     )
-    tests = [ReportTest(id=f"{r.case_id}:{r.browser}", **r.model_dump()) for r in results]
+    tests = [
+        ReportTest(id=f"{r.case_id}:{r.browser}", quarantined=r.case_id in muted, **r.model_dump())
+        for r in results
+    ]
     return ReportDocument(run=summary, tests=tests)
 
 

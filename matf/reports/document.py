@@ -40,6 +40,9 @@ class RunSummary(BaseModel):
 
 class ReportTest(TestResult):
     id: str = Field(description="case_id:browser, unique in the run")
+    quarantined: bool = Field(
+        False, description="a known-bad test: reported, but it does not fail the run"
+    )
 
 
 class ReportDocument(BaseModel):

@@ -135,6 +135,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "url_href": _safe_http_url(test.get("url")),
         "duration": _format_ms(test.get("duration_ms")),
         "attempts": attempts,
+        "quarantined": test.get("quarantined") is True,
         "error": _text(test.get("error")) or None,
         "steps": [_prepare_step(s) for s in test.get("steps") or []],
         "screenshot_path": _text(shot_path) or None,

@@ -155,22 +155,21 @@ def record_event(
     run_id: str | None,
     payload: dict[str, Any],
     at: datetime | None = None,
-) -> bool:
-    """Persist one event; False when its key was seen before (a re-delivery)."""
+) -> int | None:
+    """Persist one event; its id, or None when its key was seen before (a re-delivery)."""
     if session.scalar(select(Event.id).where(Event.key == key)) is not None:
-        return False  # a re-delivery: the unique key would refuse it anyway
-    session.add(
-        Event(
-            key=key,
-            kind=kind,
-            agent=agent,
-            run_id=run_id,
-            payload=payload,
-            created_at=at or datetime.now(UTC),
-        )
+        return None  # a re-delivery: the unique key would refuse it anyway
+    event = Event(
+        key=key,
+        kind=kind,
+        agent=agent,
+        run_id=run_id,
+        payload=payload,
+        created_at=at or datetime.now(UTC),
     )
+    session.add(event)
     session.flush()
-    return True
+    return event.id
 
 
 def progress(session: Session, run_id: str) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""``matf users`` and ``matf keys``: the first admin, and machine credentials.
+
+Passwords come from a hidden prompt or stdin, never from the command line,
+where shell history and ``ps`` would keep them. A new API key is printed once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import select
+
+from matf.auth import ROLES, create_api_key, create_user, revoke_api_key
+from matf.errors import NotFound, UsageError
+from matf.settings import load_settings
+from matf.storage.db import get_engine, session_scope
+from matf.storage.models import ApiKey, User
+
+
+@click.group("users")
+def users() -> None:
+    """People who sign in to the API and dashboard."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--name", default="", help="Display name.")
+def create(email: str, role: str, name: str) -> None:
+    """Add a user; the password is read from a hidden prompt or stdin."""
+    password = _read_password()
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine, write=True) as session:
+        user = create_user(session, email, password, role, name)
+        click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@users.command("list")
+def list_() -> None:
+    """Every user: id, email, role, active."""
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        for user in session.scalars(select(User).order_by(User.id)):
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role(email: str, role: str) -> None:
+    """Change a user's role."""
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine, write=True) as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound(f"no user {email}")
+        user.role = role
+        click.echo(f"{user.email} is now {role}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        text: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        text = sys.stdin.readline().rstrip("\r\n")
+    if not text:
+        raise UsageError("no password given: pipe it on stdin or type it at the prompt")
+    return text
+
+
+@click.group("keys")
+def keys() -> None:
+    """API keys for machines (CI, scripts); each has a role."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+def create_key(name: str, role: str) -> None:
+    """Make a key and print it once: it is stored only as a hash."""
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine, write=True) as session:
+        row, plain = create_api_key(session, name, role)
+        click.echo(
+            f"created {role} key {row.id} ({row.name}); store it now, it is not shown again:",
+            err=True,
+        )
+        click.echo(plain)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Every key: id, prefix, name, role, state."""
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = "revoked" if row.revoked_at else "active"
+            click.echo(f"{row.id}\t{row.prefix}\t{row.name}\t{row.role}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def revoke(key_id: int) -> None:
+    """Revoke a key: it stops working at once."""
+    engine = get_engine(load_settings().database_url)
+    with session_scope(engine, write=True) as session:
+        if revoke_api_key(session, key_id) is None:
+            raise NotFound(f"no API key {key_id}")
+        click.echo(f"revoked key {key_id}")

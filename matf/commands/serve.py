@@ -1,0 +1,91 @@
+"""``matf serve``: the API and dashboard under gunicorn, in either mode.
+
+Threaded workers (gthread), because each live WebSocket holds a thread.
+Embedded mode (no ``REDIS_URL``) runs MATF's workers inside the server, so it
+is one gunicorn process; distributed mode takes as many as you ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from matf.errors import UsageError
+from matf.settings import Settings, load_settings
+
+
+@click.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 in a container).",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: PORT, 3000)."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="gunicorn processes (distributed: default 2; embedded: always 1).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Threads per process (each live WebSocket holds one).",
+)
+def serve(host: str, port: int | None, workers: int | None, threads: int) -> None:
+    """Serve the API, the dashboard and /ws with gunicorn."""
+    settings = load_settings()
+    if not settings.distributed and workers not in (None, 1):
+        raise UsageError("embedded mode runs in one process: set REDIS_URL to use --workers")
+    options = {
+        "bind": f"{host}:{port or settings.port}",
+        "workers": workers or (2 if settings.distributed else 1),
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 120,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-",
+        "loglevel": settings.log_level.lower(),
+        "proc_name": "matf-api",
+    }
+    from web import create_app
+
+    create_app(settings)  # refuse bad settings here, in one line, not in every worker
+    click.echo(
+        f"MATF API and dashboard on http://{options['bind']} "
+        f"({'distributed' if settings.distributed else 'embedded'} mode)",
+        err=True,
+    )
+    _Gunicorn(settings, options).run()
+
+
+class _Gunicorn:
+    """gunicorn's BaseApplication, built on demand so that importing this costs nothing."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        from gunicorn.app.base import BaseApplication
+
+        outer = self
+
+        class App(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                for key, value in options.items():
+                    self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                from web import create_app
+
+                return create_app(outer.settings)
+
+        self.settings = settings
+        self._app = App()
+
+    def run(self) -> None:
+        self._app.run()

@@ -1,0 +1,96 @@
+"""Reading many runs at once: listing with filters, tallies, trends, targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from matf.results import STATUSES
+from matf.storage.models import Run, Target, TestResultRow
+
+
+def list_runs(
+    session: Session,
+    statuses: Sequence[str] | None = None,
+    target: str | None = None,
+    suite_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Run], int]:
+    """Runs, newest first, and how many match in all."""
+    query = select(Run)
+    if statuses:
+        query = query.where(Run.status.in_(statuses))
+    if target:
+        escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Run.target.like(f"%{escaped}%", escape="\\"))
+    if suite_id:
+        query = query.where(Run.suite_id == suite_id)
+    if since is not None:
+        query = query.where(Run.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def result_counts(session: Session, run_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Per run: total and each status, from the stored results (one grouped query)."""
+    out: dict[str, dict[str, int]] = {
+        run_id: {"total": 0, **dict.fromkeys(STATUSES, 0)} for run_id in run_ids
+    }
+    if not run_ids:
+        return out
+    rows = session.execute(
+        select(TestResultRow.run_id, TestResultRow.status, func.count())
+        .where(TestResultRow.run_id.in_(run_ids))
+        .group_by(TestResultRow.run_id, TestResultRow.status)
+    ).all()
+    for run_id, status, count in rows:
+        tally = out[run_id]
+        tally[status] = tally.get(status, 0) + count
+        tally["total"] += count
+    return out
+
+
+def trend(session: Session, target: str | None, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` ended runs, oldest first: pass rate, duration, flaky count."""
+    query = select(Run).where(Run.status.in_(("passed", "failed", "error")))
+    if target:
+        query = query.where(Run.target == target)
+    runs = list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))
+    tallies = result_counts(session, [run.id for run in runs])
+    points = []
+    for run in runs:
+        tally = tallies[run.id]
+        counted = tally["total"] - tally["skipped"]
+        ok = tally["passed"] + tally["flaky"]
+        points.append(
+            {
+                "run": run,
+                "pass_rate": round(ok / counted, 4) if counted else None,
+                "flaky": tally["flaky"],
+                "total": tally["total"],
+            }
+        )
+    return points
+
+
+def list_targets(session: Session) -> list[tuple[Target, int]]:
+    """Every known target with how many runs were made of it."""
+    targets = session.scalars(select(Target).order_by(Target.checked_at.desc())).all()
+    out = []
+    for target in targets:
+        runs = session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(or_(Run.target == target.origin, Run.target.like(f"{target.origin}/%")))
+        )
+        out.append((target, runs or 0))
+    return out

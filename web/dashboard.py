@@ -1,0 +1,366 @@
+"""The dashboard: server-rendered pages, a little JavaScript, no build step.
+
+Signing in sets two cookies: ``matf_session`` (the JWT; HttpOnly,
+SameSite=Strict, Secure in production) and ``matf_csrf`` (readable by the
+page's script, echoed in ``X-CSRF-Token`` on every unsafe request). Pages
+read the database directly; live parts use the same API and ``/ws``.
+
+Everything a target controls (titles, URLs, errors, console messages, step
+descriptions, test names) reaches the page through Jinja's autoescape here,
+or through ``textContent`` in the scripts: never as markup. The CSP forbids
+inline scripts and styles, so data travels to the scripts in ``data-``
+attributes, and charts are SVG drawn here with classes, not style attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from matf.auth import Principal, authenticate, issue_token
+from matf.errors import AuthError, NotFound
+from matf.results import TestResult
+from matf.storage.history import list_runs, result_counts, trend
+from matf.storage.models import Run
+from matf.storage.runs import FINAL, get_run, progress, stored_results
+from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
+from web.routes.common import db, settings
+from web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal, jwt_secret, new_csrf_token
+
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    static_folder="static",
+    template_folder="templates",
+    static_url_path="/static",
+)
+
+RUN_STATUSES = ("queued", "running", "passed", "failed", "error")
+# Failures first on a run's page: what a reader came for.
+RESULT_ORDER = {"failed": 0, "error": 1, "flaky": 2, "skipped": 3, "passed": 4}
+PAGE_SIZE = 20
+CHART_W, CHART_H, CHART_PAD = 320, 110, 12
+
+
+def _signed_in() -> Principal | None:
+    """The principal of this request, or None (no cookie, or one that expired)."""
+    try:
+        principal = current_principal()
+    except AuthError:
+        principal = None
+    if principal is not None:
+        g.user = principal
+    return principal
+
+
+def page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A page for signed-in people; everyone else goes to sign in, and comes back."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _signed_in() is None:
+            back = request.full_path if request.query_string else request.path
+            return redirect(url_for("dashboard.login_form", next=back))
+        try:
+            return view(*args, **kwargs)
+        except NotFound as exc:
+            return render_template("missing.html", message=exc.message), 404
+
+    return wrapper
+
+
+@bp.app_template_filter("when")
+def _when(value: datetime | str | None) -> str:
+    """A moment as UTC, to the second: readable, and the same for every reader."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.app_template_filter("seconds")
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.1f} s"
+    return f"{int(value // 60)} min {int(value % 60)} s"
+
+
+# -- signing in ------------------------------------------------------------------------
+
+
+@bp.get("/login")
+def login_form() -> str:
+    return render_template("login.html", error=None, next=_safe_next(request.args.get("next")))
+
+
+@bp.post("/login")
+def login() -> Any:
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    target = _safe_next(request.form.get("next"))
+    try:
+        with db(write=True) as session:
+            user = authenticate(session, email, password)
+            token = issue_token(jwt_secret(), user, settings().jwt_expiry_hours)
+    except AuthError as exc:
+        return render_template("login.html", error=exc.message, next=target, email=email), 401
+    response = redirect(target)
+    secure = settings().matf_env == "production" or request.is_secure
+    max_age = settings().jwt_expiry_hours * 3600
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age, httponly=True, secure=secure, samesite="Strict"
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        new_csrf_token(),
+        max_age=max_age,
+        httponly=False,
+        secure=secure,
+        samesite="Strict",
+    )
+    return response
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    if request.cookies.get(SESSION_COOKIE):
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        sent = request.form.get("csrf_token", "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+            abort(403)
+    response = redirect(url_for("dashboard.login_form"))
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a local path: an open redirect would make the sign-in page a phishing tool."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+@bp.app_context_processor
+def _page_context() -> dict[str, Any]:
+    user: Principal | None = g.get("user")
+    return {
+        "user": user,
+        "can_edit": bool(user and user.can("editor")),
+        "csrf_token": request.cookies.get(CSRF_COOKIE, ""),
+    }
+
+
+# -- pages -----------------------------------------------------------------------------
+
+
+@bp.get("/")
+@page
+def overview() -> str:
+    with db() as session:
+        runs, total = list_runs(session, limit=10)
+        tallies = result_counts(session, [run.id for run in runs])
+        points = trend(session, None, 30)
+    return render_template(
+        "overview.html",
+        runs=[_row(run, tallies[run.id]) for run in runs],
+        total=total,
+        charts=_charts(points),
+        browsers=("chromium", "firefox", "webkit"),
+        max_pages=min(settings().max_pages, 500),
+    )
+
+
+@bp.get("/runs")
+@page
+def runs() -> str:
+    statuses = [s for s in request.args.getlist("status") if s in RUN_STATUSES]
+    target = request.args.get("target", "").strip()[:300] or None
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    with db() as session:
+        rows, total = list_runs(session, statuses or None, target, None, None, PAGE_SIZE, offset)
+        tallies = result_counts(session, [run.id for run in rows])
+    return render_template(
+        "runs.html",
+        runs=[_row(run, tallies[run.id]) for run in rows],
+        total=total,
+        statuses=RUN_STATUSES,
+        chosen=statuses,
+        target=target or "",
+        pager=_pager(total, offset),
+    )
+
+
+@bp.get("/runs/<run_id>")
+@page
+def run(run_id: str) -> str:
+    with db() as session:
+        row = get_run(session, run_id)
+        state = progress(session, run_id)
+        results = stored_results(session, run_id) if row.status in FINAL else []
+        tally = result_counts(session, [run_id])[run_id]
+    results.sort(key=lambda r: (RESULT_ORDER.get(r.status, 9), r.name, r.browser))
+    return render_template(
+        "run.html",
+        run=_row(row, tally),
+        state=state,
+        final=row.status in FINAL,
+        options=row.options,
+        problems=[r for r in results if r.status != "passed"],
+        passed=[r for r in results if r.status == "passed"],
+        shots={r.key: _screenshot(run_id, r) for r in results},
+        reports=("report.html", "report.json", "junit.xml"),
+    )
+
+
+@bp.get("/suites")
+@page
+def suites() -> str:
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    with db() as session:
+        rows, total = list_suites(session, PAGE_SIZE, offset)
+        counted = case_counts(session, [s.id for s in rows])
+    return render_template("suites.html", suites=rows, counted=counted, pager=_pager(total, offset))
+
+
+@bp.get("/suites/<suite_id>")
+@page
+def suite(suite_id: str) -> str:
+    with db() as session:
+        row = get_suite(session, suite_id)
+        cases = suite_cases(session, suite_id)
+    return render_template("suite.html", suite=row, cases=cases)
+
+
+@bp.get("/system")
+@page
+def system() -> str:
+    return render_template("system.html")
+
+
+# -- what the pages show ----------------------------------------------------------------
+
+
+def _row(run: Run, tally: dict[str, int]) -> dict[str, Any]:
+    """A run as the templates use it."""
+    return {
+        "id": run.id,
+        "target": run.target,
+        "status": run.status,
+        "phase": run.phase,
+        "error": run.error,
+        "total": run.total,
+        "types": list(run.options.get("types") or []),
+        "browsers": list(run.options.get("browsers") or []),
+        "created_by": run.created_by,
+        "created_at": run.created_at,
+        "duration_s": _duration(run),
+        "counts": tally,
+        "pass_rate": _pass_rate(tally),
+    }
+
+
+def _duration(run: Run) -> float | None:
+    start, end = run.started_at or run.created_at, run.finished_at
+    if start is None or end is None:
+        return None
+    return max((_utc(end) - _utc(start)).total_seconds(), 0.0)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _pass_rate(tally: dict[str, int]) -> float | None:
+    counted = tally.get("total", 0) - tally.get("skipped", 0)
+    if not counted:
+        return None
+    return (tally.get("passed", 0) + tally.get("flaky", 0)) / counted
+
+
+def _screenshot(run_id: str, result: TestResult) -> str | None:
+    stored = result.artifacts.screenshot
+    if not stored:
+        return None
+    return url_for("runs.artifact", run_id=run_id, name=Path(stored).name)
+
+
+def _pager(total: int, offset: int) -> dict[str, Any]:
+    """Previous and next links that keep the page's other query arguments."""
+    args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False)}
+
+    def link(at: int) -> str:
+        args["offset"] = at
+        return url_for(request.endpoint or "dashboard.runs", **args)
+
+    return {
+        "first": offset + 1 if total else 0,
+        "last": min(offset + PAGE_SIZE, total),
+        "total": total,
+        "prev": link(max(offset - PAGE_SIZE, 0)) if offset > 0 else None,
+        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+    }
+
+
+def _charts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pass rate, duration and flaky count of the last runs, as SVG geometry."""
+    labels = [f"{p['run'].id} ({p['run'].status})" for p in points]
+    pass_rate = [None if p["pass_rate"] is None else p["pass_rate"] * 100 for p in points]
+    duration = [_duration(p["run"]) for p in points]
+    flaky = [float(p["flaky"]) for p in points]
+    return [
+        _chart("Pass rate", "%", pass_rate, labels, top=100.0),
+        _chart("Duration", "s", duration, labels),
+        _chart("Flaky tests", "", flaky, labels, bars=True),
+    ]
+
+
+def _chart(
+    title: str,
+    unit: str,
+    values: Sequence[float | None],
+    labels: list[str],
+    top: float | None = None,
+    bars: bool = False,
+) -> dict[str, Any]:
+    """Points in a CHART_W x CHART_H box, oldest on the left; gaps where a run has no value."""
+    known = [v for v in values if v is not None]
+    high = top if top is not None else max(known, default=0.0)
+    high = high or 1.0
+    step = (CHART_W - 2 * CHART_PAD) / max(len(values) - 1, 1)
+    inner = CHART_H - 2 * CHART_PAD
+    marks: list[dict[str, Any]] = []
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        if value is None:
+            continue
+        x = CHART_PAD + i * step if len(values) > 1 else CHART_W / 2
+        y = CHART_PAD + inner * (1 - value / high)
+        shown = f"{value:.0f}%" if unit == "%" else f"{value:.3g}{unit and ' ' + unit}"
+        marks.append({"x": round(x, 1), "y": round(y, 1), "tip": f"{label}: {shown}", "v": shown})
+    width = max(min(step * 0.6, 24), 3)
+    return {
+        "title": title,
+        "high": f"{high:.3g}{unit if unit == '%' else unit and ' ' + unit}",
+        "top": CHART_PAD,
+        "width": CHART_W,
+        "height": CHART_H,
+        "base": CHART_H - CHART_PAD,
+        "line": " ".join(f"{m['x']},{m['y']}" for m in marks) if not bars else "",
+        "marks": marks,
+        "bars": bars,
+        "bar_width": round(width, 1),
+        "latest": marks[-1]["v"] if marks else None,
+        "empty": not marks,
+    }

@@ -1,0 +1,94 @@
+"""Live progress over a WebSocket at ``/ws``: a run's events as they happen.
+
+``/ws?run_id=R&after=N`` first replays the run's stored events with an id
+above N (so a client that reconnects misses nothing), then streams new ones
+from the hub (``tasks/live.py``). Every message is one JSON event; a
+``{"kind": "ping"}`` comes every 15 s of silence. Credentials are checked
+before the handshake, like any other request, and a browser's cross-site
+handshake is refused by its Origin.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, request
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+from sqlalchemy import select
+
+from matf.errors import Forbidden, UsageError
+from matf.storage.models import Event
+from matf.storage.runs import get_run
+from tasks.live import HUB, ensure_relay
+from web.routes.common import db, iso_req, settings
+from web.security import authorize
+
+bp = Blueprint("live", __name__)
+sock = Sock()
+PING_S = 15.0
+
+
+@bp.before_request
+def _check() -> None:
+    authorize("viewer")
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise Forbidden("cross-site WebSocket refused")
+    run_id = request.args.get("run_id")
+    if run_id is not None:
+        with db() as session:
+            get_run(session, run_id)
+    try:
+        int(request.args.get("after", "0"))
+    except ValueError as exc:
+        raise UsageError("after must be an event id (an integer)") from exc
+
+
+@sock.route("/ws", bp=bp)
+def stream(ws: Any) -> None:
+    run_id = request.args.get("run_id")
+    after = int(request.args.get("after", "0"))
+    ensure_relay(settings())
+    with HUB.subscribe() as inbox:
+        for event in _stored(run_id, after):
+            ws.send(json.dumps(event))
+            after = max(after, event["id"])
+        while ws.connected:
+            try:
+                event = inbox.get(timeout=PING_S)
+            except queue.Empty:
+                ws.send(json.dumps({"kind": "ping"}))
+                continue
+            if run_id is not None and event.get("run_id") != run_id:
+                continue
+            if int(event.get("id") or 0) <= after:
+                continue  # already sent from the database
+            try:
+                ws.send(json.dumps(event, default=str))
+            except ConnectionClosed:
+                return
+
+
+def _stored(run_id: str | None, after: int) -> list[dict[str, Any]]:
+    query = select(Event).where(Event.id > after).order_by(Event.id).limit(5000)
+    if run_id is not None:
+        query = query.where(Event.run_id == run_id)
+    elif after == 0:
+        return []  # all runs: only what happens from now on
+    with db() as session:
+        return [
+            {
+                "id": e.id,
+                "key": e.key,
+                "kind": e.kind,
+                "agent": e.agent,
+                "run_id": e.run_id,
+                "at": iso_req(e.created_at),
+                "payload": e.payload,
+            }
+            for e in session.scalars(query)
+        ]

@@ -1,0 +1,402 @@
+"""The API's request and response models: the edge, in pydantic, strict on input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from matf.results import TestResult
+from matf.settings import BrowserName
+from matf.spec import Kind
+
+RunStatus = Literal["queued", "running", "passed", "failed", "error"]
+Role = Literal["viewer", "editor", "admin"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: every error the API answers."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+# -- system ----------------------------------------------------------------------
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded"]
+    mode: Literal["embedded", "distributed"]
+    checks: dict[str, Check]
+
+
+class AgentStatus(BaseModel):
+    agent: str
+    queue: str
+    workers_online: int
+    healthy: bool
+    active_tasks: int
+    reserved_tasks: int
+    last_heartbeat: str | None
+    workers: list[str]
+
+
+class AgentsReport(BaseModel):
+    mode: Literal["embedded", "distributed"]
+    agents: list[AgentStatus]
+
+
+class QueueLength(BaseModel):
+    queue: str
+    length: int | None
+
+
+class QueuesReport(BaseModel):
+    mode: Literal["embedded", "distributed"]
+    queues: list[QueueLength]
+    total: int
+
+
+class BrowserPoolReport(BaseModel):
+    browsers: dict[str, dict[str, Any]]
+    pool_size: int
+    executors: list[dict[str, Any]]
+
+
+# -- auth, users, keys -------------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    active: bool
+    created_at: str
+    last_login_at: str | None
+
+
+class UserCreate(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=10, max_length=1024)
+    name: str = Field("", max_length=200)
+    role: Role = "viewer"
+
+
+class UserUpdate(Strict):
+    role: Role | None = None
+    active: bool | None = None
+    name: str | None = Field(None, max_length=200)
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = "viewer"
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    role: Role
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the key itself: shown once, store it now")
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class SecretIn(Strict):
+    origin: AnyHttpUrl
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    value: dict[str, str] = Field(description="e.g. {'username': ..., 'password': ...}")
+
+
+class SecretRef(Strict):
+    origin: AnyHttpUrl
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class SecretOut(BaseModel):
+    origin: str
+    name: str
+    key_id: str
+    created_at: str
+    updated_at: str
+
+
+class SecretList(BaseModel):
+    items: list[SecretOut]
+
+
+# -- runs ----------------------------------------------------------------------------
+
+
+class ExecuteRequest(Strict):
+    """Start a run: a URL (the guide's ``type``, or ``types``) or a saved suite."""
+
+    url: AnyHttpUrl | None = None
+    type: Kind | None = None
+    types: list[Kind] | None = Field(None, min_length=1, max_length=2)
+    browsers: list[BrowserName] = Field(default=["chromium"], min_length=1)
+    max_pages: int | None = Field(None, ge=1, le=500)
+    suite_id: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _url_or_suite(self) -> ExecuteRequest:
+        if self.url is None and self.suite_id is None:
+            raise ValueError("give a url, a suite_id, or both")
+        if self.type is not None and self.types is not None:
+            raise ValueError("give type or types, not both")
+        return self
+
+    def kinds(self) -> list[str]:
+        if self.types:
+            return list(dict.fromkeys(self.types))
+        return [self.type] if self.type else ["functional", "accessibility"]
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    status: RunStatus
+    status_url: str
+    links: dict[str, str]
+
+
+class Counts(BaseModel):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    flaky: int = 0
+    error: int = 0
+    skipped: int = 0
+
+
+class RunOut(BaseModel):
+    id: str
+    target: str
+    status: RunStatus
+    phase: str
+    error: str | None
+    total: int
+    types: list[str]
+    browsers: list[str]
+    suite_id: str | None
+    created_by: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+    counts: Counts
+    links: dict[str, str]
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunQuery(Strict):
+    status: list[RunStatus] | None = None
+    target: str | None = Field(None, max_length=300, description="substring of the target URL")
+    suite_id: str | None = Field(None, max_length=64)
+    since: str | None = Field(None, max_length=40, description="ISO date or time, inclusive")
+    limit: int = Field(20, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("since")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("must be an ISO date or time, e.g. 2026-11-28") from exc
+        return value
+
+
+class RunProgress(BaseModel):
+    status: RunStatus
+    phase: str
+    total: int
+    done: int
+    failed: int
+    error: str | None
+
+
+class ResultsQuery(Strict):
+    status: list[Literal["passed", "failed", "flaky", "error", "skipped"]] | None = None
+    browser: BrowserName | None = None
+
+
+class ResultList(BaseModel):
+    items: list[TestResult]
+
+
+class ArtifactOut(BaseModel):
+    case_id: str
+    browser: str
+    kind: Literal["screenshot", "trace"]
+    url: str
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    agent: str
+    run_id: str | None
+    at: str
+    payload: dict[str, Any]
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+
+
+class EventQuery(Strict):
+    after: int = Field(0, ge=0)
+    limit: int = Field(500, ge=1, le=2000)
+
+
+# -- targets, suites, cases -------------------------------------------------------------
+
+
+class TargetOut(BaseModel):
+    origin: str
+    url: str
+    title: str | None
+    pages: int
+    last_status: int | None
+    checked_at: str
+    runs: int
+
+
+class TargetList(BaseModel):
+    items: list[TargetOut]
+
+
+class Page(Strict):
+    limit: int = Field(20, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class SuiteCreate(Strict):
+    """A suite from a run's specs, or from a suite file's tests."""
+
+    name: str = Field(min_length=1, max_length=200)
+    run_id: str | None = Field(None, max_length=64)
+    target: AnyHttpUrl | None = None
+    tests: list[dict[str, Any]] | None = Field(None, min_length=1, max_length=5000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SuiteCreate:
+        if (self.run_id is None) == (self.tests is None):
+            raise ValueError("give run_id, or tests with a target")
+        if self.tests is not None and self.target is None:
+            raise ValueError("tests need a target")
+        return self
+
+
+class SuiteOut(BaseModel):
+    id: str
+    name: str
+    target: str
+    created_by: str | None
+    created_at: str
+    updated_at: str
+    cases: int
+
+
+class SuitePage(BaseModel):
+    items: list[SuiteOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    name: str
+    kind: str
+    position: int
+    enabled: bool
+    quarantined: bool
+    updated_by: str | None
+    updated_at: str
+    spec: dict[str, Any]
+
+
+class CaseList(BaseModel):
+    items: list[CaseOut]
+
+
+class CaseUpdate(Strict):
+    spec: dict[str, Any] | None = None
+    enabled: bool | None = None
+    quarantined: bool | None = None
+
+
+class TrendPoint(BaseModel):
+    run_id: str
+    target: str
+    status: RunStatus
+    finished_at: str | None
+    pass_rate: float | None
+    duration_s: float | None
+    flaky: int
+    total: int
+
+
+class Trends(BaseModel):
+    items: list[TrendPoint]
+
+
+class TrendQuery(Strict):
+    target: str | None = Field(None, max_length=300)
+    limit: int = Field(50, ge=1, le=500)

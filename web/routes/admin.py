@@ -1,0 +1,186 @@
+"""Users, API keys and target secrets: admins only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from sqlalchemy import select
+
+from matf.auth import create_api_key, create_user, revoke_api_key
+from matf.errors import NotFound, UsageError
+from matf.secrets import SecretInfo, delete_secret, keyring_from_settings, list_secrets, put_secret
+from matf.storage.models import ApiKey, User
+from web.models import (
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    SecretIn,
+    SecretList,
+    SecretOut,
+    SecretRef,
+    UserCreate,
+    UserList,
+    UserOut,
+    UserUpdate,
+)
+from web.routes import api
+from web.routes.common import db, iso_req, settings
+from web.routes.users import key_out, user_out
+from web.security import authorize
+
+bp = Blueprint("admin", __name__)
+
+
+@api.endpoint(bp, "/users", role="admin", summary="Every user", response=UserList)
+def users() -> UserList:
+    with db() as session:
+        rows = session.scalars(select(User).order_by(User.id)).all()
+        return UserList(items=[user_out(u) for u in rows])
+
+
+@api.endpoint(
+    bp,
+    "/users",
+    "POST",
+    role="admin",
+    summary="Add a user (viewer unless told)",
+    body=UserCreate,
+    response=UserOut,
+    status=201,
+    errors=(400, 409),
+)
+def add_user(body: UserCreate) -> Response:
+    with db(write=True) as session:
+        user = create_user(session, body.email, body.password, body.role, body.name)
+        out = user_out(user)
+    return Response(out.model_dump_json(), status=201, mimetype="application/json")
+
+
+@api.endpoint(
+    bp,
+    "/users/<int:user_id>",
+    "PATCH",
+    role="admin",
+    summary="Change a user's role, name, or disable them",
+    body=UserUpdate,
+    response=UserOut,
+    errors=(400, 404),
+)
+def edit_user(user_id: int, body: UserUpdate) -> UserOut:
+    me = authorize("admin")
+    with db(write=True) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        demotes_self = me.kind == "user" and me.id == user_id
+        if demotes_self and (body.role not in (None, "admin") or body.active is False):
+            raise UsageError("you cannot demote or disable yourself: ask another admin")
+        if body.role is not None:
+            user.role = body.role
+        if body.active is not None:
+            user.active = body.active
+        if body.name is not None:
+            user.name = body.name
+        return user_out(user)
+
+
+@api.endpoint(
+    bp, "/keys", role="admin", summary="Every API key (never the key itself)", response=KeyList
+)
+def keys() -> KeyList:
+    with db() as session:
+        rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+        return KeyList(items=[key_out(k) for k in rows])
+
+
+@api.endpoint(
+    bp,
+    "/keys",
+    "POST",
+    role="admin",
+    summary="Make an API key: shown once",
+    body=KeyCreate,
+    response=KeyCreated,
+    status=201,
+    errors=(400,),
+)
+def add_key(body: KeyCreate) -> Response:
+    me = authorize("admin")
+    with db(write=True) as session:
+        row, plain = create_api_key(
+            session, body.name, body.role, me.id if me.kind == "user" else None
+        )
+        out = KeyCreated.model_validate({**key_out(row).model_dump(), "key": plain})
+    return Response(out.model_dump_json(), status=201, mimetype="application/json")
+
+
+@api.endpoint(
+    bp,
+    "/keys/<int:key_id>",
+    "DELETE",
+    role="admin",
+    summary="Revoke an API key",
+    status=204,
+    errors=(404,),
+)
+def revoke_key(key_id: int) -> Response:
+    with db(write=True) as session:
+        if revoke_api_key(session, key_id) is None:
+            raise NotFound(f"no API key {key_id}")
+    return Response(status=204)
+
+
+@api.endpoint(
+    bp,
+    "/secrets",
+    role="admin",
+    summary="Stored target credentials (never values)",
+    response=SecretList,
+)
+def secrets_list() -> SecretList:
+    with db() as session:
+        items = [_secret_out(info) for info in list_secrets(session)]
+    return SecretList(items=items)
+
+
+@api.endpoint(
+    bp,
+    "/secrets",
+    "PUT",
+    role="admin",
+    summary="Store a target credential, encrypted; the value is never returned",
+    body=SecretIn,
+    response=SecretOut,
+    errors=(400, 503),
+)
+def secrets_put(body: SecretIn) -> SecretOut:
+    keyring = keyring_from_settings(settings())
+    with db(write=True) as session:
+        info = put_secret(session, keyring, str(body.origin), body.name, dict(body.value))
+    return _secret_out(info)
+
+
+@api.endpoint(
+    bp,
+    "/secrets",
+    "DELETE",
+    role="admin",
+    summary="Forget a target credential",
+    query=SecretRef,
+    status=204,
+    errors=(404,),
+)
+def secrets_delete(query: SecretRef) -> Response:
+    with db(write=True) as session:
+        if not delete_secret(session, str(query.origin), query.name):
+            raise NotFound(f"no secret {query.name!r} for {query.origin}")
+    return Response(status=204)
+
+
+def _secret_out(info: SecretInfo) -> SecretOut:
+    return SecretOut(
+        origin=info.origin,
+        name=info.name,
+        key_id=info.key_id,
+        created_at=iso_req(info.created_at),
+        updated_at=iso_req(info.updated_at),
+    )

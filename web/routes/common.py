@@ -1,0 +1,51 @@
+"""What the route modules share: the engine, the runtime, sessions, dates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from matf.settings import Settings
+from matf.storage.db import session_scope
+from web.runtime import Runtime
+
+
+def engine() -> Engine:
+    return current_app.config["MATF_ENGINE"]  # type: ignore[no-any-return]
+
+
+def runtime() -> Runtime:
+    return current_app.config["MATF_RUNTIME"]  # type: ignore[no-any-return]
+
+
+def settings() -> Settings:
+    return current_app.config["MATF_SETTINGS"]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def db(write: bool = False) -> Iterator[Session]:
+    with session_scope(engine(), write=write) as session:
+        yield session
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO-8601; SQLite hands datetimes back without their zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def iso_req(value: datetime) -> str:
+    return iso(value) or ""
+
+
+def options_list(options: dict[str, Any], key: str) -> list[str]:
+    return [str(item) for item in options.get(key) or []]

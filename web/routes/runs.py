@@ -1,0 +1,446 @@
+"""Runs: start one, list and read them, follow, cancel, re-run, results and reports."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, send_file, url_for
+from sqlalchemy import select
+
+from matf.agents.context import validate_url
+from matf.agents.reporter import build_document, write_reports
+from matf.auth import Principal
+from matf.errors import Conflict, NotFound
+from matf.netguard import NetworkPolicy, check_url
+from matf.spec import TestSpec
+from matf.storage.history import list_runs, result_counts, trend
+from matf.storage.models import Event, Run
+from matf.storage.runs import FINAL, fail_run, get_run, load_specs, progress, stored_results
+from matf.storage.suites import plan_suite
+from tasks.canvas import revoke_run
+from tasks.launch import submit
+from web.models import (
+    ArtifactList,
+    EventList,
+    EventQuery,
+    ExecuteRequest,
+    ResultList,
+    ResultsQuery,
+    RunAccepted,
+    RunOut,
+    RunPage,
+    RunProgress,
+    RunQuery,
+    TrendQuery,
+    Trends,
+)
+from web.routes import api
+from web.routes.common import db, engine, iso, iso_req, options_list, runtime, settings
+from web.security import current_principal
+
+bp = Blueprint("runs", __name__)
+
+REPORTS = {
+    "report.html": "text/html",
+    "report.json": "application/json",
+    "junit.xml": "application/xml",
+}
+
+
+@api.endpoint(
+    bp,
+    "/tests/execute",
+    "POST",
+    role="editor",
+    summary="Start a run on a URL, or of a saved suite; answers at once with its id",
+    body=ExecuteRequest,
+    response=RunAccepted,
+    status=202,
+    errors=(400, 404, 503),
+)
+def execute(body: ExecuteRequest) -> Response:
+    principal = _principal()
+    kinds = body.kinds()
+    specs: list[TestSpec] | None = None
+    quarantined: list[str] = []
+    target = str(body.url) if body.url is not None else None
+    if body.suite_id is not None:
+        with db() as session:
+            plan = plan_suite(session, body.suite_id, kinds if (body.type or body.types) else None)
+        specs, quarantined = plan.specs, plan.quarantined
+        target = target or plan.target
+    assert target is not None
+    return _start(
+        principal, target, kinds, body.browsers, body.max_pages, specs, quarantined, body.suite_id
+    )
+
+
+def _start(
+    principal: Principal,
+    url: str,
+    kinds: Sequence[str],
+    browsers: Sequence[str],
+    max_pages: int | None,
+    specs: list[TestSpec] | None,
+    quarantined: list[str],
+    suite_id: str | None,
+) -> Response:
+    s = settings()
+    target = validate_url(url)
+    policy = NetworkPolicy.guard(s.matf_allowed_targets)
+    check_url(target, policy)
+    options: dict[str, Any] = {
+        "types": list(kinds),
+        "browsers": list(dict.fromkeys(browsers)),
+        "max_pages": max_pages or s.max_pages,
+        "mode": runtime().mode,
+        "network": policy.to_dict(),
+        "quarantined": quarantined,
+    }
+    run_id, _result = submit(
+        runtime().app(),
+        engine(),
+        target,
+        options,
+        specs,
+        reports_root=Path(s.storage_path) / "reports",
+        created_by=principal.label,
+        suite_id=suite_id,
+    )
+    accepted = RunAccepted(
+        run_id=run_id,
+        status="queued",
+        status_url=url_for("runs.run_status", run_id=run_id),
+        links=_links(run_id),
+    )
+    response = Response(accepted.model_dump_json(), status=202, mimetype="application/json")
+    response.headers["Location"] = url_for("runs.get_run_detail", run_id=run_id)
+    return response
+
+
+@api.endpoint(
+    bp, "/runs", summary="Runs, newest first, with filters", query=RunQuery, response=RunPage
+)
+def list_all(query: RunQuery) -> RunPage:
+    since = _parse_since(query.since)
+    with db() as session:
+        runs, total = list_runs(
+            session, query.status, query.target, query.suite_id, since, query.limit, query.offset
+        )
+        tallies = result_counts(session, [run.id for run in runs])
+        items = [_run_out(run, tallies[run.id]) for run in runs]
+    return RunPage(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+@api.endpoint(bp, "/runs/<run_id>", summary="One run", response=RunOut, errors=(404,))
+def get_run_detail(run_id: str) -> RunOut:
+    with db() as session:
+        run = get_run(session, run_id)
+        return _run_out(run, result_counts(session, [run_id])[run_id])
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/status",
+    summary="Where a run stands now (poll it, or use /ws)",
+    response=RunProgress,
+    errors=(404,),
+)
+def run_status(run_id: str) -> RunProgress:
+    with db() as session:
+        return RunProgress.model_validate(progress(session, run_id))
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/cancel",
+    "POST",
+    role="editor",
+    summary="Cancel a run",
+    response=RunOut,
+    errors=(404, 409),
+)
+def cancel(run_id: str) -> RunOut:
+    principal = _principal()
+    with db(write=True) as session:
+        run = get_run(session, run_id)
+        if run.status in FINAL:
+            raise Conflict(f"run {run_id} has ended already ({run.status})")
+        fail_run(session, run_id, f"cancelled by {principal.label}")
+    revoke_run(runtime().app(start=False), engine(), run_id)
+    with db() as session:
+        run = get_run(session, run_id)
+        return _run_out(run, result_counts(session, [run_id])[run_id])
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/rerun",
+    "POST",
+    role="editor",
+    summary="Run the same tests on the same target again",
+    response=RunAccepted,
+    status=202,
+    errors=(404, 409, 503),
+)
+def rerun(run_id: str) -> Response:
+    principal = _principal()
+    with db() as session:
+        run = get_run(session, run_id)
+        specs = load_specs(session, run_id)
+        options = dict(run.options)
+        suite_id = run.suite_id
+        target = run.target
+    if not specs:
+        raise Conflict(f"run {run_id} wrote no tests to run again")
+    return _start(
+        principal,
+        target,
+        options_list(options, "types") or ["functional"],
+        options_list(options, "browsers") or ["chromium"],
+        options.get("max_pages"),
+        specs,
+        options_list(options, "quarantined"),
+        suite_id,
+    )
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/results",
+    summary="The results of a run",
+    query=ResultsQuery,
+    response=ResultList,
+    errors=(404,),
+)
+def results(run_id: str, query: ResultsQuery) -> ResultList:
+    with db() as session:
+        get_run(session, run_id)
+        items = stored_results(session, run_id)
+    if query.status:
+        items = [r for r in items if r.status in query.status]
+    if query.browser:
+        items = [r for r in items if r.browser == query.browser]
+    return ResultList(items=items)
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/events",
+    summary="A run's events after an id (live fallback)",
+    query=EventQuery,
+    response=EventList,
+    errors=(404,),
+)
+def events(run_id: str, query: EventQuery) -> EventList:
+    with db() as session:
+        get_run(session, run_id)
+        rows = session.scalars(
+            select(Event)
+            .where(Event.run_id == run_id, Event.id > query.after)
+            .order_by(Event.id)
+            .limit(query.limit)
+        ).all()
+        items = [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "agent": e.agent,
+                "run_id": e.run_id,
+                "at": iso_req(e.created_at),
+                "payload": e.payload,
+            }
+            for e in rows
+        ]
+    return EventList.model_validate({"items": items})
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/artifacts",
+    summary="Screenshots and traces of a run",
+    response=ArtifactList,
+    errors=(404,),
+)
+def artifacts(run_id: str) -> ArtifactList:
+    with db() as session:
+        get_run(session, run_id)
+        items = []
+        for result in stored_results(session, run_id):
+            for kind in ("screenshot", "trace"):
+                stored = getattr(result.artifacts, kind)
+                if stored:
+                    items.append(
+                        {
+                            "case_id": result.case_id,
+                            "browser": result.browser,
+                            "kind": kind,
+                            "url": url_for("runs.artifact", run_id=run_id, name=Path(stored).name),
+                        }
+                    )
+    return ArtifactList.model_validate({"items": items})
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/artifacts/<name>",
+    summary="One artifact file",
+    content_type=("image/png", "application/zip"),
+    errors=(404,),
+)
+def artifact(run_id: str, name: str) -> Response:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", name) or name.startswith("."):
+        raise NotFound(f"no artifact {name!r}")
+    with db() as session:
+        results_ = stored_results(session, run_id) if get_run(session, run_id) else []
+    known = {
+        Path(stored).name: stored
+        for r in results_
+        for stored in (r.artifacts.screenshot, r.artifacts.trace)
+        if stored
+    }
+    if name not in known:
+        raise NotFound(f"no artifact {name!r} in run {run_id}")
+    root = (Path(settings().storage_path) / "artifacts").resolve()
+    path = (root / known[name]).resolve()
+    if root not in path.parents or not path.is_file():
+        raise NotFound(f"artifact {name!r} is no longer stored")
+    kind = "image/png" if name.endswith(".png") else "application/zip"
+    return send_file(
+        path, mimetype=kind, as_attachment=not name.endswith(".png"), download_name=name
+    )
+
+
+@api.endpoint(
+    bp,
+    "/runs/<run_id>/report/<name>",
+    summary="report.html, report.json or junit.xml",
+    content_type=("text/html", "application/json", "application/xml"),
+    errors=(404, 409),
+)
+def report(run_id: str, name: str) -> Response:
+    if name not in REPORTS:
+        raise NotFound(f"no report {name!r}: ask for {', '.join(REPORTS)}")
+    path = _report_path(run_id) / name
+    response = send_file(
+        path,
+        mimetype=REPORTS[name],
+        as_attachment=name != "report.html",
+        download_name=f"{run_id}-{name}",
+        max_age=0,
+    )
+    if name == "report.html":
+        # The report's own policy (its script nonce), and a sandbox: page text in a
+        # report is the target's, so it gets an opaque origin with no cookies.
+        match = re.search(
+            rb'http-equiv="Content-Security-Policy" content="([^"]+)"', path.read_bytes()[:4096]
+        )
+        policy = match.group(1).decode() if match else "default-src 'none'"
+        response.headers["Content-Security-Policy"] = f"{policy}; sandbox allow-scripts"
+    return response
+
+
+def _report_path(run_id: str) -> Path:
+    """The directory with the run's reports; rebuilt from the database when missing."""
+    with db() as session:
+        run = get_run(session, run_id)
+        if run.status not in FINAL:
+            raise Conflict(f"run {run_id} has not finished: its reports come at the end")
+        out_dir = run.options.get("out_dir")
+        stored = Path(settings().storage_path) / "reports" / run_id
+        directory = Path(out_dir) if out_dir else stored
+        if (directory / "report.json").is_file():
+            return directory
+        document = build_document(session, run_id)
+    write_reports(document, stored, Path(settings().storage_path) / "artifacts")
+    return stored
+
+
+@api.endpoint(
+    bp,
+    "/trends",
+    summary="Pass rate, duration and flaky count of recent runs",
+    query=TrendQuery,
+    response=Trends,
+)
+def trends(query: TrendQuery) -> Trends:
+    with db() as session:
+        points = trend(session, query.target, query.limit)
+        items = [
+            {
+                "run_id": p["run"].id,
+                "target": p["run"].target,
+                "status": p["run"].status,
+                "finished_at": iso(p["run"].finished_at),
+                "pass_rate": p["pass_rate"],
+                "duration_s": _duration(p["run"]),
+                "flaky": p["flaky"],
+                "total": p["total"],
+            }
+            for p in points
+        ]
+    return Trends.model_validate({"items": items})
+
+
+def _principal() -> Principal:
+    principal = current_principal()
+    if principal is None:  # the endpoint's role check ran first
+        abort(401)
+    return principal
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)  # RunQuery checked it
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _duration(run: Run) -> float | None:
+    start = run.started_at or run.created_at
+    if run.finished_at is None or start is None:
+        return None
+    end = run.finished_at.replace(tzinfo=UTC) if run.finished_at.tzinfo is None else run.finished_at
+    begin = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    return round(max((end - begin).total_seconds(), 0.0), 3)
+
+
+def _links(run_id: str) -> dict[str, str]:
+    links = {
+        "self": url_for("runs.get_run_detail", run_id=run_id),
+        "status": url_for("runs.run_status", run_id=run_id),
+        "results": url_for("runs.results", run_id=run_id),
+        "events": url_for("runs.events", run_id=run_id),
+        "live": f"/ws?run_id={run_id}",
+        "dashboard": f"/runs/{run_id}",
+    }
+    for name in REPORTS:
+        links[name] = url_for("runs.report", run_id=run_id, name=name)
+    return links
+
+
+def _run_out(run: Run, tally: dict[str, int]) -> RunOut:
+    return RunOut.model_validate(
+        {
+            "id": run.id,
+            "target": run.target,
+            "status": run.status,
+            "phase": run.phase,
+            "error": run.error,
+            "total": run.total,
+            "types": options_list(run.options, "types"),
+            "browsers": options_list(run.options, "browsers"),
+            "suite_id": run.suite_id,
+            "created_by": run.created_by,
+            "created_at": iso(run.created_at),
+            "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at),
+            "duration_s": _duration(run),
+            "counts": tally,
+            "links": _links(run.id),
+        }
+    )
