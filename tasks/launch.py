@@ -35,11 +35,14 @@ def submit(
     reports_root: Path | None = None,
     created_by: str | None = None,
     suite_id: str | None = None,
+    follow_result: bool = True,
 ) -> tuple[str, AsyncResult]:
     """Create the run row (with its specs when given) and send its canvas.
 
     ``reports_root``: the run's reports go to ``reports_root/<run id>`` (the API's
     runs), unless ``options`` names an ``out_dir`` (the command line's).
+    ``follow_result=False`` (the API, which follows runs in the database): the
+    first task's result is not stored, and this process does not subscribe to it.
     """
     with session_scope(engine, write=True) as session:
         run = create_run(session, target, options)
@@ -50,7 +53,9 @@ def submit(
         if specs is not None:
             save_cases(session, run_id, specs)
     try:
-        result = run_signature(app, run_id, write=specs is None).apply_async()
+        result = run_signature(app, run_id, write=specs is None).apply_async(
+            ignore_result=not follow_result
+        )
     except Exception as exc:
         reason = f"cannot queue the run: {exc}"
         with session_scope(engine, write=True) as session:

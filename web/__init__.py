@@ -19,6 +19,7 @@ from matf.secrets import check_production
 from matf.settings import Settings, load_settings
 from matf.storage.db import get_engine
 from web.runtime import Runtime
+from web.security import KeyCache
 
 log = logging.getLogger("matf.web")
 API_PREFIX = "/api/v1"
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         MATF_ENGINE=get_engine(settings.database_url),
         MATF_RUNTIME=runtime or Runtime(settings),
         MATF_JWT_SECRET=settings.jwt_secret or _development_secret(settings),
+        MATF_KEY_CACHE=KeyCache(),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         SESSION_COOKIE_SECURE=settings.matf_env == "production",
     )

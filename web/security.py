@@ -11,8 +11,11 @@ Credentials, in the order they are looked for:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+import threading
+import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -83,13 +86,53 @@ def _from_key(key: str) -> Principal:
     bootstrap = settings().api_key
     if bootstrap and hmac.compare_digest(bootstrap.encode(), key.encode()):
         return Principal("key", 0, "API_KEY", "admin")
+    cache: KeyCache = current_app.config["MATF_KEY_CACHE"]
+    principal = cache.get(key)
+    if principal is not None:
+        return principal
     engine = current_app.config["MATF_ENGINE"]
     with session_scope(engine) as session:
         principal, last_used = key_principal(session, key)
     if key_is_stale(last_used):
         with session_scope(engine, write=True) as session:
             touch_key(session, principal.id)
+    cache.put(key, principal)
     return principal
+
+
+class KeyCache:
+    """API keys already checked, for a few seconds: a machine calls many times a second.
+
+    Keyed by the key's SHA-256, never the key. Revoking a key through this
+    process forgets it at once; other processes of the deployment notice
+    within ``ttl_s`` (5 s).
+    """
+
+    def __init__(self, ttl_s: float = 5.0, size: int = 1024) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
+
+    def forget(self, key_id: int) -> None:
+        with self._lock:
+            for digest, (_expiry, principal) in list(self._entries.items()):
+                if principal.id == key_id:
+                    del self._entries[digest]
 
 
 def _check_csrf() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from sqlalchemy import select
 
 from matf.auth import create_api_key, create_user, revoke_api_key
@@ -126,6 +126,7 @@ def revoke_key(key_id: int) -> Response:
     with db(write=True) as session:
         if revoke_api_key(session, key_id) is None:
             raise NotFound(f"no API key {key_id}")
+    current_app.config["MATF_KEY_CACHE"].forget(key_id)
     return Response(status=204)
 
 

@@ -110,6 +110,7 @@ def _start(
         reports_root=Path(s.storage_path) / "reports",
         created_by=principal.label,
         suite_id=suite_id,
+        follow_result=False,
     )
     accepted = RunAccepted(
         run_id=run_id,
