@@ -16,7 +16,8 @@ out), ``runs_total{status}`` (finished runs) and ``runs_active{status}``
 (queued and running). One scrape's answer is kept ``CACHE_S`` seconds, so a
 busy Prometheus cannot hammer Redis or the database.
 
-Several gunicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+Several gunicorn workers: ``matf serve`` does the following for you. Set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty
 directory (emptied at each start) before gunicorn starts, and call
 ``prometheus_client.multiprocess.mark_process_dead(worker.pid)`` from
 gunicorn's ``child_exit`` hook. prometheus_client then keeps the HTTP metrics

@@ -7,6 +7,9 @@ is one gunicorn process; distributed mode takes as many as you ask for.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import click
@@ -43,9 +46,10 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
     settings = load_settings()
     if not settings.distributed and workers not in (None, 1):
         raise UsageError("embedded mode runs in one process: set REDIS_URL to use --workers")
-    options = {
+    processes = workers or (2 if settings.distributed else 1)
+    options: dict[str, Any] = {
         "bind": f"{host}:{port or settings.port}",
-        "workers": workers or (2 if settings.distributed else 1),
+        "workers": processes,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 120,
@@ -55,6 +59,8 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
         "loglevel": settings.log_level.lower(),
         "proc_name": "matf-api",
     }
+    if processes > 1:
+        options["child_exit"], options["on_exit"] = _shared_metrics()
     from web import create_app
 
     create_app(settings)  # refuse bad settings here, in one line, not in every worker
@@ -64,6 +70,31 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
         err=True,
     )
     _Gunicorn(settings, options).run()
+
+
+def _shared_metrics() -> Any:
+    """Let every gunicorn worker serve the HTTP metrics of all of them.
+
+    prometheus_client's multiprocess mode keeps them in files under
+    ``PROMETHEUS_MULTIPROC_DIR`` (its variable, set here for it when unset,
+    before gunicorn forks and before prometheus_client is imported); a worker
+    that exits is marked dead there.
+    """
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = tempfile.mkdtemp(prefix="matf-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    # Only now: prometheus_client picks its value store when first imported.
+    from prometheus_client import multiprocess
+
+    def child_exit(_server: Any, worker: Any) -> None:
+        multiprocess.mark_process_dead(worker.pid)
+
+    def on_exit(_server: Any) -> None:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+    return child_exit, on_exit
 
 
 class _Gunicorn:
