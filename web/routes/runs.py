@@ -297,10 +297,11 @@ def artifact(run_id: str, name: str) -> Response:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", name) or name.startswith("."):
         raise NotFound(f"no artifact {name!r}")
     with db() as session:
-        results_ = stored_results(session, run_id) if get_run(session, run_id) else []
+        get_run(session, run_id)  # 404 for an unknown run
+        stored_ = stored_results(session, run_id)
     known = {
         Path(stored).name: stored
-        for r in results_
+        for r in stored_
         for stored in (r.artifacts.screenshot, r.artifacts.trace)
         if stored
     }
