@@ -158,7 +158,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
                 wait_quiet(page, min(timeout_ms, 5000))
             expected = step.expect_status
             if response is not None and expected and not status_matches(response.status, expected):
-                raise StepFailed(f"{url} answered HTTP {response.status}, expected {expected}")
+                raise StepFailed(
+                    _refusal(url, response.headers)
+                    or f"{url} answered HTTP {response.status}, expected {expected}"
+                )
         case s.Click():
             seen.mark_action()
             resolve(page, step.target).click(timeout=timeout_ms)
@@ -246,7 +249,10 @@ def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: 
     response = page.request.get(url, timeout=timeout_ms, fail_on_status_code=False)
     try:
         if not status_matches(response.status, step.status):
-            raise StepFailed(f"{url} answered HTTP {response.status}, expected {step.status}")
+            raise StepFailed(
+                _refusal(url, response.headers)
+                or f"{url} answered HTTP {response.status}, expected {step.status}"
+            )
         ctype = response.headers.get("content-type", "")
         if step.content_type and not ctype.startswith(step.content_type):
             raise StepFailed(
@@ -288,3 +294,9 @@ def _listing(what: str, items: list[str]) -> str:
     shown = "\n".join(f"  {item}" for item in items[:10])
     more = f"\n  … and {len(items) - 10} more" if len(items) > 10 else ""
     return f"{len(items)} {what}{'s' if len(items) != 1 else ''}:\n{shown}{more}"
+
+
+def _refusal(url: str, headers: dict[str, str]) -> str | None:
+    """Why MATF's network guard refused a request (a guarded run), if it did."""
+    reason = headers.get("x-matf-guard")
+    return f"{url} was not visited: {reason}" if reason else None
