@@ -2,10 +2,10 @@
 
 ``/ws?run_id=R&after=N`` first replays the run's stored events with an id
 above N (so a client that reconnects misses nothing), then streams new ones
-from the hub (``tasks/live.py``). Every message is one JSON event; a
-``{"kind": "ping"}`` comes every 15 s of silence. Credentials are checked
-before the handshake, like any other request, and a browser's cross-site
-handshake is refused by its Origin.
+as the hub (``tasks/live.py``) announces them, always in id order. Every
+message is one JSON event; a ``{"kind": "ping"}`` comes every 15 s of
+silence. Credentials are checked before the handshake, like any other
+request, and a browser's cross-site handshake is refused by its Origin.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from matf.errors import Forbidden, UsageError
 from matf.storage.models import Event
@@ -52,33 +52,49 @@ def _check() -> None:
 def stream(ws: Any) -> None:
     run_id = request.args.get("run_id")
     after = int(request.args.get("after", "0"))
+    if run_id is None and after == 0:
+        after = _last_id()  # all runs: only what happens from now on
     ensure_relay(settings())
     with HUB.subscribe() as inbox:
-        for event in _stored(run_id, after):
-            ws.send(json.dumps(event))
-            after = max(after, event["id"])
+        after = _send_stored(ws, run_id, after)
         while ws.connected:
             try:
                 event = inbox.get(timeout=PING_S)
             except queue.Empty:
                 ws.send(json.dumps({"kind": "ping"}))
+                after = _send_stored(ws, run_id, after)  # whatever a full inbox dropped
                 continue
             if run_id is not None and event.get("run_id") != run_id:
                 continue
-            if int(event.get("id") or 0) <= after:
-                continue  # already sent from the database
             try:
-                ws.send(json.dumps(event, default=str))
+                after = _send_stored(ws, run_id, after)
             except ConnectionClosed:
                 return
+
+
+def _send_stored(ws: Any, run_id: str | None, after: int) -> int:
+    """Send the stored events after ``after``, in id order; the last id sent.
+
+    A live event is only a wake-up: loggers on several threads or hosts publish
+    in whatever order they finish, but the database (one writer at a time)
+    hands out ids in commit order, so reading it keeps the stream in order and
+    lets a client resume from the last id it saw without a gap.
+    """
+    for event in _stored(run_id, after):
+        ws.send(json.dumps(event, default=str))
+        after = event["id"]
+    return after
+
+
+def _last_id() -> int:
+    with db() as session:
+        return int(session.scalar(select(func.max(Event.id))) or 0)
 
 
 def _stored(run_id: str | None, after: int) -> list[dict[str, Any]]:
     query = select(Event).where(Event.id > after).order_by(Event.id).limit(5000)
     if run_id is not None:
         query = query.where(Event.run_id == run_id)
-    elif after == 0:
-        return []  # all runs: only what happens from now on
     with db() as session:
         return [
             {
