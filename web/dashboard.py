@@ -27,7 +27,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound
 from matf.results import TestResult
-from matf.storage.history import list_runs, result_counts, trend
+from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
 from matf.storage.models import Run
 from matf.storage.runs import FINAL, get_run, progress, stored_results
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
@@ -266,28 +266,10 @@ def _row(run: Run, tally: dict[str, int]) -> dict[str, Any]:
         "browsers": list(run.options.get("browsers") or []),
         "created_by": run.created_by,
         "created_at": run.created_at,
-        "duration_s": _duration(run),
+        "duration_s": run_duration(run),
         "counts": tally,
-        "pass_rate": _pass_rate(tally),
+        "pass_rate": pass_rate(tally),
     }
-
-
-def _duration(run: Run) -> float | None:
-    start, end = run.started_at or run.created_at, run.finished_at
-    if start is None or end is None:
-        return None
-    return max((_utc(end) - _utc(start)).total_seconds(), 0.0)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _pass_rate(tally: dict[str, int]) -> float | None:
-    counted = tally.get("total", 0) - tally.get("skipped", 0)
-    if not counted:
-        return None
-    return (tally.get("passed", 0) + tally.get("flaky", 0)) / counted
 
 
 def _screenshot(run_id: str, result: TestResult) -> str | None:
@@ -318,7 +300,7 @@ def _charts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pass rate, duration and flaky count of the last runs, as SVG geometry."""
     labels = [f"{p['run'].id} ({p['run'].status})" for p in points]
     pass_rate = [None if p["pass_rate"] is None else p["pass_rate"] * 100 for p in points]
-    duration = [_duration(p["run"]) for p in points]
+    duration = [run_duration(p["run"]) for p in points]
     flaky = [float(p["flaky"]) for p in points]
     return [
         _chart("Pass rate", "%", pass_rate, labels, top=100.0),

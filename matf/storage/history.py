@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -69,17 +69,37 @@ def trend(session: Session, target: str | None, limit: int) -> list[dict[str, An
     points = []
     for run in runs:
         tally = tallies[run.id]
-        counted = tally["total"] - tally["skipped"]
-        ok = tally["passed"] + tally["flaky"]
+        rate = pass_rate(tally)
         points.append(
             {
                 "run": run,
-                "pass_rate": round(ok / counted, 4) if counted else None,
+                "pass_rate": None if rate is None else round(rate, 4),
                 "flaky": tally["flaky"],
                 "total": tally["total"],
             }
         )
     return points
+
+
+def pass_rate(tally: dict[str, int]) -> float | None:
+    """Passed and flaky among the tests that ran (skipped ones did not); None if none ran."""
+    counted = tally.get("total", 0) - tally.get("skipped", 0)
+    if not counted:
+        return None
+    return (tally.get("passed", 0) + tally.get("flaky", 0)) / counted
+
+
+def run_duration(run: Run) -> float | None:
+    """Seconds from start (or creation) to end, rounded to ms; None while it runs."""
+    start, end = run.started_at or run.created_at, run.finished_at
+    if start is None or end is None:
+        return None
+    return round(max((_utc(end) - _utc(start)).total_seconds(), 0.0), 3)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def list_targets(session: Session) -> list[tuple[Target, int]]:

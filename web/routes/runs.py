@@ -17,7 +17,7 @@ from matf.auth import Principal
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy, check_url
 from matf.spec import TestSpec
-from matf.storage.history import list_runs, result_counts, trend
+from matf.storage.history import list_runs, result_counts, run_duration, trend
 from matf.storage.models import Event, Run
 from matf.storage.runs import FINAL, fail_run, get_run, load_specs, progress, stored_results
 from matf.storage.suites import plan_suite
@@ -379,7 +379,7 @@ def trends(query: TrendQuery) -> Trends:
                 "status": p["run"].status,
                 "finished_at": iso(p["run"].finished_at),
                 "pass_rate": p["pass_rate"],
-                "duration_s": _duration(p["run"]),
+                "duration_s": run_duration(p["run"]),
                 "flaky": p["flaky"],
                 "total": p["total"],
             }
@@ -400,15 +400,6 @@ def _parse_since(value: str | None) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value)  # RunQuery checked it
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _duration(run: Run) -> float | None:
-    start = run.started_at or run.created_at
-    if run.finished_at is None or start is None:
-        return None
-    end = run.finished_at.replace(tzinfo=UTC) if run.finished_at.tzinfo is None else run.finished_at
-    begin = start.replace(tzinfo=UTC) if start.tzinfo is None else start
-    return round(max((end - begin).total_seconds(), 0.0), 3)
 
 
 def _links(run_id: str) -> dict[str, str]:
@@ -441,7 +432,7 @@ def _run_out(run: Run, tally: dict[str, int]) -> RunOut:
             "created_at": iso(run.created_at),
             "started_at": iso(run.started_at),
             "finished_at": iso(run.finished_at),
-            "duration_s": _duration(run),
+            "duration_s": run_duration(run),
             "counts": tally,
             "links": _links(run.id),
         }
