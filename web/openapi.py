@@ -119,6 +119,8 @@ class Api:
                     return result
                 if isinstance(result, BaseModel):
                     return jsonify(result.model_dump(mode="json")), status
+                if result is None:
+                    return Response(status=status)  # 204: done, nothing to say
                 return result
 
             bp.add_url_rule(rule, endpoint=func.__name__, view_func=view, methods=[method])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from matf.auth import create_api_key, create_user, revoke_api_key
@@ -48,11 +48,11 @@ def users() -> UserList:
     status=201,
     errors=(400, 409),
 )
-def add_user(body: UserCreate) -> Response:
+def add_user(body: UserCreate) -> UserOut:
     with db(write=True) as session:
         user = create_user(session, body.email, body.password, body.role, body.name)
         out = user_out(user)
-    return Response(out.model_dump_json(), status=201, mimetype="application/json")
+    return out
 
 
 @api.endpoint(
@@ -103,14 +103,14 @@ def keys() -> KeyList:
     status=201,
     errors=(400,),
 )
-def add_key(body: KeyCreate) -> Response:
+def add_key(body: KeyCreate) -> KeyCreated:
     me = authorize("admin")
     with db(write=True) as session:
         row, plain = create_api_key(
             session, body.name, body.role, me.id if me.kind == "user" else None
         )
         out = KeyCreated.model_validate({**key_out(row).model_dump(), "key": plain})
-    return Response(out.model_dump_json(), status=201, mimetype="application/json")
+    return out
 
 
 @api.endpoint(
@@ -122,12 +122,11 @@ def add_key(body: KeyCreate) -> Response:
     status=204,
     errors=(404,),
 )
-def revoke_key(key_id: int) -> Response:
+def revoke_key(key_id: int) -> None:
     with db(write=True) as session:
         if revoke_api_key(session, key_id) is None:
             raise NotFound(f"no API key {key_id}")
     current_app.config["MATF_KEY_CACHE"].forget(key_id)
-    return Response(status=204)
 
 
 @api.endpoint(
@@ -170,11 +169,10 @@ def secrets_put(body: SecretIn) -> SecretOut:
     status=204,
     errors=(404,),
 )
-def secrets_delete(query: SecretRef) -> Response:
+def secrets_delete(query: SecretRef) -> None:
     with db(write=True) as session:
         if not delete_secret(session, str(query.origin), query.name):
             raise NotFound(f"no secret {query.name!r} for {query.origin}")
-    return Response(status=204)
 
 
 def _secret_out(info: SecretInfo) -> SecretOut:

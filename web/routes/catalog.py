@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from matf.spec import TestSpec
 from matf.storage.history import list_targets
@@ -73,7 +73,7 @@ def suites(query: Page) -> SuitePage:
     status=201,
     errors=(400, 404),
 )
-def new_suite(body: SuiteCreate) -> Response:
+def new_suite(body: SuiteCreate) -> SuiteOut:
     by = authorize("editor").label
     with db(write=True) as session:
         if body.run_id is not None:
@@ -82,7 +82,7 @@ def new_suite(body: SuiteCreate) -> Response:
             specs: list[TestSpec] = [validate_spec(t) for t in body.tests or []]
             suite = create_suite(session, body.name, str(body.target), specs, by)
         out = _suite_out(suite, case_counts(session, [suite.id]).get(suite.id, 0))
-    return Response(out.model_dump_json(), status=201, mimetype="application/json")
+    return out
 
 
 @api.endpoint(bp, "/suites/<suite_id>", summary="One suite", response=SuiteOut, errors=(404,))
@@ -101,10 +101,9 @@ def suite(suite_id: str) -> SuiteOut:
     status=204,
     errors=(404,),
 )
-def delete_suite(suite_id: str) -> Response:
+def delete_suite(suite_id: str) -> None:
     with db(write=True) as session:
         session.delete(get_suite(session, suite_id))
-    return Response(status=204)
 
 
 @api.endpoint(
