@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from matf.auth import ROLES, create_api_key, create_user, revoke_api_key
 from matf.errors import NotFound, UsageError
@@ -30,7 +30,7 @@ def users() -> None:
 def create(email: str, role: str, name: str) -> None:
     """Add a user; the password is read from a hidden prompt or stdin."""
     password = _read_password()
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine, write=True) as session:
         user = create_user(session, email, password, role, name)
         click.echo(f"created {user.role} {user.email} (id {user.id})")
@@ -39,7 +39,7 @@ def create(email: str, role: str, name: str) -> None:
 @users.command("list")
 def list_() -> None:
     """Every user: id, email, role, active."""
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine) as session:
         for user in session.scalars(select(User).order_by(User.id)):
             state = "active" if user.active else "disabled"
@@ -51,13 +51,17 @@ def list_() -> None:
 @click.argument("role", type=click.Choice(ROLES))
 def set_role(email: str, role: str) -> None:
     """Change a user's role."""
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine, write=True) as session:
         user = session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None:
             raise NotFound(f"no user {email}")
         user.role = role
         click.echo(f"{user.email} is now {role}")
+
+
+def _engine() -> Engine:
+    return get_engine(load_settings().database_url)
 
 
 def _read_password() -> str:
@@ -80,7 +84,7 @@ def keys() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 def create_key(name: str, role: str) -> None:
     """Make a key and print it once: it is stored only as a hash."""
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine, write=True) as session:
         row, plain = create_api_key(session, name, role)
         click.echo(
@@ -93,7 +97,7 @@ def create_key(name: str, role: str) -> None:
 @keys.command("list")
 def list_keys() -> None:
     """Every key: id, prefix, name, role, state."""
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine) as session:
         for row in session.scalars(select(ApiKey).order_by(ApiKey.id)):
             state = "revoked" if row.revoked_at else "active"
@@ -104,7 +108,7 @@ def list_keys() -> None:
 @click.argument("key_id", type=int)
 def revoke(key_id: int) -> None:
     """Revoke a key: it stops working at once."""
-    engine = get_engine(load_settings().database_url)
+    engine = _engine()
     with session_scope(engine, write=True) as session:
         if revoke_api_key(session, key_id) is None:
             raise NotFound(f"no API key {key_id}")
