@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 QUEUE ?= context,writer,executor,reporter,optimizer,logger
 CONCURRENCY ?= 2
+RUN_TYPES ?= functional,accessibility,performance,visual,api
 comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench bench-api lint demo api worker flower schema clean
+.PHONY: help setup run test bench bench-api bench-types lint demo api worker flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,17 +25,22 @@ setup: $(VENV)/.installed ## Create .venv, install MATF, make sure a Chromium is
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh
 
 run: setup ## Run a full campaign against the bundled demo site (embedded mode)
-	@$(VENV)/bin/matf demo --run --out reports/demo; code=$$?; \
+	@$(VENV)/bin/matf demo --run --out reports/demo --types $(RUN_TYPES); code=$$?; \
 	  if [ $$code -le 1 ]; then echo "open reports/demo/report.html to see what the demo's seeded bugs look like"; else exit $$code; fi
 
 test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest
 
-bench: setup ## Both benchmarks: MATF against a plain Playwright loop, then bench-api
+bench: setup ## Every benchmark: MATF against a plain Playwright loop, bench-types, bench-api
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) bench/throughput.py
+	@$(MAKE) --no-print-directory bench-types
 	@$(MAKE) --no-print-directory bench-api
+
+bench-types: setup ## Visual diff of two 1280x2000 shots; cost of performance metrics per page
+	$(PY) bench/visual_diff.py
+	$(PY) bench/perf_overhead.py
 
 bench-api: $(VENV)/.installed ## API latency (p50/p95/p99, errors) at 100 requests/s under gunicorn
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests

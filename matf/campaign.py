@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +27,39 @@ if TYPE_CHECKING:
     from tasks.embedded import EmbeddedWorkers
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """A run's rendering and checking options beyond types and browsers."""
+
+    device: str | None = None
+    video: bool = False
+    budgets: dict[str, Any] = field(default_factory=dict)
+    masks: tuple[str, ...] = ()
+    baseline_set: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The run options these become (absent when unset)."""
+        found: dict[str, Any] = {
+            "device": self.device,
+            "video": self.video or None,
+            "budgets": self.budgets or None,
+            "visual_masks": list(self.masks) or None,
+            "baseline_set": self.baseline_set,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
+
+def check_device(name: str | None) -> None:
+    """A one-line UsageError for a device Playwright cannot emulate."""
+    if name is None:
+        return
+    from matf.browser.pool import device_names, unknown_device
+
+    known = device_names()
+    if name not in known:
+        raise unknown_device(name, known)
+
+
 class Campaign:
     """``matf run``: everything between the arguments and the exit code."""
 
@@ -34,15 +68,22 @@ class Campaign:
         settings: Settings,
         url: str,
         out: Path,
-        types: list[str],
+        types: list[str] | None,
         browsers: list[str],
         max_pages: int,
         workers: int,
         suite: Path | None,
+        rendering: Rendering | None = None,
     ) -> None:
+        """``types`` None: every type the suite has, or the default ones."""
         self.settings = settings
         self.url = validate_url(url)
         self.suite = load_suite(suite) if suite is not None else None
+        if types is None:
+            types = self._implicit_types()
+        settings.check_types(types)
+        self.rendering = rendering or Rendering()
+        check_device(self.rendering.device)
         self.out = _writable_dir(out)
         self.types, self.browsers = types, browsers
         self.max_pages, self.workers = max_pages, workers
@@ -58,6 +99,7 @@ class Campaign:
             "max_pages": self.max_pages,
             "out_dir": str(self.out),
             "mode": self._mode(),
+            **self.rendering.options(),
         }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:
@@ -65,6 +107,15 @@ class Campaign:
             specs = [s for s in specs if s.kind in wanted]
             if not specs:
                 raise UsageError(f"the suite has no tests of type {', '.join(self.types)}")
+        if self.rendering.video:
+            from matf.browser.builds import video_available
+
+            if not video_available():
+                click.echo(
+                    "matf: no video: Playwright's ffmpeg build is not installed here "
+                    "('playwright install ffmpeg' installs it where the network allows)",
+                    err=True,
+                )
         runtime = self._start_workers()
         progress = Progress()
         run_id: str | None = None
@@ -83,6 +134,17 @@ class Campaign:
         progress.close()
         runtime.stop()
         return self._summarize(run_id, state)
+
+    def _implicit_types(self) -> list[str]:
+        """The suite's types whose flags are on (saying which are off), or the defaults."""
+        if self.suite is None:
+            return ["functional", "accessibility"]
+        kinds: list[str] = list(dict.fromkeys(spec.kind for spec in self.suite.tests))
+        for kind in kinds:
+            reason = self.settings.type_enabled(kind)
+            if reason is not None:
+                click.echo(f"matf: not running the suite's {kind} tests: {reason}", err=True)
+        return [k for k in kinds if self.settings.type_enabled(k) is None] or kinds
 
     def _mode(self) -> str:
         return "distributed" if self.settings.distributed else "embedded"
@@ -113,6 +175,12 @@ class Campaign:
             if counts[k] or k in ("passed", "failed")
         ]
         click.echo(f"run {run_id}: {counts['total']} tests, " + ", ".join(parts))
+        skipped: dict[str, str] = {}
+        for test in report["tests"]:
+            if test["status"] == "skipped" and test.get("error"):
+                skipped.setdefault(test["browser"], test["error"])
+        for browser, reason in skipped.items():
+            click.echo(f"  SKIPPED {browser}: {_printable(reason)}")
         for test in report["tests"]:
             if test["status"] in ("failed", "error"):
                 first = " ".join((test.get("error") or "").split())  # one line, what and why
@@ -166,7 +234,10 @@ def write_suite(
     check_target(url)
     pool = BrowserPool(settings.matf_chromium_path)
     try:
-        site = explore(url, pool.browser("chromium"), max_pages, settings.step_timeout)
+        site = explore(
+            url, pool.browser("chromium"), max_pages, settings.step_timeout,
+            discover_api="api" in types,
+        )  # fmt: skip
         specs = write_specs(site, types)
     finally:
         pool.close()

@@ -17,7 +17,8 @@ import click
 from matf.errors import MatfError, UsageError
 from matf.settings import Settings, load_settings
 
-TYPES = ("functional", "accessibility")
+TYPES = ("functional", "accessibility", "performance", "visual", "api")
+DEFAULT_TYPES = "functional,accessibility"
 BROWSERS = ("chromium", "firefox", "webkit")
 
 
@@ -69,13 +70,42 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     show_default=True,
     help="Where reports go.",
 )
-@click.option("--types", default="functional,accessibility", show_default=True)
-@click.option("--browsers", default="chromium", show_default=True)
+@click.option(
+    "--types",
+    default=None,
+    help="Any of functional, accessibility, performance, visual, api "
+    f"[default: {DEFAULT_TYPES}; with --suite, every type the suite has].",
+)
+@click.option(
+    "--browsers", default="chromium", show_default=True, help="Any of chromium, firefox, webkit."
+)
 @click.option(
     "--max-pages",
     type=click.IntRange(1, 10_000),
     default=None,
     help="Pages to explore (default 25).",
+)
+@click.option("--device", default=None, help='Emulate a device from Playwright\'s list: "Pixel 7".')
+@click.option("--video", is_flag=True, help="Record each test; keep the videos of failed ones.")
+@click.option(
+    "--budget",
+    "budgets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Performance budget over the target's: lcp_ms, cls, tbt_ms, ttfb_ms, fcp_ms, "
+    "load_ms, requests, transfer_kb ('off' turns one off). Repeatable.",
+)
+@click.option(
+    "--mask",
+    "masks",
+    multiple=True,
+    metavar="CSS",
+    help="Paint over these elements in visual checks (clocks, ads). Repeatable.",
+)
+@click.option(
+    "--baseline-set",
+    default=None,
+    help="Visual baselines to compare with (default: the target's host and port).",
 )
 @click.option(
     "--workers",
@@ -94,14 +124,20 @@ def run(
     ctx: click.Context,
     url: str,
     out: Path,
-    types: str,
+    types: str | None,
     browsers: str,
     max_pages: int | None,
+    device: str | None,
+    video: bool,
+    budgets: tuple[str, ...],
+    masks: tuple[str, ...],
+    baseline_set: str | None,
     workers: int | None,
     suite: Path | None,
 ) -> None:
     """Explore URL, write tests, run them, and write reports."""
-    from matf.campaign import Campaign
+    from matf.agents.context import parse_budgets
+    from matf.campaign import Campaign, Rendering
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
@@ -109,13 +145,28 @@ def run(
         settings,
         url=url,
         out=out,
-        types=_csv(types, TYPES, "types"),
+        types=_csv(types, TYPES, "types") if types is not None else None,
         browsers=_csv(browsers, BROWSERS, "browsers"),
         max_pages=max_pages or settings.max_pages,
         workers=workers or settings.matf_embedded_workers,
         suite=suite,
+        rendering=Rendering(
+            device=device,
+            video=video,
+            budgets=parse_budgets(list(budgets)),
+            masks=_masks(masks),
+            baseline_set=baseline_set,
+        ),
     )
     ctx.exit(campaign.run())
+
+
+def _masks(masks: tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = tuple(m.strip() for m in masks if m.strip())
+    for mask in cleaned:
+        if len(mask) > 500:
+            raise UsageError(f"--mask {mask[:40]!r}…: a selector over 500 characters")
+    return cleaned
 
 
 @cli.command()
@@ -127,7 +178,7 @@ def run(
     required=True,
     help="Suite file to write (JSON).",
 )
-@click.option("--types", default="functional,accessibility", show_default=True)
+@click.option("--types", default=DEFAULT_TYPES, show_default=True)
 @click.option("--max-pages", type=click.IntRange(1, 10_000), default=None)
 @click.pass_context
 def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int | None) -> None:
@@ -136,9 +187,9 @@ def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
-    count = write_suite(
-        settings, url, output, _csv(types, TYPES, "types"), max_pages or settings.max_pages
-    )
+    kinds = _csv(types, TYPES, "types")
+    settings.check_types(kinds)
+    count = write_suite(settings, url, output, kinds, max_pages or settings.max_pages)
     click.echo(f"wrote {count} tests to {output}")
 
 
@@ -160,6 +211,14 @@ def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int
     help="Reports, with --run.",
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None)
+@click.option(
+    "--site-version",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Version 2 changes a page's look (a seeded visual regression).",
+)
+@click.option("--types", default=DEFAULT_TYPES, show_default=True, help="With --run.")
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -169,28 +228,33 @@ def demo(
     run_campaign: bool,
     out: Path,
     workers: int | None,
+    site_version: int,
+    types: str,
 ) -> None:
     """Serve the bundled demo shop (with seeded bugs unless --healthy)."""
     from matf.demo.server import DemoServer, serve_forever
 
     if not run_campaign:
-        serve_forever(bugs=not healthy, host=host, port=port)
+        serve_forever(bugs=not healthy, host=host, port=port, version=site_version)
         return
-    from matf.campaign import Campaign
+    from matf.campaign import Campaign, Rendering
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
-    with DemoServer(bugs=not healthy, host=host, port=0) as server:
+    kinds = _csv(types, TYPES, "types")
+    with DemoServer(bugs=not healthy, host=host, port=0, version=site_version) as server:
         click.echo(f"demo site: {server.url} ({'healthy' if healthy else 'with seeded bugs'})")
         campaign = Campaign(
             settings,
             url=server.url,
             out=out,
-            types=list(TYPES),
+            types=kinds,
             browsers=["chromium"],
             max_pages=settings.max_pages,
             workers=workers or settings.matf_embedded_workers,
             suite=None,
+            # The demo's port changes every time: keep its baselines under one name.
+            rendering=Rendering(baseline_set=f"matf-demo-{'healthy' if healthy else 'bugs'}"),
         )
         code = campaign.run()
     ctx.exit(code)
@@ -215,8 +279,9 @@ def _register_commands() -> None:
     from matf.commands.accounts import keys, users
     from matf.commands.secrets import secrets
     from matf.commands.serve import serve
+    from matf.commands.visual import baselines, budgets
 
-    for command in (serve, users, keys, secrets):
+    for command in (serve, users, keys, secrets, baselines, budgets):
         cli.add_command(command)
 
 

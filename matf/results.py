@@ -47,6 +47,59 @@ class StepResult(_Model):
 class Artifacts(_Model):
     screenshot: str | None = None
     trace: str | None = None
+    video: str | None = None
+
+
+class PerfMetrics(_Model):
+    """What one page load measured; ``None`` where this browser cannot measure it."""
+
+    url: str
+    ttfb_ms: float | None = None
+    fcp_ms: float | None = None
+    lcp_ms: float | None = None
+    cls: float | None = None
+    tbt_ms: float | None = None
+    long_tasks: int | None = None
+    dom_content_loaded_ms: float | None = None
+    load_ms: float | None = None
+    requests: int = 0
+    transfer_bytes: int = 0
+    unsupported: list[str] = Field(default_factory=list, description="metrics not measurable here")
+    samples: int = Field(1, description="loads measured: a page over budget is judged on 3")
+    over_budget: list[str] = Field(default_factory=list, description="one line per metric over")
+
+
+class VisualCheck(_Model):
+    """One screenshot compared with its baseline.
+
+    ``status``: ``recorded`` (no baseline yet: this capture becomes it),
+    ``matched``, or ``changed`` (over the tolerance, or another size).
+    Paths are relative to the artifacts root, like screenshots.
+    """
+
+    name: str
+    key: str = Field(description="baseline key: set/case/browser-variant")
+    status: Literal["recorded", "matched", "changed"]
+    width: int
+    height: int
+    changed_pixels: int = 0
+    ratio: float = 0.0
+    tolerance: float = 0.0
+    size_changed: bool = False
+    actual: str | None = None
+    diff: str | None = None
+    baseline_sha256: str | None = None
+
+
+class ApiCheck(_Model):
+    """One API request and what it answered."""
+
+    method: str
+    url: str
+    status: int | None = None
+    content_type: str | None = None
+    duration_ms: float | None = None
+    schema_errors: list[str] = Field(default_factory=list)
 
 
 class TestResult(_Model):
@@ -72,6 +125,10 @@ class TestResult(_Model):
     console_errors: list[str] = Field(default_factory=list)
     page_errors: list[str] = Field(default_factory=list)
     failed_requests: list[FailedRequest] = Field(default_factory=list)
+    performance: list[PerfMetrics] = Field(default_factory=list)
+    visual: list[VisualCheck] = Field(default_factory=list)
+    api: list[ApiCheck] = Field(default_factory=list)
+    device: str | None = None
     worker: str | None = None
 
     @property

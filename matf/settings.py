@@ -17,6 +17,14 @@ from matf.errors import ConfigError
 
 BrowserName = Literal["chromium", "firefox", "webkit"]
 
+# The feature flag that turns each test type on (functional tests are always on).
+TYPE_FLAGS = {
+    "accessibility": "enable_accessibility_testing",
+    "performance": "enable_performance_testing",
+    "visual": "enable_visual_regression",
+    "api": "enable_api_testing",
+}
+
 
 class Settings(BaseSettings):
     """Every setting MATF knows, with the environment variable that sets it."""
@@ -50,9 +58,13 @@ class Settings(BaseSettings):
     max_pages: int = Field(25, ge=1)
 
     enable_accessibility_testing: bool = True
-    enable_performance_testing: bool = False
-    enable_visual_regression: bool = False
-    enable_api_testing: bool = False
+    enable_performance_testing: bool = True
+    enable_visual_regression: bool = True
+    enable_api_testing: bool = True
+    browser_pool: str = Field(
+        "chromium:3,firefox:2,webkit:1",
+        description="tests of each engine one executor process runs at once",
+    )
 
     matf_env: Literal["development", "production", "test"] = "development"
     matf_allowed_targets: str = Field(
@@ -65,6 +77,14 @@ class Settings(BaseSettings):
     matf_chromium_path: Path | None = None
     matf_embedded_workers: int = Field(2, ge=1, le=64)
     matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
+
+    @field_validator("browser_pool")
+    @classmethod
+    def _pool(cls, value: str) -> str:
+        from matf.browser.pool import parse_engine_limits
+
+        parse_engine_limits(value)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -92,6 +112,29 @@ class Settings(BaseSettings):
     def allowed_targets(self) -> list[str]:
         """``MATF_ALLOWED_TARGETS`` as a list of hosts and CIDRs."""
         return [item.strip() for item in self.matf_allowed_targets.split(",") if item.strip()]
+
+    @property
+    def engine_limits(self) -> dict[str, int]:
+        """``BROWSER_POOL`` as a dict, engine to count."""
+        from matf.browser.pool import DEFAULT_ENGINE_LIMITS, parse_engine_limits
+
+        return {**DEFAULT_ENGINE_LIMITS, **parse_engine_limits(self.browser_pool)}
+
+    def type_enabled(self, kind: str) -> str | None:
+        """None when tests of ``kind`` may run; else why not, naming the flag."""
+        flag = TYPE_FLAGS.get(kind)
+        if flag is None or getattr(self, flag):
+            return None
+        return f"{kind} testing is turned off ({flag.upper()}=false)"
+
+    def check_types(self, kinds: list[str]) -> None:
+        """Raise a one-line UsageError for the first asked type whose flag is off."""
+        from matf.errors import UsageError
+
+        for kind in kinds:
+            reason = self.type_enabled(kind)
+            if reason is not None:
+                raise UsageError(reason)
 
     @property
     def executor_time_limit_s(self) -> int:

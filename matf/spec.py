@@ -11,14 +11,26 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from matf.errors import SpecError
 
-Kind = Literal["functional", "accessibility"]
-Category = Literal["page", "link", "image", "form", "button", "accessibility", "custom"]
+Kind = Literal["functional", "accessibility", "performance", "visual", "api"]
+KINDS: tuple[Kind, ...] = ("functional", "accessibility", "performance", "visual", "api")
+Category = Literal[
+    "page",
+    "link",
+    "image",
+    "form",
+    "button",
+    "accessibility",
+    "performance",
+    "visual",
+    "api",
+    "custom",
+]
 Impact = Literal["minor", "moderate", "serious", "critical"]
 StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
 AriaRole = Literal[
@@ -231,6 +243,91 @@ class WaitFor(_Strict):
     target: Locator
 
 
+class Budgets(_Strict):
+    """Performance budgets; a page over one fails with the metric, its value and the budget.
+
+    Defaults follow Google's "good" thresholds for the Core Web Vitals. ``None``
+    turns a budget off.
+    """
+
+    lcp_ms: float | None = Field(default=2500, ge=0, description="Largest Contentful Paint")
+    cls: float | None = Field(default=0.1, ge=0, description="Cumulative Layout Shift")
+    tbt_ms: float | None = Field(default=200, ge=0, description="Total Blocking Time (long tasks)")
+    ttfb_ms: float | None = Field(default=800, ge=0, description="Time To First Byte")
+    fcp_ms: float | None = Field(default=None, ge=0, description="First Contentful Paint")
+    load_ms: float | None = Field(default=None, ge=0, description="load event end")
+    requests: int | None = Field(default=None, ge=0, description="requests made by the page")
+    transfer_kb: float | None = Field(default=None, ge=0, description="bytes transferred, in KiB")
+
+
+class CheckPerformance(_Strict):
+    """Measure the page the test last opened (web vitals, timings, bytes) against budgets."""
+
+    action: Literal["check_performance"]
+    budgets: Budgets = Field(default_factory=lambda: Budgets())
+
+
+class CheckVisual(_Strict):
+    """Screenshot the page, rendered stably, and compare it with its approved baseline.
+
+    The first run records the baseline. ``threshold`` is the per-pixel colour
+    distance that counts as a change (0-1, pixelmatch's); ``tolerance`` the
+    share of changed pixels the page may have and still pass.
+    """
+
+    action: Literal["check_visual"]
+    name: str = Field(
+        "page", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="baseline name in the test"
+    )
+    mask: list[Locator] = Field(default_factory=list, max_length=50)
+    full_page: bool = True
+    threshold: float = Field(0.1, ge=0, le=1)
+    tolerance: float = Field(0.001, ge=0, le=1)
+
+
+class JsonExpectation(_Strict):
+    """A value in a JSON body, found by JSON Pointer (RFC 6901): present, or equal."""
+
+    pointer: str = Field(pattern=r"^(/.*)?$", max_length=500)
+    equals: Any = None
+    exists: bool = True
+
+
+class ApiRequest(_Strict):
+    """Send one HTTP request (no rendering) and check what it answers.
+
+    ``json_schema`` is a JSON Schema (draft 2020-12) the JSON body must conform to.
+    """
+
+    action: Literal["api_request"]
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict, max_length=50)
+    body: Any = Field(None, description="sent as JSON when given")
+    expect_status: StatusClass | Annotated[int, Field(ge=100, le=599)] | None = "2xx"
+    content_type: str | None = Field(None, description="expected prefix, e.g. application/json")
+    max_time_ms: int | None = Field(None, ge=1, le=600_000)
+    json_schema: dict[str, Any] | None = None
+    expect_json: list[JsonExpectation] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _valid_schema(self) -> ApiRequest:
+        if self.json_schema is not None:
+            from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
+
+            try:
+                Draft202012Validator.check_schema(self.json_schema)
+            except SchemaError as exc:
+                raise ValueError(f"json_schema is not a valid JSON Schema: {exc.message}") from exc
+        return self
+
+
+class Viewport(_Strict):
+    width: int = Field(ge=100, le=7680)
+    height: int = Field(ge=100, le=7680)
+
+
 Step = Annotated[
     Goto
     | Click
@@ -250,6 +347,9 @@ Step = Annotated[
     | ExpectNoServerErrors
     | ExpectContent
     | CheckAccessibility
+    | CheckPerformance
+    | CheckVisual
+    | ApiRequest
     | WaitFor,
     Field(discriminator="action"),
 ]
@@ -268,6 +368,7 @@ class TestSpec(_Strict):
     steps: list[Step] = Field(min_length=1, max_length=200)
     tags: list[str] = Field(default_factory=list, max_length=20)
     timeout_ms: int | None = Field(None, ge=100, le=3_600_000)
+    viewport: Viewport | None = Field(None, description="page size; a device's when not given")
 
     @model_validator(mode="after")
     def _http_url(self) -> TestSpec:

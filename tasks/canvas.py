@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 from matf.storage.db import session_scope
 from matf.storage.runs import get_run, load_specs
 
+RENDERING = ("device", "video", "baseline_set")  # run options every executor task needs
+
 
 def run_signature(app: Celery, run_id: str, write: bool = True) -> Any:
     """The whole run as one canvas; ``write=False`` when specs came with the run."""
@@ -33,10 +35,13 @@ def fan_out(engine: Engine, run_id: str) -> Any:
         options = get_run(session, run_id).options
         browsers = list(options.get("browsers", ["chromium"]))
         network = options.get("network")  # a guarded run's NetworkPolicy, as a dict
+        rendering = {k: options[k] for k in RENDERING if options.get(k) is not None}
     report = signature("matf.reporter.report", args=[run_id])
     if not specs:
         return report.clone(args=[[], run_id])
-    extra = {"network": network} if network else {}
+    extra: dict[str, Any] = {"network": network} if network else {}
+    if rendering:
+        extra["rendering"] = rendering
     header = [
         signature(
             "matf.executor.execute",

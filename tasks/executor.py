@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from matf.agents.executor import ExecutionLimits, worker_name
+from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.logger import event_key
 from matf.browser.pool import thread_pool
@@ -25,10 +25,12 @@ def execute(
     browser: str,
     run_id: str,
     network: dict[str, Any] | None = None,
+    rendering: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the spec; the result travels back through the chord to the reporter.
 
     ``network`` is the run's ``NetworkPolicy`` as a dict; absent means unguarded.
+    ``rendering``: the run's device, video and baseline set (``Rendering``).
     """
     test = TestSpec.model_validate(spec)
     s = self.settings
@@ -39,10 +41,16 @@ def execute(
             test,
             browser,
             run_id,
-            thread_pool(s.matf_chromium_path),
+            thread_pool(s.matf_chromium_path, s.engine_limits),
             limits,
             Path(s.storage_path) / "artifacts",
             NetworkPolicy.from_dict(network),
+            Rendering(
+                device=(rendering or {}).get("device"),
+                video=bool((rendering or {}).get("video")),
+                baselines_root=Path(s.storage_path) / "baselines",
+                baseline_set=(rendering or {}).get("baseline_set"),
+            ),
         )
     except SoftTimeLimitExceeded:
         result = TestResult.for_spec(

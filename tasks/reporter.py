@@ -9,17 +9,22 @@ from typing import Any
 from celery import shared_task
 
 from matf.agents.reporter import build_document, store_results, write_reports
+from matf.storage.baselines import adopt
 from matf.storage.db import session_scope
-from matf.storage.runs import finish_run, get_run, set_phase
+from matf.storage.runs import finish_run, get_run, set_phase, stored_results
 from tasks.base import MatfTask
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.reporter.report")
 def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
     """Store the results, finish the run, write report.json/html and junit.xml."""
+    storage = Path(self.settings.storage_path)
     with session_scope(self.engine, write=True) as session:
         set_phase(session, run_id, "reporting")
         store_results(session, run_id, results)
+        # The context manager's part: first captures become baselines, changes candidates.
+        stored = stored_results(session, run_id)
+        adopt(session, stored, storage / "artifacts", storage / "baselines")
     self.emit("phase", run_id, key=f"phase:reporting:{run_id}", phase="reporting")
     with session_scope(self.engine) as session:
         document = build_document(session, run_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from matf.agents.context import record_site_map
+from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.explore import explore
-from matf.agents.writer import write_specs
+from matf.agents.writer import write_specs, writer_options
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.netguard import NetworkPolicy
@@ -22,8 +22,10 @@ def write(self: MatfTask, run_id: str) -> str:
         run = get_run(session, run_id)
         set_phase(session, run_id, "writing")
         url, options = run.target, dict(run.options)
+        target_budgets = stored_budgets(session, url)
     self.emit("phase", run_id, key=f"phase:writing:{run_id}", phase="writing")
     try:
+        types = list(options.get("types", ["functional"]))
         browser = thread_pool(self.settings.matf_chromium_path).browser("chromium")
         site = explore(
             url,
@@ -31,8 +33,9 @@ def write(self: MatfTask, run_id: str) -> str:
             int(options.get("max_pages", self.settings.max_pages)),
             self.settings.step_timeout,
             NetworkPolicy.from_dict(options.get("network")),
+            discover_api="api" in types,
         )
-        specs = write_specs(site, list(options.get("types", ["functional"])))
+        specs = write_specs(site, types, writer_options(target_budgets, options))
     except MatfError as exc:
         self.fail_run(run_id, exc.message)
         raise

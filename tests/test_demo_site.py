@@ -8,6 +8,7 @@ every one of them.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -16,15 +17,20 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urldefrag, urlencode, urlsplit
 from urllib.request import Request as HttpRequest
 from urllib.request import urlopen
 
+import jsonschema
+import numpy as np
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image, ImageChops
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -37,13 +43,30 @@ from playwright.sync_api import (
 
 from matf.browser.launch import launch
 from matf.demo import lab
-from matf.demo.app import create_app
-from matf.demo.bugs import CATEGORIES, SEEDED_BUGS, SeededBug
-from matf.demo.catalog import PRODUCTS
+from matf.demo.app import VERSION_KEY, create_app
+from matf.demo.bugs import (
+    CATEGORIES,
+    SEEDED_BUGS,
+    TEST_TYPE_BY_CATEGORY,
+    TEST_TYPES,
+    SeededBug,
+    bugs_for_types,
+)
+from matf.demo.catalog import PRODUCTS, STORES
 from matf.demo.server import DemoServer
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN_PAGES = {"/", "/products", "/about", "/contact", "/newsletter", "/dashboard", "/careers"}
+MAIN_PAGES = {
+    "/",
+    "/products",
+    "/about",
+    "/contact",
+    "/newsletter",
+    "/dashboard",
+    "/careers",
+    "/stores",
+    "/journal",
+}
 EXPECTED_PAGES = MAIN_PAGES | {f"/products/{p.slug}" for p in PRODUCTS}
 CONTACT_OK = {
     "name": "Ada",
@@ -57,6 +80,29 @@ CONTACT_OK = {
     "consent": "yes",
 }
 SETTLED = "() => !document.querySelector('[aria-busy=\"true\"]')"
+OPENAPI = "/api/openapi.json"
+SERVICE_DESC = '<link rel="service-desc" type="application/openapi+json" href="/api/openapi.json">'
+# The budgets MATF's performance tests hold pages to.
+TTFB_BUDGET_S, CLS_BUDGET, TBT_BUDGET_MS = 0.8, 0.1, 200
+# Cumulative Layout Shift so far, read with a buffered PerformanceObserver.
+CLS_JS = """() => new Promise((resolve) => {
+  let total = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (!entry.hadRecentInput) total += entry.value;
+    }
+  });
+  observer.observe({ type: "layout-shift", buffered: true });
+  setTimeout(() => { observer.disconnect(); resolve(total); }, 100);
+})"""
+# Long tasks, recorded from the start of every document (an init script).
+RECORD_LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+}).observe({ type: "longtask" });
+"""
+TBT_JS = "() => window.__longTasks.reduce((sum, d) => sum + Math.max(0, d - 50), 0)"
 
 
 def fetch(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
@@ -99,6 +145,7 @@ class PageReport:
     violations: list[str]
     links: set[str]
     broken_images: list[str]
+    layout_shift: float
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +234,7 @@ def visit(context: BrowserContext, base: str, path: str, press: bool) -> PageRep
     """Load one page, run axe on it as loaded, then (with ``press``) click its buttons."""
     with observed_page(context, base) as (page, observed):
         status = load(page, base + path)
+        layout_shift = float(page.evaluate(CLS_JS))
         violations = axe_violations(page)
         hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
         broken = page.eval_on_selector_all(
@@ -199,7 +247,7 @@ def visit(context: BrowserContext, base: str, path: str, press: bool) -> PageRep
         parts = urlsplit(urldefrag(href).url)
         if f"{parts.scheme}://{parts.netloc}" == base:
             links.add(parts.path or "/")
-    return PageReport(status, observed, violations, links, broken)
+    return PageReport(status, observed, violations, links, broken, layout_shift)
 
 
 def crawl(browser: Browser, base: str, *, press: bool = False) -> dict[str, PageReport]:
@@ -237,6 +285,117 @@ def bug(bug_id: str) -> SeededBug:
     return next(b for b in SEEDED_BUGS if b.id == bug_id)
 
 
+def get_json(url: str) -> tuple[int, str, Any]:
+    """Status, content type (without parameters) and parsed JSON body of a GET."""
+    try:
+        with urlopen(url, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), json.load(response)
+    except HTTPError as error:
+        with error:
+            return error.code, error.headers.get_content_type(), json.load(error)
+
+
+def json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: ``nullable: true`` adds the "null" type."""
+    if isinstance(node, list):
+        return [json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: json_schema(v) for k, v in node.items() if k not in ("nullable", "example")}
+    if node.get("nullable") and "type" in node:
+        out["type"] = [node["type"], "null"]
+    return out
+
+
+def schema_errors(base: str, path: str, template: str | None = None) -> list[str]:
+    """Where the JSON answer of ``GET path`` breaks the schema the API documents for it."""
+    _status, _ctype, document = get_json(base + OPENAPI)
+    operation = document["paths"][template or path]["get"]
+    status, ctype, body = get_json(base + path)
+    assert ctype == "application/json", (path, ctype)
+    schema = operation["responses"][str(status)]["content"][ctype]["schema"]
+    root = {"allOf": [json_schema(schema)], "components": json_schema(document["components"])}
+    validator = jsonschema.Draft7Validator(root)
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)
+    )
+
+
+def layout_shift_after_load(browser: Browser, base: str, path: str, wait_for: str) -> float:
+    """Load ``path``, wait for ``wait_for`` and 400 ms more, then read the page's CLS.
+
+    The page must be clean otherwise, axe included, once ``wait_for`` shows.
+    """
+    with observed_page(browser, base) as (page, observed):
+        load(page, base + path)
+        page.wait_for_selector(wait_for)
+        page.wait_for_timeout(400)
+        shift = float(page.evaluate(CLS_JS))
+        assert axe_violations(page) == []
+    assert observed.problems() == []
+    return shift
+
+
+def store_locator_blocking(browser: Browser, base: str) -> tuple[float, list[str]]:
+    """Total blocking time (ms) on /stores in the 800 ms after load, and the stores shown."""
+    context = browser.new_context()
+    context.add_init_script(RECORD_LONG_TASKS)
+    try:
+        with observed_page(context, base) as (page, observed):
+            with page.expect_response(lambda r: urlsplit(r.url).path == "/api/stores") as api:
+                load(page, base + "/stores")
+            assert api.value.status == 200
+            assert api.value.request.resource_type == "fetch"
+            page.wait_for_timeout(800)  # the seeded busy loop starts 100 ms after load
+            blocking = float(page.evaluate(TBT_JS))
+            names = page.locator("#stores h3").all_inner_texts()
+        assert observed.problems() == []
+    finally:
+        context.close()
+    return blocking, names
+
+
+def screenshots(browser: Browser, base: str, paths: list[str]) -> dict[str, bytes]:
+    """A full-page screenshot of each page, taken once it has settled."""
+    context = browser.new_context()
+    try:
+        with observed_page(context, base) as (page, observed):
+            shots: dict[str, bytes] = {}
+            for path in paths:
+                load(page, base + path)
+                shots[path] = page.screenshot(full_page=True, animations="disabled")
+        assert observed.problems() == []
+    finally:
+        context.close()
+    return shots
+
+
+def changed_fraction(before: bytes, after: bytes) -> float:
+    """The share of pixels that differ (a size change counts the extra area as changed)."""
+    old = Image.open(BytesIO(before)).convert("RGB")
+    new = Image.open(BytesIO(after)).convert("RGB")
+    size = (max(old.width, new.width), max(old.height, new.height))
+    canvases = []
+    for image in (old, new):
+        canvas = Image.new("RGB", size, (255, 0, 255))
+        canvas.paste(image, (0, 0))
+        canvases.append(canvas)
+    diff = np.asarray(ImageChops.difference(canvases[0], canvases[1]))
+    return float(np.count_nonzero(diff.any(axis=2))) / (size[0] * size[1])
+
+
+def version_screenshots(
+    browser: Browser, bugs: bool, paths: list[str]
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Screenshots of ``paths`` on version 1, then on version 2 of the same running server."""
+    with DemoServer(bugs=bugs, version=1) as server:
+        first = screenshots(browser, server.url, paths)
+        server.set_version(2)
+        assert server.version == 2
+        second = screenshots(browser, server.url, paths)
+    return first, second
+
+
 # --- the bug list itself ---------------------------------------------------
 
 
@@ -252,11 +411,29 @@ def test_seeded_bug_list_is_well_formed() -> None:
         "failing-request",
         "console-error",
         "a11y-violations",
+        "slow-page",
+        "layout-shift",
+        "visual-change",
+        "api-schema",
     } <= set(ids)
     for entry in SEEDED_BUGS:
         assert entry.category in CATEGORIES
         assert entry.path.startswith("/") and entry.description
         assert entry.id.startswith("a11y-") == (entry.category == "accessibility")
+        assert entry.test_type == TEST_TYPE_BY_CATEGORY[entry.category]
+    assert {b.test_type for b in SEEDED_BUGS} == TEST_TYPES
+
+
+def test_bugs_for_types_filters_by_the_test_type_that_finds_them() -> None:
+    functional = {"link", "page", "form", "button", "image"}
+    default = bugs_for_types(["functional", "accessibility"])
+    assert default == tuple(b for b in SEEDED_BUGS if b.category in functional | {"accessibility"})
+    assert len(default) == 9
+    assert [b.id for b in bugs_for_types({"performance"})] == ["slow-page", "layout-shift"]
+    assert [b.id for b in bugs_for_types(("visual", "api"))] == ["visual-change", "api-schema"]
+    assert bugs_for_types(TEST_TYPES) == SEEDED_BUGS and bugs_for_types([]) == ()
+    with pytest.raises(ValueError, match="a11y"):
+        bugs_for_types(["functional", "a11y"])
 
 
 def test_readme_documents_every_bug() -> None:
@@ -288,6 +465,74 @@ def test_healthy_pages_are_clean(healthy_crawl: dict[str, PageReport]) -> None:
         if not 200 <= r.status < 300 or r.observed.problems() or r.violations or r.broken_images
     }
     assert dirty == {}
+
+
+def test_healthy_pages_do_not_shift(healthy_crawl: dict[str, PageReport]) -> None:
+    assert {p: r.layout_shift for p, r in healthy_crawl.items() if r.layout_shift} == {}
+
+
+def test_healthy_pages_answer_fast_and_link_the_api_document(healthy: str) -> None:
+    slow: dict[str, float] = {}
+    for path in sorted(EXPECTED_PAGES):
+        started = time.monotonic()
+        status, body = fetch(healthy + path)
+        seconds = time.monotonic() - started
+        assert status == 200 and SERVICE_DESC in body, path
+        if seconds >= TTFB_BUDGET_S / 2:
+            slow[path] = seconds
+    assert slow == {}
+
+
+def test_healthy_store_locator_fetches_stores_without_blocking(
+    browser: Browser, healthy: str
+) -> None:
+    blocking, names = store_locator_blocking(browser, healthy)
+    assert names == [s.name for s in STORES]
+    assert blocking < TBT_BUDGET_MS
+
+
+def test_healthy_journal_does_not_shift(browser: Browser, healthy: str) -> None:
+    assert layout_shift_after_load(browser, healthy, "/journal", "#journal-banner") == 0
+
+
+def test_healthy_api_conforms_to_its_openapi_document(healthy: str) -> None:
+    status, ctype, document = get_json(healthy + OPENAPI)
+    assert (status, ctype) == (200, "application/json")
+    assert document["openapi"].startswith("3.0.")
+    assert set(document["paths"]) == {"/api/products", "/api/products/{slug}", "/api/stores"}
+    assert schema_errors(healthy, "/api/products") == []
+    assert schema_errors(healthy, "/api/stores") == []
+    [parameter] = document["paths"]["/api/products/{slug}"]["get"]["parameters"]
+    assert parameter["schema"]["enum"] == [p.slug for p in PRODUCTS]
+    for slug in parameter["schema"]["enum"]:
+        assert schema_errors(healthy, f"/api/products/{slug}", "/api/products/{slug}") == []
+    assert schema_errors(healthy, "/api/products/tent", "/api/products/{slug}") == []
+    assert get_json(healthy + "/api/products/tent")[:2] == (404, "application/json")
+    _status, _ctype, stores = get_json(healthy + "/api/stores")
+    assert None in [s["phone"] for s in stores]  # the nullable field really is null once
+
+
+def test_healthy_versions_look_the_same_and_render_deterministically(browser: Browser) -> None:
+    paths = sorted(EXPECTED_PAGES)
+    first, second = version_screenshots(browser, False, paths)
+    assert [p for p in paths if first[p] != second[p]] == []
+
+
+def test_the_version_is_read_per_request() -> None:
+    app = create_app(bugs=True, version=1)
+    client = app.test_client()
+    assert app.config[VERSION_KEY] == 1 and b"about-v2" not in client.get("/about").data
+    app.config[VERSION_KEY] = 2
+    assert b"about-v2" in client.get("/about").data
+    assert b"about-v2" not in create_app(bugs=False, version=2).test_client().get("/about").data
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError):
+            create_app(version=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            DemoServer(version=bad)  # type: ignore[arg-type]
+    server = DemoServer(bugs=False)
+    server.version = 2
+    assert server.version == 2 and "version=2" in repr(server)
 
 
 def test_healthy_dark_theme_is_accessible(browser: Browser, healthy: str) -> None:
@@ -413,6 +658,33 @@ def check_button_throws(entry: SeededBug, browser: Browser, base: str, **_: obje
     assert any("inventory" in e for e in observed.page_errors), observed.page_errors
 
 
+def check_slow_page(entry: SeededBug, browser: Browser, base: str, **_: object) -> None:
+    started = time.monotonic()
+    status, _body = fetch(base + entry.path)
+    seconds = time.monotonic() - started
+    assert status == 200 and seconds >= 1.0 > TTFB_BUDGET_S
+    blocking, names = store_locator_blocking(browser, base)
+    assert names == [s.name for s in STORES]  # /api/stores works in both modes
+    assert blocking >= TBT_BUDGET_MS + 50, blocking
+
+
+def check_layout_shift(entry: SeededBug, browser: Browser, base: str, **_: object) -> None:
+    shift = layout_shift_after_load(browser, base, entry.path, "#journal-banner")
+    assert shift >= 0.25 > CLS_BUDGET, shift
+
+
+def check_visual_change(entry: SeededBug, browser: Browser, **_: object) -> None:
+    first, second = version_screenshots(browser, True, ["/contact", entry.path])
+    assert first["/contact"] == second["/contact"]
+    assert changed_fraction(first[entry.path], second[entry.path]) >= 0.05
+
+
+def check_api_schema(entry: SeededBug, base: str, **_: object) -> None:
+    assert schema_errors(base, entry.path) == ["2/price: '54.00' is not of type 'number'"]
+    assert schema_errors(base, "/api/stores") == []
+    assert schema_errors(base, "/api/products/camp-stove", "/api/products/{slug}") == []
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "broken-link": check_broken_link,
     "error-on-load": check_error_on_load,
@@ -421,6 +693,10 @@ CHECKS: dict[str, Callable[..., None]] = {
     "broken-image": check_broken_image,
     "form-500": check_form_500,
     "button-throws": check_button_throws,
+    "slow-page": check_slow_page,
+    "layout-shift": check_layout_shift,
+    "visual-change": check_visual_change,
+    "api-schema": check_api_schema,
 }
 
 

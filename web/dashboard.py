@@ -27,6 +27,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound
 from matf.results import TestResult
+from matf.spec import KINDS
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
 from matf.storage.models import Run
 from matf.storage.runs import FINAL, get_run, progress, stored_results
@@ -179,6 +180,8 @@ def overview() -> str:
         total=total,
         charts=_charts(points),
         browsers=("chromium", "firefox", "webkit"),
+        types=[(kind, settings().type_enabled(kind)) for kind in KINDS],
+        default_types=("functional", "accessibility"),
         max_pages=min(settings().max_pages, 500),
     )
 

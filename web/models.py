@@ -177,10 +177,24 @@ class ExecuteRequest(Strict):
 
     url: AnyHttpUrl | None = None
     type: Kind | None = None
-    types: list[Kind] | None = Field(None, min_length=1, max_length=2)
+    types: list[Kind] | None = Field(None, min_length=1, max_length=5)
     browsers: list[BrowserName] = Field(default=["chromium"], min_length=1)
     max_pages: int | None = Field(None, ge=1, le=500)
     suite_id: str | None = Field(None, max_length=64)
+    device: str | None = Field(
+        None, max_length=100, description="a name from Playwright's device list, e.g. Pixel 7"
+    )
+    video: bool = Field(False, description="record tests; keep the videos of failed ones")
+    budgets: dict[str, float | None] | None = Field(
+        None, description="performance budgets over the target's (lcp_ms, cls, tbt_ms, ...)"
+    )
+    masks: list[str] | None = Field(
+        None, max_length=50, description="CSS selectors painted over in visual checks"
+    )
+    baseline_set: str | None = Field(
+        None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="visual baselines to compare with (default: the target's host and port)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _url_or_suite(self) -> ExecuteRequest:
@@ -189,6 +203,17 @@ class ExecuteRequest(Strict):
         if self.type is not None and self.types is not None:
             raise ValueError("give type or types, not both")
         return self
+
+    def rendering(self) -> dict[str, Any]:
+        """The run options for device, video, budgets, masks and baseline set."""
+        found: dict[str, Any] = {
+            "device": self.device,
+            "video": self.video or None,
+            "budgets": self.budgets or None,
+            "visual_masks": [m for m in self.masks or [] if m.strip()] or None,
+            "baseline_set": self.baseline_set,
+        }
+        return {k: v for k, v in found.items() if v is not None}
 
     def kinds(self) -> list[str]:
         if self.types:
@@ -278,7 +303,7 @@ class ResultList(BaseModel):
 class ArtifactOut(BaseModel):
     case_id: str
     browser: str
-    kind: Literal["screenshot", "trace"]
+    kind: Literal["screenshot", "trace", "video", "visual-actual", "visual-diff"]
     url: str
 
 
@@ -400,3 +425,79 @@ class Trends(BaseModel):
 class TrendQuery(Strict):
     target: str | None = Field(None, max_length=300)
     limit: int = Field(50, ge=1, le=500)
+
+
+BaselineStatus = Literal["approved", "pending", "rejected", "superseded"]
+
+
+class BaselineQuery(Strict):
+    status: BaselineStatus | Literal["all"] = "pending"
+    run_id: str | None = Field(None, max_length=64)
+    limit: int = Field(100, ge=1, le=500)
+
+
+class BaselineOut(BaseModel):
+    id: int
+    key: str
+    status: BaselineStatus
+    case_id: str
+    browser: str
+    run_id: str | None
+    width: int
+    height: int
+    ratio: float | None = Field(description="share of pixels changed against the approved one")
+    created_at: str
+    decided_at: str | None
+    decided_by: str | None
+    links: dict[str, str]
+
+
+class BaselineList(BaseModel):
+    items: list[BaselineOut]
+
+
+class TargetQuery(Strict):
+    url: AnyHttpUrl
+
+
+class BudgetsUpdate(Strict):
+    """The target's saved budgets, replaced whole; an empty object restores the defaults."""
+
+    url: AnyHttpUrl
+    budgets: dict[str, float | None] = Field(default_factory=dict)
+
+
+class BudgetsOut(BaseModel):
+    origin: str
+    saved: dict[str, float | None] = Field(description="what the target overrides")
+    effective: dict[str, float | None] = Field(description="what its runs are checked against")
+
+
+class PerfPoint(BaseModel):
+    """One page load measured in one run."""
+
+    run_id: str
+    finished_at: str | None
+    case_id: str
+    browser: str
+    url: str
+    ttfb_ms: float | None = None
+    fcp_ms: float | None = None
+    lcp_ms: float | None = None
+    cls: float | None = None
+    tbt_ms: float | None = None
+    dom_content_loaded_ms: float | None = None
+    load_ms: float | None = None
+    requests: int = 0
+    transfer_bytes: int = 0
+    over_budget: list[str] = Field(default_factory=list)
+
+
+class PerfTrends(BaseModel):
+    items: list[PerfPoint]
+
+
+class PerfTrendQuery(Strict):
+    target: str | None = Field(None, max_length=300)
+    page: str | None = Field(None, max_length=2000, description="one page's URL")
+    limit: int = Field(20, ge=1, le=200, description="ended runs to look back")

@@ -174,3 +174,52 @@ def record_site_map(session: Session, url: str, pages: list[str]) -> None:
     target = session.get(Target, key) or Target(origin=key, url=url)
     target.site_map = sorted(set(pages))
     session.add(target)
+
+
+def stored_budgets(session: Session, url: str) -> dict[str, Any]:
+    """The performance budgets saved for the target of ``url`` (empty: the defaults)."""
+    target = session.get(Target, origin(url))
+    return dict(target.budgets or {}) if target is not None else {}
+
+
+def save_budgets(session: Session, url: str, budgets: dict[str, Any] | None) -> dict[str, Any]:
+    """Save (or with None, forget) a target's budgets; they are checked first."""
+    checked = check_budgets(budgets or {})
+    key = origin(url)
+    target = session.get(Target, key) or Target(origin=key, url=url)
+    target.budgets = checked or None
+    session.add(target)
+    return checked
+
+
+def check_budgets(budgets: dict[str, Any]) -> dict[str, Any]:
+    """Budgets validated against ``spec.Budgets``; a one-line UsageError otherwise."""
+    from pydantic import ValidationError
+
+    from matf.spec import Budgets
+
+    try:
+        Budgets.model_validate(budgets)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"]) or "budgets"
+        raise UsageError(f"invalid budget {where}: {err['msg']}") from exc
+    return dict(budgets)
+
+
+def parse_budgets(items: list[str]) -> dict[str, Any]:
+    """``["lcp_ms=3000", "cls=off"]`` from the command line as checked budgets."""
+    budgets: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"invalid budget {item!r}: use NAME=VALUE, e.g. lcp_ms=3000")
+        text = value.strip().lower()
+        if text in ("off", "none"):
+            budgets[name.strip()] = None
+            continue
+        try:
+            budgets[name.strip()] = float(text)
+        except ValueError:
+            raise UsageError(f"invalid budget {item!r}: {value!r} is not a number") from None
+    return check_budgets(budgets)

@@ -12,14 +12,18 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from matf import spec as s
+from matf.browser.builds import video_available
 from matf.browser.errors import BrowserCrashed, StepFailed, TestTimedOut, playwright_errors
 from matf.browser.guard import context_options
 from matf.browser.launch import BrowserUnavailable
-from matf.browser.steps import Observed, describe, origin_of, run_step
+from matf.browser.steps import Observed, VisualEnv, describe, origin_of, run_step
+from matf.browser.visual import baseline_set
+from matf.errors import UsageError
 from matf.netguard import NetworkPolicy
 from matf.results import Artifacts, Status, StepResult, TestResult
 from matf.spec import Step, TestSpec
@@ -37,6 +41,25 @@ class ExecutionLimits:
     retries: int
 
 
+DEFAULT_VIEWPORT = {"width": 1280, "height": 720}
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How a run's pages are rendered and recorded, the same for every test of the run.
+
+    ``device``: a name from Playwright's device list ("Pixel 7"); ``video``:
+    record each attempt, keep the recording of a failed one; visual baselines
+    are read from ``baselines_root``, under ``baseline_set`` (the target's host
+    and port unless the run names another set).
+    """
+
+    device: str | None = None
+    video: bool = False
+    baselines_root: Path | None = None
+    baseline_set: str | None = None
+
+
 @dataclass
 class _Attempt:
     outcome: Status  # passed | failed | error
@@ -45,6 +68,7 @@ class _Attempt:
     seen: Observed
     screenshot: str | None = None
     trace: str | None = None
+    video: str | None = None
 
 
 def worker_name() -> str:
@@ -59,30 +83,40 @@ def execute(
     limits: ExecutionLimits,
     artifacts_root: Path,
     network: NetworkPolicy | None = None,
+    rendering: Rendering | None = None,
 ) -> TestResult:
     """Run ``spec`` in ``browser_name`` with retries and return its final result.
 
     A guarded ``network`` policy sends every connection of the test's browser
     context through the guard proxy (``matf.browser.guard``).
     """
+    rendering = rendering or Rendering()
+    if rendering.video and not video_available():
+        rendering = replace(rendering, video=False)  # the run says so once, not every test
     started = time.monotonic()
-    base = TestResult.for_spec(spec, browser_name, run_id, "skipped", worker=worker_name())
+    base = TestResult.for_spec(
+        spec, browser_name, run_id, "skipped", worker=worker_name(), device=rendering.device
+    )
     try:
-        browser = pool.browser(browser_name)
+        with pool.slot(browser_name):
+            browser = pool.browser(browser_name)
+            options = _context_options(pool, spec, browser_name, network, rendering)
+            attempts: list[_Attempt] = []
+            for number in range(1, limits.retries + 2):
+                trace = number > 1 or limits.retries == 0
+                attempt = _run_attempt(
+                    spec, browser, number, trace, limits, artifacts_root, run_id, browser_name,
+                    options, rendering,
+                )  # fmt: skip
+                attempts.append(attempt)
+                if attempt.outcome == "passed":
+                    break
+                if attempt.outcome == "error" and not browser.is_connected():
+                    browser = pool.browser(browser_name)  # relaunch once the old one died
     except BrowserUnavailable as exc:
         return base.model_copy(update={"status": "skipped", "error": exc.message, "attempts": 0})
-
-    attempts: list[_Attempt] = []
-    for number in range(1, limits.retries + 2):
-        trace = number > 1 or limits.retries == 0
-        attempt = _run_attempt(
-            spec, browser, number, trace, limits, artifacts_root, run_id, browser_name, network
-        )
-        attempts.append(attempt)
-        if attempt.outcome == "passed":
-            break
-        if attempt.outcome == "error" and not browser.is_connected():
-            browser = pool.browser(browser_name)  # relaunch once the old one died
+    except UsageError as exc:  # a device this Playwright does not know
+        return base.model_copy(update={"status": "error", "error": exc.message, "attempts": 0})
 
     last = attempts[-1]
     failed_before = [a.error or "failed" for a in attempts[:-1]]
@@ -102,9 +136,43 @@ def execute(
             "console_errors": last.seen.console_errors[:50],
             "page_errors": last.seen.page_errors[:50],
             "failed_requests": last.seen.failed_requests[:50],
-            "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace),
+            "performance": last.seen.performance,
+            "visual": last.seen.visual,
+            "api": last.seen.api,
+            "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace, video=last.video),
         }
     )
+
+
+def _context_options(
+    pool: BrowserPool,
+    spec: TestSpec,
+    browser_name: str,
+    network: NetworkPolicy | None,
+    rendering: Rendering,
+) -> dict[str, Any]:
+    """``new_context`` keywords: guard proxy, device or viewport, a fixed device scale."""
+    options: dict[str, Any] = {"viewport": dict(DEFAULT_VIEWPORT), "device_scale_factor": 1}
+    if rendering.device is not None:
+        descriptor = dict(pool.device(rendering.device))
+        descriptor.pop("default_browser_type", None)
+        if browser_name == "firefox" and descriptor.get("is_mobile"):
+            raise BrowserUnavailable(
+                f"firefox cannot emulate the mobile device {rendering.device!r} "
+                "(Playwright supports mobile emulation in Chromium and WebKit only)"
+            )
+        options.update(descriptor)
+    if spec.viewport is not None:
+        options["viewport"] = spec.viewport.model_dump()
+    options.update(context_options(network, browser_name))
+    return options
+
+
+def _variant(rendering: Rendering, options: dict[str, Any]) -> str:
+    if rendering.device is not None:
+        return rendering.device
+    viewport = options.get("viewport") or DEFAULT_VIEWPORT
+    return f"{viewport['width']}x{viewport['height']}"
 
 
 def _run_attempt(
@@ -116,20 +184,38 @@ def _run_attempt(
     artifacts_root: Path,
     run_id: str,
     browser_name: str,
-    network: NetworkPolicy | None,
+    options: dict[str, Any],
+    rendering: Rendering,
 ) -> _Attempt:
     seen = Observed(origin=origin_of(spec.url))
+    stem = f"{spec.id}-{browser_name}-{number}"
+    if rendering.baselines_root is not None:
+        seen.visual_env = VisualEnv(
+            baselines_root=rendering.baselines_root,
+            artifacts_root=artifacts_root,
+            baseline_set=rendering.baseline_set or baseline_set(spec.url),
+            case_id=spec.id,
+            browser=browser_name,
+            variant=_variant(rendering, options),
+            stem=f"{run_id}/{stem}",
+        )
     steps: list[StepResult] = []
     budget_ms = spec.timeout_ms or limits.test_timeout_ms
     deadline = time.monotonic() + budget_ms / 1000
+    video_dir = artifacts_root / run_id / f"{stem}-video" if rendering.video else None
     try:
-        context = browser.new_context(**context_options(network, browser_name))
+        context = _new_context(browser, options, video_dir)
     except Exception as exc:  # noqa: BLE001 - any failure here is infrastructure
         return _Attempt("error", f"could not open a browser context: {exc}", steps, seen)
     outcome: Status = "passed"
     error: str | None = None
     attempt = _Attempt(outcome, error, steps, seen)
+    page: Page | None = None
     try:
+        if any(isinstance(step, s.CheckPerformance) for step in spec.steps):
+            from matf.browser.perf import INIT_SCRIPT
+
+            context.add_init_script(INIT_SCRIPT)
         if trace:
             context.tracing.start(screenshots=True, snapshots=True, sources=False)
         page = context.new_page()
@@ -177,7 +263,31 @@ def _run_attempt(
             context.close()
         except Exception:  # noqa: BLE001 - a crashed browser closes nothing
             pass
+        if video_dir is not None:
+            attempt.video = _keep_video(
+                video_dir, page, attempt.outcome != "passed", artifacts_root
+            )
     return attempt
+
+
+def _new_context(browser: Browser, options: dict[str, Any], video_dir: Path | None) -> Any:
+    if video_dir is None:
+        return browser.new_context(**options)
+    return browser.new_context(**options, record_video_dir=str(video_dir))
+
+
+def _keep_video(folder: Path, page: Page | None, failed: bool, root: Path) -> str | None:
+    """The failed attempt's recording (relative to ``root``); a passing one's is deleted."""
+    import shutil
+
+    try:
+        path = Path(page.video.path()) if page is not None and page.video else None
+    except Exception:  # noqa: BLE001 - no recording: nothing to keep
+        path = None
+    if not failed or path is None or not path.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def _keep_evidence(

@@ -41,5 +41,9 @@
     .filter((b) => visible(b) && !b.disabled)
     .filter((b) => !b.form || b.type === "button")
     .map((b) => ({ name: nameOf(b), id: b.id || "", testid: b.getAttribute("data-testid") || "" }));
-  return { title: document.title, links, images, forms, buttons };
+  // API descriptions the page points at (RFC 8631 service-desc, or rel=api-docs).
+  const apiDocs = [...document.querySelectorAll("link[href]")]
+    .filter((l) => /(^|\s)(service-desc|api-docs|describedby)(\s|$)/i.test(l.rel || ""))
+    .map((l) => l.href);
+  return { title: document.title, links, images, forms, buttons, apiDocs };
 }

@@ -15,13 +15,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
+from matf.agents.apidiscovery import ApiOperation, discover_documented, observed_operations
 from matf.agents.values import Field
 from matf.browser.guard import context_options
 from matf.browser.steps import origin_of, wait_quiet
 from matf.netguard import NetworkPolicy
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 _COLLECT = resources.files("matf.agents").joinpath("explore.js").read_text(encoding="utf-8")
 _SKIP_EXT = re.compile(
@@ -51,6 +52,7 @@ class PageInfo:
     images: list[tuple[str, str | None]] = field(default_factory=list)  # (absolute src, alt)
     forms: list[FormInfo] = field(default_factory=list)
     buttons: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, locator)
+    api_docs: list[str] = field(default_factory=list)  # service-desc links
     html: bool = True
 
 
@@ -59,6 +61,10 @@ class SiteMap:
     start: str
     pages: list[PageInfo] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # url -> why it could not be read
+    # Same-origin fetch/XHR seen while exploring: (method, url, status, content type).
+    api_requests: list[tuple[str, str, int, str]] = field(default_factory=list)
+    api_operations: list[ApiOperation] = field(default_factory=list)
+    api_notes: list[str] = field(default_factory=list)
 
 
 def normalize(url: str) -> str:
@@ -81,10 +87,13 @@ def explore(
     max_pages: int,
     timeout_ms: int,
     network: NetworkPolicy | None = None,
+    discover_api: bool = False,
 ) -> SiteMap:
     """Visit up to ``max_pages`` same-origin pages breadth first and read each.
 
     A guarded ``network`` policy sends every connection through the guard proxy.
+    ``discover_api``: also look for the site's OpenAPI document and note the
+    same-origin fetch/XHR calls its pages make.
     """
     origin = origin_of(start)
     site = SiteMap(start=start)
@@ -93,6 +102,8 @@ def explore(
     context = browser.new_context(**context_options(network))
     try:
         page = context.new_page()
+        if discover_api:
+            page.on("response", lambda response: _note_api_call(site, origin, response))
         while queue and len(site.pages) < max_pages:
             url = queue.popleft()
             info = _read_page(page, url, timeout_ms, site)
@@ -104,9 +115,38 @@ def explore(
                 if target not in seen and crawlable(target, origin):
                     seen.add(target)
                     queue.append(target)
+        if discover_api:
+            _discover_api(context, site, timeout_ms)
     finally:
         context.close()
     return site
+
+
+MAX_API_CALLS = 500
+
+
+def _note_api_call(site: SiteMap, origin: str, response: Any) -> None:
+    request = response.request
+    if request.resource_type not in ("fetch", "xhr") or origin_of(response.url) != origin:
+        return
+    if len(site.api_requests) < MAX_API_CALLS:
+        ctype = response.headers.get("content-type", "")
+        site.api_requests.append((request.method, response.url, response.status, ctype))
+
+
+def _discover_api(context: BrowserContext, site: SiteMap, timeout_ms: int) -> None:
+    """The first OpenAPI document found (service-desc links first), then the calls seen."""
+    found = discover_documented(
+        context.request,
+        site.start,
+        [href for page in site.pages for href, _text in page.links],
+        timeout_ms,
+        described=[doc for page in site.pages for doc in page.api_docs],
+    )
+    site.api_operations, site.api_notes = list(found.operations), list(found.notes)
+    if found.document_url is not None:
+        site.api_notes.insert(0, f"OpenAPI document: {found.document_url}")
+    site.api_operations += observed_operations(site.api_requests, site.start, site.api_operations)
 
 
 def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo | None:
@@ -133,6 +173,7 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
         site.errors[url] = (exc.message or str(exc)).splitlines()[0]
         return None
     info = PageInfo(url=page.url, status=status, title=str(data.get("title") or ""))
+    info.api_docs = [str(href) for href in data.get("apiDocs") or [] if href]
     info.links = [(normalize(x["href"]), x["text"]) for x in data["links"] if x.get("href")]
     info.images = [(x["src"], x["alt"]) for x in data["images"] if x.get("src")]
     info.forms = [_form(page, f) for f in data["forms"]]

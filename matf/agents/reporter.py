@@ -108,9 +108,12 @@ def write_reports(document: ReportDocument, out_dir: Path, artifacts_root: Path)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = document.model_dump(mode="json")
     for test in data["tests"]:
-        for kind in ("screenshot", "trace"):
+        for kind in ("screenshot", "trace", "video"):
             stored = test["artifacts"].get(kind)
             test["artifacts"][kind] = _copy_artifact(stored, artifacts_root, out_dir)
+        for check in test.get("visual") or []:
+            for kind in ("actual", "diff"):
+                check[kind] = _copy_artifact(check.get(kind), artifacts_root, out_dir)
     paths = {"json": _write_json(data, out_dir / "report.json")}
     paths["html"] = write_html(data, out_dir)
     paths["junit"] = write_junit(data, out_dir)

@@ -1,15 +1,20 @@
 """Test writer agent (heuristic): turn what exploration found into test specs.
 
 One spec per page load, per unique same-origin link target, per unique image,
-per form, per in-page button, and one accessibility check per page. Specs are
-data (see ``matf.spec``); they are validated like any hand-written suite.
+per form, per in-page button; per page one accessibility check, one
+performance check against budgets and one visual comparison; one API check
+per documented (or observed) safe API operation. Specs are data (see
+``matf.spec``); they are validated like any hand-written suite.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
+from matf.agents.apidiscovery import ApiOperation, operation_spec
 from matf.agents.explore import FormInfo, PageInfo, SiteMap
 from matf.agents.values import value_for
 from matf.browser.steps import origin_of
@@ -44,8 +49,29 @@ class _Ids:
         return candidate
 
 
-def write_specs(site: SiteMap, types: list[str]) -> list[TestSpec]:
+DEFAULT_API_TIME_MS = 2000
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """What a run asks of the tests written for it, beyond the types.
+
+    ``budgets``: performance budgets over the defaults (``spec.Budgets``
+    fields; None turns one off); ``masks``: CSS selectors painted over in
+    visual checks (clocks, ads); ``api_time_ms``: response time budget of
+    generated API checks.
+    """
+
+    budgets: dict[str, Any] = field(default_factory=dict)
+    masks: tuple[str, ...] = ()
+    api_time_ms: int = DEFAULT_API_TIME_MS
+
+
+def write_specs(
+    site: SiteMap, types: list[str], options: WriterOptions | None = None
+) -> list[TestSpec]:
     """All the specs for a explored site, for the asked test types."""
+    options = options or WriterOptions()
     ids = _Ids()
     specs: list[dict[str, object]] = []
     functional = "functional" in types
@@ -59,7 +85,50 @@ def write_specs(site: SiteMap, types: list[str]) -> list[TestSpec]:
             specs += [_button_spec(ids, page, name, loc) for name, loc in page.buttons]
     if "accessibility" in types:
         specs += [_a11y_spec(ids, p) for p in site.pages]
+    if "performance" in types:
+        specs += [_perf_spec(ids, p, options.budgets) for p in site.pages]
+    if "visual" in types:
+        specs += [_visual_spec(ids, p, options.masks) for p in site.pages]
+    if "api" in types:
+        specs += [_api_spec(ids, op, options.api_time_ms) for op in site.api_operations]
     return [parse_spec(s) for s in specs]
+
+
+def _perf_spec(ids: _Ids, page: PageInfo, budgets: dict[str, Any]) -> dict[str, object]:
+    path = _path(page.url)
+    return {
+        "id": ids.make("perf", path),
+        "name": f"Page {path} loads within its performance budgets",
+        "kind": "performance",
+        "category": "performance",
+        "url": page.url,
+        "steps": [
+            {"action": "goto", "url": page.url, "wait_until": "load"},
+            {"action": "check_performance", "budgets": budgets},
+        ],
+    }
+
+
+def _visual_spec(ids: _Ids, page: PageInfo, masks: tuple[str, ...]) -> dict[str, object]:
+    path = _path(page.url)
+    step: dict[str, object] = {"action": "check_visual", "name": "page"}
+    if masks:
+        step["mask"] = [{"css": selector} for selector in masks]
+    return {
+        "id": ids.make("visual", path),
+        "name": f"Page {path} looks as approved",
+        "kind": "visual",
+        "category": "visual",
+        "url": page.url,
+        "steps": [{"action": "goto", "url": page.url, "wait_until": "networkidle"}, step],
+    }
+
+
+def _api_spec(ids: _Ids, op: ApiOperation, time_ms: int) -> dict[str, object]:
+    spec = operation_spec(ids, op)
+    steps: list[dict[str, object]] = spec["steps"]  # type: ignore[assignment]
+    steps[0]["max_time_ms"] = time_ms
+    return spec
 
 
 def _page_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
@@ -194,3 +263,12 @@ def _a11y_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
             {"action": "check_accessibility"},
         ],
     }
+
+
+def writer_options(target_budgets: dict[str, Any], run_options: dict[str, Any]) -> WriterOptions:
+    """A run's writer options: its own budgets over the target's saved ones."""
+    return WriterOptions(
+        budgets={**target_budgets, **(run_options.get("budgets") or {})},
+        masks=tuple(run_options.get("visual_masks") or ()),
+        api_time_ms=int(run_options.get("api_time_ms") or DEFAULT_API_TIME_MS),
+    )

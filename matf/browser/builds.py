@@ -25,6 +25,7 @@ _BUILDS = {
         "firefox-*/firefox/Nightly.app/Contents/MacOS/firefox",
     ),
     "webkit": ("webkit-*/pw_run.sh",),
+    "ffmpeg": ("ffmpeg-*/ffmpeg-linux", "ffmpeg-*/ffmpeg-mac"),
 }
 
 
@@ -64,3 +65,8 @@ def find_chromium(configured: Path | None) -> tuple[str | None, str]:
             "or 'playwright install chromium', or set MATF_CHROMIUM_PATH"
         )
     return found, f"Chromium at {found}"
+
+
+def video_available() -> bool:
+    """Playwright records video with its own ffmpeg build; without it, no video."""
+    return playwright_build("ffmpeg")[0] is not None

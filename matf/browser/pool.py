@@ -10,22 +10,61 @@ and must be closed by that thread.
 from __future__ import annotations
 
 import threading
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from matf.browser.launch import BrowserUnavailable, launch
 from matf.browser.registry import register
+from matf.errors import UsageError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
 
-class BrowserPool:
-    """Lazily started browsers for the calling thread."""
+DEFAULT_ENGINE_LIMITS = {"chromium": 3, "firefox": 2, "webkit": 1}
 
-    def __init__(self, chromium_path: Path | None = None) -> None:
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def parse_engine_limits(text: str) -> dict[str, int]:
+    """``"chromium:3,firefox:2,webkit:1"`` as a dict; ValueError naming a bad entry."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition(":")
+        name = name.strip().lower()
+        if name not in DEFAULT_ENGINE_LIMITS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"{item!r} is not ENGINE:COUNT with chromium, firefox or webkit")
+        limits[name] = int(count)
+    return limits
+
+
+def _slot(name: str, limits: Mapping[str, int]) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        found = _slots.get(name)
+        if found is None:
+            found = _slots[name] = threading.BoundedSemaphore(
+                limits.get(name, DEFAULT_ENGINE_LIMITS.get(name, 1))
+            )
+        return found
+
+
+class BrowserPool:
+    """Lazily started browsers for the calling thread.
+
+    ``engine_limits`` is the worker's browser pool: how many tests of each
+    engine this process runs at once, across its threads (the guide's
+    chromium 3, firefox 2, webkit 1 by default).
+    """
+
+    def __init__(
+        self, chromium_path: Path | None = None, engine_limits: Mapping[str, int] | None = None
+    ) -> None:
         self._chromium_path = chromium_path
+        self._limits = dict(engine_limits or DEFAULT_ENGINE_LIMITS)
         self._playwright: Playwright | None = None
         self._browsers: dict[str, Browser] = {}
         self._unavailable: dict[str, str] = {}
@@ -55,6 +94,24 @@ class BrowserPool:
         self.stats.launched(name, browser)
         return browser
 
+    @contextmanager
+    def slot(self, name: str) -> Iterator[None]:
+        """Hold one of this process's places for a test of engine ``name``."""
+        semaphore = _slot(name, self._limits)
+        with semaphore:
+            yield
+
+    def device(self, name: str) -> dict[str, Any]:
+        """Playwright's descriptor of a device ("Pixel 7"): viewport, user agent, touch."""
+        if self._playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+        devices = self._playwright.devices
+        if name not in devices:
+            raise unknown_device(name, sorted(devices))
+        return dict(devices[name])
+
     def close(self) -> None:
         """Close every browser and Playwright itself; safe to call twice."""
         for browser in self._browsers.values():
@@ -68,14 +125,33 @@ class BrowserPool:
             self._playwright = None
 
 
+def unknown_device(name: str, known: list[str]) -> UsageError:
+    """The error for a device name Playwright's list does not have, with close names."""
+    words = name.lower().split()
+    close = [d for d in known if words and words[0] in d.lower()][:5]
+    hint = f"; did you mean {', '.join(repr(d) for d in close)}?" if close else ""
+    return UsageError(f"unknown device {name!r}: not in Playwright's device list{hint}")
+
+
+@cache
+def device_names() -> list[str]:
+    """Every device Playwright can emulate (starts Playwright's driver once)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        return sorted(playwright.devices)
+
+
 _local = threading.local()
 
 
-def thread_pool(chromium_path: Path | None = None) -> BrowserPool:
+def thread_pool(
+    chromium_path: Path | None = None, engine_limits: Mapping[str, int] | None = None
+) -> BrowserPool:
     """The calling thread's pool, created on first use."""
     pool: BrowserPool | None = getattr(_local, "pool", None)
     if pool is None:
-        pool = BrowserPool(chromium_path)
+        pool = BrowserPool(chromium_path, engine_limits)
         _local.pool = pool
     return pool
 

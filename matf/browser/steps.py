@@ -14,12 +14,15 @@ from urllib.parse import urljoin, urlsplit
 
 from matf import spec as s
 from matf.browser.errors import StepFailed
-from matf.results import FailedRequest, Violation
+from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.sync_api import Locator, Page
 
 _RESOURCE_ECHO = "Failed to load resource:"
+PERF_SAMPLES = 3  # loads a page over budget is judged on
 IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 
 # Let tasks already queued on the page (timers at 0 set while loading or by a
@@ -29,15 +32,37 @@ IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 _SETTLE = "() => new Promise(r => setTimeout(r, 0))"
 
 
+@dataclass(frozen=True)
+class VisualEnv:
+    """Where a test's visual checks find baselines and leave their captures."""
+
+    baselines_root: Path
+    artifacts_root: Path
+    baseline_set: str
+    case_id: str
+    browser: str
+    variant: str  # the viewport or device the page was rendered at
+    stem: str  # artifact name prefix: <run>/<case>-<browser>-<attempt>
+
+    def key(self, name: str) -> str:
+        from matf.browser.visual import baseline_key
+
+        return baseline_key(self.baseline_set, self.case_id, name, self.browser, self.variant)
+
+
 @dataclass
 class Observed:
-    """What the page reported while a test ran."""
+    """What the page reported while a test ran, and what its checks measured."""
 
     origin: str
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     failed_requests: list[FailedRequest] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    performance: list[PerfMetrics] = field(default_factory=list)
+    visual: list[VisualCheck] = field(default_factory=list)
+    api: list[ApiCheck] = field(default_factory=list)
+    visual_env: VisualEnv | None = None
     action_mark: int = 0  # page errors seen before the last user action
 
     def mark_action(self) -> None:
@@ -141,6 +166,12 @@ def describe(step: s.Step) -> str:
             return f"expect {step.url} to answer {step.status}"
         case s.CheckAccessibility():
             return f"check accessibility (impact >= {step.min_impact})"
+        case s.CheckPerformance():
+            return "check performance against budgets"
+        case s.CheckVisual():
+            return f"compare {step.name!r} with its visual baseline"
+        case s.ApiRequest():
+            return f"{step.method} {step.url} (API)"
     return f"{step.action.replace('_', ' ')} {where}".strip()
 
 
@@ -222,6 +253,71 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
                 raise StepFailed(f"{page.url} shows no visible text")
         case s.CheckAccessibility():
             _check_accessibility(page, step, seen)
+        case s.CheckPerformance():
+            _check_performance(page, step, seen, timeout_ms)
+        case s.CheckVisual():
+            _check_visual(page, step, seen, timeout_ms)
+        case s.ApiRequest():
+            _api_request(page, step, base_url, seen, timeout_ms)
+
+
+def _check_performance(
+    page: Page, step: s.CheckPerformance, seen: Observed, timeout_ms: float
+) -> None:
+    """Judge one load; a load over budget is measured twice more and judged on the median.
+
+    One noisy load on a busy machine (a long task from another test's CPU use)
+    must not fail a page, and a page that is slow every time fails every time.
+    """
+    from matf.browser.perf import judge, measure, median_metrics
+
+    metrics = judge(measure(page, timeout_ms), step.budgets)
+    if metrics.over_budget:
+        samples = [metrics]
+        for _ in range(PERF_SAMPLES - 1):
+            page.goto(metrics.url, wait_until="load", timeout=timeout_ms)
+            samples.append(measure(page, timeout_ms))
+        metrics = judge(median_metrics(samples), step.budgets)
+    seen.performance.append(metrics)
+    if metrics.over_budget:
+        raise StepFailed(
+            f"{metrics.url} is over budget (median of {PERF_SAMPLES} loads): "
+            + "; ".join(metrics.over_budget)
+        )
+
+
+def _check_visual(page: Page, step: s.CheckVisual, seen: Observed, timeout_ms: float) -> None:
+    from matf.browser.visual import VisualChanged, check
+
+    env = seen.visual_env
+    if env is None:
+        raise StepFailed("visual checks need a baselines folder (none was configured)")
+    try:
+        found = check(
+            page,
+            step,
+            env.key(step.name),
+            env.baselines_root,
+            env.artifacts_root,
+            f"{env.stem}-{step.name}",
+            timeout_ms,
+        )
+    except VisualChanged as exc:
+        seen.visual.append(exc.check)
+        raise
+    seen.visual.append(found)
+
+
+def _api_request(
+    page: Page, step: s.ApiRequest, base_url: str, seen: Observed, timeout_ms: float
+) -> None:
+    from matf.browser.api import ApiStepFailed, run_api_request
+
+    try:
+        seen.api.append(run_api_request(page, step, base_url, timeout_ms))
+    except ApiStepFailed as exc:
+        seen.api.append(exc.check)
+        raise
 
 
 def wait_quiet(page: Page, timeout_ms: float) -> None:

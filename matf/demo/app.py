@@ -2,18 +2,37 @@
 
 ``create_app(bugs=True)`` serves the bugs listed in :mod:`matf.demo.bugs`;
 ``create_app(bugs=False)`` serves a clean site MATF must find nothing wrong
-with. Every bug is decided here or in a template guarded by ``bugs``, so the
-two modes differ only where the bug list says they do.
+with. Every bug is decided here, in :mod:`matf.demo.api` or in a template
+guarded by ``bugs``, so the two modes differ only where the bug list says they
+do.
+
+The site also has a *version* (``create_app(version=2)``), read from
+``app.config["MATF_DEMO_VERSION"]`` on every request so a running server can
+switch it (``DemoServer.set_version``). With bugs seeded, version 2 restyles
+the about page (seeded bug "visual-change"); without bugs every version looks
+the same.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Final
 
-from flask import Flask, abort, jsonify, render_template, request, send_from_directory, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from matf.demo import forms
+from matf.demo.api import OPENAPI_PATH, make_api_blueprint
 from matf.demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
 from matf.demo.lab import make_lab_blueprint
 
@@ -21,17 +40,33 @@ STATIC_DIR = Path(__file__).parent / "static"
 BROKEN_IMAGE_SLUG = "camp-stove"
 THROWING_BUTTON_SLUG = "trail-pack"
 ERROR_ON_LOAD_SLUG = "summit-jacket"
+SLOW_PAGE_DELAY_S: Final = 1.0  # seeded bug "slow-page": TTFB over the 800 ms budget
+VERSIONS: Final = (1, 2)  # the site versions; 2 restyles /about when bugs are seeded
+VERSION_KEY: Final = "MATF_DEMO_VERSION"
 
 
-def create_app(bugs: bool = True) -> Flask:
-    """Build the demo site; ``bugs=False`` serves it without seeded bugs."""
+def check_version(version: int) -> int:
+    """``version`` if it is one of :data:`VERSIONS`, else ``ValueError``."""
+    if not isinstance(version, int) or isinstance(version, bool) or version not in VERSIONS:
+        raise ValueError(f"demo site version must be one of {VERSIONS}, not {version!r}")
+    return version
+
+
+def create_app(bugs: bool = True, version: int = 1) -> Flask:
+    """Build the demo site; ``bugs=False`` serves it without seeded bugs.
+
+    ``version`` (1 or 2) lands in ``app.config["MATF_DEMO_VERSION"]`` and is
+    read per request, so changing it there changes the running site.
+    """
     app = Flask(__name__)
     app.config["MATF_DEMO_BUGS"] = bugs
+    app.config[VERSION_KEY] = check_version(version)
     app.register_blueprint(make_lab_blueprint())
+    app.register_blueprint(make_api_blueprint(bugs))
 
     @app.context_processor
     def _globals() -> dict[str, object]:
-        return {"bugs": bugs, "nav": _NAV}
+        return {"bugs": bugs, "nav": _NAV, "footer_nav": _FOOTER_NAV, "openapi_url": OPENAPI_PATH}
 
     @app.get("/favicon.ico")
     def favicon() -> ResponseReturnValue:
@@ -62,7 +97,19 @@ def create_app(bugs: bool = True) -> Flask:
 
     @app.get("/about")
     def about() -> ResponseReturnValue:
-        return render_template("about.html", team=TEAM)
+        # Seeded bug "visual-change": version 2 restyles this page.
+        redesign = bugs and current_app.config[VERSION_KEY] >= 2
+        return render_template("about.html", team=TEAM, redesign=redesign)
+
+    @app.get("/stores")
+    def stores() -> ResponseReturnValue:
+        if bugs:  # seeded bug "slow-page" (its busy loop is in static/stores-busy.js)
+            time.sleep(SLOW_PAGE_DELAY_S)
+        return render_template("stores.html")
+
+    @app.get("/journal")
+    def journal() -> ResponseReturnValue:
+        return render_template("journal.html")
 
     @app.route("/contact", methods=["GET", "POST"])
     def contact() -> ResponseReturnValue:
@@ -131,6 +178,15 @@ _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Contact", "/contact", ("contact",)),
     ("Newsletter", "/newsletter", ("newsletter",)),
     ("Dashboard", "/dashboard", ("dashboard",)),
+)
+
+# (label, href); "Careers" is the seeded "broken-link" when bugs are on.
+_FOOTER_NAV: tuple[tuple[str, str], ...] = (
+    ("Careers", "/careers"),
+    ("Contact", "/contact"),
+    ("Newsletter", "/newsletter"),
+    ("Store locator", "/stores"),
+    ("Journal", "/journal"),
 )
 
 

@@ -62,3 +62,43 @@ STATS: Final[dict[str, str]] = {
     "Visitors": "1,274",
     "Conversion rate": "3.3%",
 }
+
+
+@dataclass(frozen=True)
+class Store:
+    """One shop on the store locator; ``phone`` is None where there is no phone."""
+
+    slug: str
+    name: str
+    address: str
+    city: str
+    phone: str | None
+    hours: str
+
+
+STORES: Final[tuple[Store, ...]] = (
+    Store(
+        slug="portland",
+        name="Acme Portland",
+        address="12 Harbour Street",
+        city="Portland",
+        phone="555-0100",
+        hours="Monday to Saturday, 9:00 to 18:00",
+    ),
+    Store(
+        slug="bend",
+        name="Acme Bend",
+        address="4 Deschutes Lane",
+        city="Bend",
+        phone="555-0142",
+        hours="Tuesday to Sunday, 10:00 to 17:00",
+    ),
+    Store(
+        slug="trailhead-kiosk",
+        name="Trailhead Kiosk",
+        address="Timberline Trailhead car park",
+        city="Government Camp",
+        phone=None,
+        hours="Weekends in summer, 8:00 to 14:00",
+    ),
+)

@@ -4,6 +4,10 @@ Tests, benchmarks and parallel browser workers all hit one server at once, so
 it uses werkzeug's threaded server (one thread per request, 128-deep listen
 queue) rather than Flask's debug server. Per-request access logs are dropped
 by default; warnings and errors still reach the ``werkzeug`` logger.
+
+The site's version can change while it runs (``DemoServer.set_version``), so a
+visual-regression test can record baselines on version 1 and compare version 2
+on the very same URL.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from matf.demo.app import create_app
+from matf.demo.app import VERSION_KEY, check_version, create_app
 
 POLL_INTERVAL_S = 0.1
 DEFAULT_CLI_PORT = 8765
@@ -29,9 +34,9 @@ class _QuietRequestHandler(WSGIRequestHandler):
         super().log(type, message, *args)
 
 
-def _make(bugs: bool, host: str, port: int, quiet: bool) -> BaseWSGIServer:
+def _make(app: Flask, host: str, port: int, quiet: bool) -> BaseWSGIServer:
     handler = _QuietRequestHandler if quiet else WSGIRequestHandler
-    return make_server(host, port, create_app(bugs=bugs), threaded=True, request_handler=handler)
+    return make_server(host, port, app, threaded=True, request_handler=handler)
 
 
 def _base_url(server: BaseWSGIServer, host: str) -> str:
@@ -40,15 +45,27 @@ def _base_url(server: BaseWSGIServer, host: str) -> str:
 
 
 class DemoServer:
-    """The demo site served from a daemon thread; ``port=0`` picks a free port."""
+    """The demo site served from a daemon thread; ``port=0`` picks a free port.
+
+    ``version`` (1 or 2) is the site version; ``set_version`` (or assigning
+    ``version``) changes it, also while running, from the next request on.
+    """
 
     def __init__(
-        self, bugs: bool = True, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True
+        self,
+        bugs: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        quiet: bool = True,
+        version: int = 1,
     ) -> None:
         self.bugs = bugs
         self.host = host
         self.port = port
         self.quiet = quiet
+        self._version = check_version(version)
+        self._app: Flask | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -61,12 +78,29 @@ class DemoServer:
             raise RuntimeError("DemoServer is not running; call start() first")
         return self._url
 
+    @property
+    def version(self) -> int:
+        """The site version served (1 or 2)."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self.set_version(value)
+
+    def set_version(self, version: int) -> None:
+        """Serve site ``version`` (1 or 2) from the next request on; works while running."""
+        with self._lock:
+            self._version = check_version(version)
+            if self._app is not None:
+                self._app.config[VERSION_KEY] = self._version
+
     def start(self) -> str:
         """Bind, start serving in the background and return the base URL (idempotent)."""
         with self._lock:
             if self._url is not None:
                 return self._url
-            server = _make(self.bugs, self.host, self.port, self.quiet)
+            app = create_app(bugs=self.bugs, version=self._version)
+            server = _make(app, self.host, self.port, self.quiet)
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": POLL_INTERVAL_S},
@@ -74,7 +108,7 @@ class DemoServer:
                 daemon=True,
             )
             thread.start()
-            self._server, self._thread = server, thread
+            self._app, self._server, self._thread = app, server, thread
             self._url = _base_url(server, self.host)
             return self._url
 
@@ -82,7 +116,7 @@ class DemoServer:
         """Stop serving and free the port; safe to call twice or before start()."""
         with self._lock:
             server, thread = self._server, self._thread
-            self._server = self._thread = self._url = None
+            self._server = self._thread = self._url = self._app = None
         if server is None:
             return
         server.shutdown()
@@ -104,15 +138,22 @@ class DemoServer:
 
     def __repr__(self) -> str:
         state = self._url or "stopped"
-        return f"DemoServer(bugs={self.bugs}, {state})"
+        return f"DemoServer(bugs={self.bugs}, version={self._version}, {state})"
 
 
 def serve_forever(
-    bugs: bool = True, host: str = "127.0.0.1", port: int = DEFAULT_CLI_PORT, *, quiet: bool = True
+    bugs: bool = True,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_CLI_PORT,
+    *,
+    quiet: bool = True,
+    version: int = 1,
 ) -> None:
     """Serve in the foreground for a CLI command; prints the URL, Ctrl-C stops it."""
-    server = _make(bugs, host, port, quiet)
+    server = _make(create_app(bugs=bugs, version=version), host, port, quiet)
     mode = "with seeded bugs" if bugs else "healthy (no seeded bugs)"
+    if version != 1:
+        mode += f", version {version}"
     print(f"MATF demo site {mode} at {_base_url(server, host)} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever(poll_interval=POLL_INTERVAL_S)

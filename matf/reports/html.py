@@ -103,6 +103,11 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         ],
         "filters": [(s, STATUS_LABELS[s], row_counts[s]) for s in STATUS_ORDER],
         "tests": tests,
+        "perf_rows": [
+            {**row, "test": t["name"], "browser": t["browser"], "status": t["status"]}
+            for t in tests
+            for row in t["performance"]
+        ],
     }
 
 
@@ -148,6 +153,73 @@ def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "page_errors": [_text(m) for m in test.get("page_errors") or []],
         "failed_requests": [_prepare_request(r) for r in test.get("failed_requests") or []],
         "attempt_errors": [_text(m) for m in test.get("attempt_errors") or []],
+        "performance": [_prepare_perf(m) for m in test.get("performance") or []],
+        "visual": [_prepare_visual(v, out_dir) for v in test.get("visual") or []],
+        "api": [_prepare_api(c) for c in test.get("api") or []],
+        "video_path": _text(artifacts.get("video")) or None,
+        "video_href": _safe_relative_href(artifacts.get("video")),
+        "device": _text(test.get("device")) or None,
+    }
+
+
+def _num(value: Any, unit: str = " ms", digits: int = 0) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{number:.{digits}f}{unit}"
+
+
+def _prepare_perf(metrics: dict[str, Any]) -> dict[str, Any]:
+    """One page load's metrics as display values; unmeasured ones show as a dash."""
+    return {
+        "url": _text(metrics.get("url")),
+        "ttfb": _num(metrics.get("ttfb_ms")),
+        "fcp": _num(metrics.get("fcp_ms")),
+        "lcp": _num(metrics.get("lcp_ms")),
+        "cls": _num(metrics.get("cls"), "", 3),
+        "tbt": _num(metrics.get("tbt_ms")),
+        "dcl": _num(metrics.get("dom_content_loaded_ms")),
+        "load": _num(metrics.get("load_ms")),
+        "requests": _int(metrics.get("requests"), 0),
+        "kib": _num(_int(metrics.get("transfer_bytes"), 0) / 1024, " KiB", 1),
+        "unsupported": ", ".join(_text(m) for m in metrics.get("unsupported") or []),
+        "over": [_text(line) for line in metrics.get("over_budget") or []],
+    }
+
+
+def _prepare_visual(check: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """A visual comparison, with its diff (or the capture, when nothing differs) embedded."""
+    status = _text(check.get("status"))
+    diff, actual = check.get("diff"), check.get("actual")
+    try:
+        ratio = f"{float(check.get('ratio') or 0):.3%}"
+        tolerance = f"{float(check.get('tolerance') or 0):.3%}"
+    except (TypeError, ValueError):
+        ratio = tolerance = "—"
+    return {
+        "name": _text(check.get("name")),
+        "status": status if status in ("recorded", "matched", "changed") else "unknown",
+        "size": f"{_int(check.get('width'), 0)}×{_int(check.get('height'), 0)}",
+        "changed_pixels": _int(check.get("changed_pixels"), 0),
+        "ratio": ratio,
+        "tolerance": tolerance,
+        "size_changed": check.get("size_changed") is True,
+        "diff_src": _embed_image(out_dir, diff) if diff else None,
+        "actual_src": _embed_image(out_dir, actual) if actual and status == "changed" else None,
+        "diff_href": _safe_relative_href(diff),
+        "actual_href": _safe_relative_href(actual),
+    }
+
+
+def _prepare_api(check: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": _text(check.get("method")) or "GET",
+        "url": _text(check.get("url")),
+        "status": _text(check.get("status")) or "—",
+        "content_type": _text(check.get("content_type")) or "—",
+        "duration": _num(check.get("duration_ms")),
+        "schema_errors": [_text(e) for e in check.get("schema_errors") or []],
     }
 
 

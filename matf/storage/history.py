@@ -114,3 +114,42 @@ def list_targets(session: Session) -> list[tuple[Target, int]]:
         )
         out.append((target, runs or 0))
     return out
+
+
+def performance_history(
+    session: Session, target: str | None, limit: int, page: str | None = None
+) -> list[dict[str, Any]]:
+    """Every page load measured in the last ``limit`` ended runs, oldest run first.
+
+    One point per (run, browser, page): the metrics a performance check stored
+    with its result, so trends per page can be drawn.
+    """
+    query = select(Run).where(Run.status.in_(("passed", "failed", "error")))
+    if target:
+        query = query.where(Run.target == target)
+    runs = list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))
+    if not runs:
+        return []
+    order = {run.id: i for i, run in enumerate(runs)}
+    finished = {run.id: run.finished_at for run in runs}
+    rows = session.scalars(
+        select(TestResultRow)
+        .where(TestResultRow.run_id.in_(list(order)))
+        .order_by(TestResultRow.id)
+    ).all()
+    points: list[dict[str, Any]] = []
+    for row in rows:
+        for metrics in row.data.get("performance") or []:
+            if page is not None and metrics.get("url") != page:
+                continue
+            points.append(
+                {
+                    "run_id": row.run_id,
+                    "finished_at": finished[row.run_id],
+                    "case_id": row.case_id,
+                    "browser": row.browser,
+                    **metrics,
+                }
+            )
+    points.sort(key=lambda p: (order[p["run_id"]], p["url"], p["browser"]))
+    return points

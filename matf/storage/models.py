@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -47,6 +48,7 @@ class Target(Base):
     title: Mapped[str | None] = mapped_column(Text)
     site_map: Mapped[list[Any]] = mapped_column(default=list)
     last_status: Mapped[int | None] = mapped_column(Integer)
+    budgets: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -208,3 +210,31 @@ class TargetSecret(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Baseline(Base):
+    """One screenshot a visual check compares against, or a candidate to replace it.
+
+    ``status``: approved (the one compared against; at most one per key),
+    pending (a changed capture awaiting review), rejected, superseded.
+    Images are files under the baselines root; paths here are relative to it.
+    """
+
+    __tablename__ = "baselines"
+    __table_args__ = (UniqueConstraint("key", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    image: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    ratio: Mapped[float | None] = mapped_column(Float)
+    case_id: Mapped[str] = mapped_column(String(128))
+    browser: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(300))

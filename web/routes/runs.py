@@ -11,13 +11,21 @@ from typing import Any
 from flask import Blueprint, Response, abort, send_file, url_for
 from sqlalchemy import select
 
-from matf.agents.context import validate_url
+from matf.agents.context import check_budgets, validate_url
 from matf.agents.reporter import build_document, write_reports
 from matf.auth import Principal
+from matf.campaign import check_device
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy, check_url
+from matf.results import TestResult
 from matf.spec import TestSpec
-from matf.storage.history import list_runs, result_counts, run_duration, trend
+from matf.storage.history import (
+    list_runs,
+    performance_history,
+    result_counts,
+    run_duration,
+    trend,
+)
 from matf.storage.models import Event, Run
 from matf.storage.runs import FINAL, fail_run, get_run, load_specs, progress, stored_results
 from matf.storage.suites import plan_suite
@@ -28,6 +36,9 @@ from web.models import (
     EventList,
     EventQuery,
     ExecuteRequest,
+    PerfPoint,
+    PerfTrendQuery,
+    PerfTrends,
     ResultList,
     ResultsQuery,
     RunAccepted,
@@ -43,6 +54,8 @@ from web.routes.common import db, engine, iso, iso_req, options_list, runtime, s
 from web.security import current_principal
 
 bp = Blueprint("runs", __name__)
+
+RENDERING_OPTIONS = ("device", "video", "budgets", "visual_masks", "baseline_set")
 
 REPORTS = {
     "report.html": "text/html",
@@ -75,8 +88,9 @@ def execute(body: ExecuteRequest) -> Response:
         target = target or plan.target
     assert target is not None
     return _start(
-        principal, target, kinds, body.browsers, body.max_pages, specs, quarantined, body.suite_id
-    )
+        principal, target, kinds, body.browsers, body.max_pages, specs, quarantined, body.suite_id,
+        body.rendering(),
+    )  # fmt: skip
 
 
 def _start(
@@ -88,12 +102,19 @@ def _start(
     specs: list[TestSpec] | None,
     quarantined: list[str],
     suite_id: str | None,
+    rendering: dict[str, Any],
 ) -> Response:
     s = settings()
     target = validate_url(url)
+    s.check_types(list(kinds))
+    if rendering.get("budgets"):
+        check_budgets(rendering["budgets"])
+    if rendering.get("device"):
+        check_device(rendering["device"])
     policy = NetworkPolicy.guard(s.matf_allowed_targets)
     check_url(target, policy)
     options: dict[str, Any] = {
+        **rendering,
         "types": list(kinds),
         "browsers": list(dict.fromkeys(browsers)),
         "max_pages": max_pages or s.max_pages,
@@ -207,6 +228,7 @@ def rerun(run_id: str) -> Response:
         specs,
         options_list(options, "quarantined"),
         suite_id,
+        {k: options[k] for k in RENDERING_OPTIONS if options.get(k) is not None},
     )
 
 
@@ -272,8 +294,7 @@ def artifacts(run_id: str) -> ArtifactList:
         get_run(session, run_id)
         items = []
         for result in stored_results(session, run_id):
-            for kind in ("screenshot", "trace"):
-                stored = getattr(result.artifacts, kind)
+            for kind, stored in _artifact_files(result):
                 if stored:
                     items.append(
                         {
@@ -290,7 +311,7 @@ def artifacts(run_id: str) -> ArtifactList:
     bp,
     "/runs/<run_id>/artifacts/<name>",
     summary="One artifact file",
-    content_type=("image/png", "application/zip"),
+    content_type=("image/png", "application/zip", "video/webm"),
     errors=(404,),
 )
 def artifact(run_id: str, name: str) -> Response:
@@ -299,22 +320,34 @@ def artifact(run_id: str, name: str) -> Response:
     with db() as session:
         get_run(session, run_id)  # 404 for an unknown run
         stored_ = stored_results(session, run_id)
-    known = {
-        Path(stored).name: stored
-        for r in stored_
-        for stored in (r.artifacts.screenshot, r.artifacts.trace)
-        if stored
-    }
+    known = {Path(stored).name: stored for r in stored_ for _kind, stored in _artifact_files(r)}
     if name not in known:
         raise NotFound(f"no artifact {name!r} in run {run_id}")
     root = (Path(settings().storage_path) / "artifacts").resolve()
     path = (root / known[name]).resolve()
     if root not in path.parents or not path.is_file():
         raise NotFound(f"artifact {name!r} is no longer stored")
-    kind = "image/png" if name.endswith(".png") else "application/zip"
+    kind = ARTIFACT_TYPES[Path(name).suffix]
     return send_file(
         path, mimetype=kind, as_attachment=not name.endswith(".png"), download_name=name
     )
+
+
+ARTIFACT_TYPES = {".png": "image/png", ".zip": "application/zip", ".webm": "video/webm"}
+
+
+def _artifact_files(result: TestResult) -> list[tuple[str, str]]:
+    """(kind, stored path) of every file a result kept: evidence, video, visual captures."""
+    found = [
+        (kind, stored)
+        for kind in ("screenshot", "trace", "video")
+        if (stored := getattr(result.artifacts, kind))
+    ]
+    for check in result.visual:
+        for kind in ("actual", "diff"):
+            if stored := getattr(check, kind):
+                found.append((f"visual-{kind}", stored))
+    return [(kind, stored) for kind, stored in found if Path(stored).suffix in ARTIFACT_TYPES]
 
 
 @api.endpoint(
@@ -386,6 +419,24 @@ def trends(query: TrendQuery) -> Trends:
             for p in points
         ]
     return Trends.model_validate({"items": items})
+
+
+@api.endpoint(
+    bp,
+    "/trends/performance",
+    summary="Web vitals and timings per page over recent runs",
+    query=PerfTrendQuery,
+    response=PerfTrends,
+)
+def performance_trends(query: PerfTrendQuery) -> PerfTrends:
+    with db() as session:
+        points = performance_history(session, query.target, query.limit, query.page)
+    fields = set(PerfPoint.model_fields)
+    items = [
+        {**{k: v for k, v in p.items() if k in fields}, "finished_at": iso(p["finished_at"])}
+        for p in points
+    ]
+    return PerfTrends.model_validate({"items": items})
 
 
 def _principal() -> Principal:
