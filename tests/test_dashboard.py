@@ -296,3 +296,26 @@ def test_sign_out_ends_the_session_and_cookie_writes_need_the_csrf_token(
     tab.goto(f"{api.url}/system")
     expect(tab).to_have_url(f"{api.url}/login?next=/system")
     assert not [c for c in context.cookies() if c["name"] == "matf_session"]
+
+
+def test_editors_review_visual_changes_on_the_baselines_page(
+    api: ApiServer, page: tuple[Page, Watched]
+) -> None:
+    from tests.test_baselines import _seed
+
+    pending = _seed(api)  # a recorded baseline and a pending change, as a run leaves them
+    tab, watched = page
+    # Given an editor on the baselines page, the change shows with its diff and capture
+    sign_in(tab, api.url, "editor", "/baselines")
+    item = tab.locator(f"[data-baseline-id='{pending}']")
+    expect(item.get_by_role("img", name="differences (red)")).to_be_visible()
+    assert item.get_by_role("img", name="the new capture").evaluate("i => i.naturalWidth") == 40
+    # When the editor approves it, it becomes the baseline
+    item.get_by_role("button", name="Approve").click()
+    expect(item.locator("[data-outcome]")).to_have_text("approved")
+    with api.client("viewer") as client:
+        [row] = client.get("/api/v1/baselines", params={"status": "approved"}).json()["items"]
+    assert row["id"] == pending and row["decided_by"] == "user:editor@example.com"
+    tab.reload()
+    expect(tab.get_by_text("No visual change is waiting for review.")).to_be_visible()
+    assert watched.csp == [] and watched.dialogs == []

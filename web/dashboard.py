@@ -28,6 +28,7 @@ from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound
 from matf.results import TestResult
 from matf.spec import KINDS
+from matf.storage.baselines import list_baselines
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
 from matf.storage.models import Run
 from matf.storage.runs import FINAL, get_run, progress, stored_results
@@ -224,6 +225,7 @@ def run(run_id: str) -> str:
         problems=[r for r in results if r.status != "passed"],
         passed=[r for r in results if r.status == "passed"],
         shots={r.key: _screenshot(run_id, r) for r in results},
+        diffs={r.key: _visual_images(run_id, r) for r in results if r.visual},
         reports=("report.html", "report.json", "junit.xml"),
     )
 
@@ -245,6 +247,16 @@ def suite(suite_id: str) -> str:
         row = get_suite(session, suite_id)
         cases = suite_cases(session, suite_id)
     return render_template("suite.html", suite=row, cases=cases)
+
+
+@bp.get("/baselines")
+@page
+def baselines() -> str:
+    with db() as session:
+        pending = list_baselines(session, "pending")
+        for row in pending:
+            session.expunge(row)
+    return render_template("baselines.html", pending=pending)
 
 
 @bp.get("/system")
@@ -280,6 +292,18 @@ def _screenshot(run_id: str, result: TestResult) -> str | None:
     if not stored:
         return None
     return url_for("runs.artifact", run_id=run_id, name=Path(stored).name)
+
+
+def _visual_images(run_id: str, result: TestResult) -> list[dict[str, Any]]:
+    """Each visual check with links to its diff and capture (when kept)."""
+
+    def link(stored: str | None) -> str | None:
+        return url_for("runs.artifact", run_id=run_id, name=Path(stored).name) if stored else None
+
+    return [
+        {"check": check, "diff": link(check.diff), "actual": link(check.actual)}
+        for check in result.visual
+    ]
 
 
 def _pager(total: int, offset: int) -> dict[str, Any]:

@@ -130,6 +130,28 @@
     });
   }
 
+  // -- visual baselines ------------------------------------------------------------------
+
+  function baselineButtons(root) {
+    const error = document.getElementById("baseline-error");
+    root.addEventListener("click", async function (event) {
+      const button = event.target;
+      if (!(button instanceof HTMLButtonElement) || !button.dataset.decide) return;
+      const item = button.closest("[data-baseline-id]");
+      const buttons = item.querySelectorAll("button[data-decide]");
+      buttons.forEach(function (b) { b.disabled = true; });
+      showError(error, "");
+      try {
+        const url = "/api/v1/baselines/" + encodeURIComponent(item.dataset.baselineId) + "/" + button.dataset.decide;
+        const decided = await api("POST", url);
+        item.querySelector("[data-outcome]").textContent = decided.status;
+      } catch (err) {
+        buttons.forEach(function (b) { b.disabled = false; });
+        showError(error, err.message);
+      }
+    });
+  }
+
   // -- agents, queues, browsers ---------------------------------------------------------
 
   function unavailable(node, err) {
@@ -222,6 +244,8 @@
     if (form) startForm(form);
     const suite = document.getElementById("suite");
     if (suite) suiteToggles(suite);
+    const baselines = document.getElementById("baselines");
+    if (baselines) baselineButtons(baselines);
     systemPanels();
   });
 })();
