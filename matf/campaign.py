@@ -24,6 +24,7 @@ from matf.spec import Suite, load_suite, spec_json_schema
 if TYPE_CHECKING:
     from celery import Celery
 
+    from matf.agents.writer import WriterOptions
     from tasks.embedded import EmbeddedWorkers
 
 
@@ -36,6 +37,7 @@ class Rendering:
     budgets: dict[str, Any] = field(default_factory=dict)
     masks: tuple[str, ...] = ()
     baseline_set: str | None = None
+    viewports: tuple[tuple[int, int], ...] = ()
 
     def options(self) -> dict[str, Any]:
         """The run options these become (absent when unset)."""
@@ -45,6 +47,7 @@ class Rendering:
             "budgets": self.budgets or None,
             "visual_masks": list(self.masks) or None,
             "baseline_set": self.baseline_set,
+            "viewports": [list(size) for size in self.viewports] or None,
         }
         return {k: v for k, v in found.items() if v is not None}
 
@@ -222,7 +225,12 @@ def _writable_dir(path: Path) -> Path:
 
 
 def write_suite(
-    settings: Settings, url: str, output: Path, types: list[str], max_pages: int
+    settings: Settings,
+    url: str,
+    output: Path,
+    types: list[str],
+    max_pages: int,
+    options: WriterOptions | None = None,
 ) -> int:
     """``matf write``: explore in-process and save a validated suite file."""
     from matf.agents.context import check_target
@@ -238,7 +246,7 @@ def write_suite(
             url, pool.browser("chromium"), max_pages, settings.step_timeout,
             discover_api="api" in types,
         )  # fmt: skip
-        specs = write_specs(site, types)
+        specs = write_specs(site, types, options)
     finally:
         pool.close()
     if not specs:

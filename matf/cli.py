@@ -103,6 +103,13 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     help="Paint over these elements in visual checks (clocks, ads). Repeatable.",
 )
 @click.option(
+    "--viewport",
+    "viewports",
+    multiple=True,
+    metavar="WxH",
+    help="Capture visual checks at this size, e.g. 390x844 (repeatable; default 1280x720).",
+)
+@click.option(
     "--baseline-set",
     default=None,
     help="Visual baselines to compare with (default: the target's host and port).",
@@ -131,6 +138,7 @@ def run(
     video: bool,
     budgets: tuple[str, ...],
     masks: tuple[str, ...],
+    viewports: tuple[str, ...],
     baseline_set: str | None,
     workers: int | None,
     suite: Path | None,
@@ -156,9 +164,21 @@ def run(
             budgets=parse_budgets(list(budgets)),
             masks=_masks(masks),
             baseline_set=baseline_set,
+            viewports=tuple(parse_viewport(v) for v in viewports),
         ),
     )
     ctx.exit(campaign.run())
+
+
+def parse_viewport(text: str) -> tuple[int, int]:
+    """``"390x844"`` as (390, 844); a one-line UsageError otherwise."""
+    width, sep, height = text.lower().strip().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise UsageError(f"invalid viewport {text!r}: use WIDTHxHEIGHT, e.g. 390x844")
+    size = int(width), int(height)
+    if not all(100 <= n <= 7680 for n in size):
+        raise UsageError(f"invalid viewport {text!r}: each side must be 100 to 7680 pixels")
+    return size
 
 
 def _masks(masks: tuple[str, ...]) -> tuple[str, ...]:
@@ -180,16 +200,35 @@ def _masks(masks: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option("--types", default=DEFAULT_TYPES, show_default=True)
 @click.option("--max-pages", type=click.IntRange(1, 10_000), default=None)
+@click.option("--budget", "budgets", multiple=True, metavar="NAME=VALUE", help="As for run.")
+@click.option("--mask", "masks", multiple=True, metavar="CSS", help="As for run.")
+@click.option("--viewport", "viewports", multiple=True, metavar="WxH", help="As for run.")
 @click.pass_context
-def write(ctx: click.Context, url: str, output: Path, types: str, max_pages: int | None) -> None:
+def write(
+    ctx: click.Context,
+    url: str,
+    output: Path,
+    types: str,
+    max_pages: int | None,
+    budgets: tuple[str, ...],
+    masks: tuple[str, ...],
+    viewports: tuple[str, ...],
+) -> None:
     """Explore URL and write test specs to a suite file, without running them."""
+    from matf.agents.context import parse_budgets
+    from matf.agents.writer import WriterOptions
     from matf.campaign import write_suite
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
     kinds = _csv(types, TYPES, "types")
     settings.check_types(kinds)
-    count = write_suite(settings, url, output, kinds, max_pages or settings.max_pages)
+    options = WriterOptions(
+        budgets=parse_budgets(list(budgets)),
+        masks=_masks(masks),
+        viewports=tuple(parse_viewport(v) for v in viewports),
+    )
+    count = write_suite(settings, url, output, kinds, max_pages or settings.max_pages, options)
     click.echo(f"wrote {count} tests to {output}")
 
 

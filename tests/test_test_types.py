@@ -252,3 +252,28 @@ def test_bad_options_fail_in_one_line(
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_pages_are_captured_per_viewport_from_a_written_suite(
+    site: DemoServer, tmp_path: Path
+) -> None:
+    suite = tmp_path / "suite.json"
+    written = run_matf(
+        ["write", site.url, "-o", str(suite), "--types", "visual,performance", "--max-pages", "2",
+         "--viewport", "390x844", "--viewport", "1280x720", "--mask", "footer",
+         "--budget", "lcp_ms=4000"],
+        tmp_path,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    tests = json.loads(suite.read_text())["tests"]
+    visual = [t for t in tests if t["kind"] == "visual"]
+    assert sorted(t["viewport"]["width"] for t in visual) == [390, 390, 1280, 1280]
+    assert all(t["steps"][-1]["mask"] == [{"css": "footer", "exact": True}] for t in visual)
+    perf = [t for t in tests if t["kind"] == "performance"]
+    assert len(perf) == 2 and all(t["steps"][-1]["budgets"]["lcp_ms"] == 4000 for t in perf)
+    run = _run(tmp_path, site.url, "out", "--suite", str(suite), "--types", "visual")
+    checks = [t["visual"][0] for t in run["report"]["tests"]]
+    assert sorted(c["width"] for c in checks) == [390, 390, 1280, 1280]
+    assert {c["key"].rsplit("-", 1)[1] for c in checks} == {"390x844", "1280x720"}
+    bad = run_matf(["write", site.url, "-o", str(suite), "--viewport", "wide"], tmp_path)
+    assert bad.returncode == 2 and "invalid viewport 'wide'" in bad.stderr

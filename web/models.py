@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -191,6 +191,14 @@ class ExecuteRequest(Strict):
     masks: list[str] | None = Field(
         None, max_length=50, description="CSS selectors painted over in visual checks"
     )
+    viewports: (
+        list[
+            Annotated[
+                list[Annotated[int, Field(ge=100, le=7680)]], Field(min_length=2, max_length=2)
+            ]
+        ]
+        | None
+    ) = Field(None, max_length=10, description="[width, height] pairs visual checks capture at")
     baseline_set: str | None = Field(
         None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="visual baselines to compare with (default: the target's host and port)",
@@ -212,6 +220,7 @@ class ExecuteRequest(Strict):
             "budgets": self.budgets or None,
             "visual_masks": [m for m in self.masks or [] if m.strip()] or None,
             "baseline_set": self.baseline_set,
+            "viewports": self.viewports or None,
         }
         return {k: v for k, v in found.items() if v is not None}
 

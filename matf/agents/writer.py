@@ -59,12 +59,14 @@ class WriterOptions:
     ``budgets``: performance budgets over the defaults (``spec.Budgets``
     fields; None turns one off); ``masks``: CSS selectors painted over in
     visual checks (clocks, ads); ``api_time_ms``: response time budget of
-    generated API checks.
+    generated API checks; ``viewports``: (width, height) to capture each page
+    at (none: the run's device or the default 1280x720).
     """
 
     budgets: dict[str, Any] = field(default_factory=dict)
     masks: tuple[str, ...] = ()
     api_time_ms: int = DEFAULT_API_TIME_MS
+    viewports: tuple[tuple[int, int], ...] = ()  # visual checks per page and viewport
 
 
 def write_specs(
@@ -88,7 +90,8 @@ def write_specs(
     if "performance" in types:
         specs += [_perf_spec(ids, p, options.budgets) for p in site.pages]
     if "visual" in types:
-        specs += [_visual_spec(ids, p, options.masks) for p in site.pages]
+        sizes: tuple[tuple[int, int] | None, ...] = options.viewports or (None,)
+        specs += [_visual_spec(ids, p, options.masks, size) for p in site.pages for size in sizes]
     if "api" in types:
         specs += [_api_spec(ids, op, options.api_time_ms) for op in site.api_operations]
     return [parse_spec(s) for s in specs]
@@ -109,19 +112,25 @@ def _perf_spec(ids: _Ids, page: PageInfo, budgets: dict[str, Any]) -> dict[str, 
     }
 
 
-def _visual_spec(ids: _Ids, page: PageInfo, masks: tuple[str, ...]) -> dict[str, object]:
+def _visual_spec(
+    ids: _Ids, page: PageInfo, masks: tuple[str, ...], size: tuple[int, int] | None
+) -> dict[str, object]:
     path = _path(page.url)
     step: dict[str, object] = {"action": "check_visual", "name": "page"}
     if masks:
         step["mask"] = [{"css": selector} for selector in masks]
-    return {
-        "id": ids.make("visual", path),
-        "name": f"Page {path} looks as approved",
+    spec: dict[str, object] = {
+        "id": ids.make("visual", path if size is None else f"{path}-{size[0]}x{size[1]}"),
+        "name": f"Page {path} looks as approved"
+        + ("" if size is None else f" at {size[0]}x{size[1]}"),
         "kind": "visual",
         "category": "visual",
         "url": page.url,
         "steps": [{"action": "goto", "url": page.url, "wait_until": "networkidle"}, step],
     }
+    if size is not None:
+        spec["viewport"] = {"width": size[0], "height": size[1]}
+    return spec
 
 
 def _api_spec(ids: _Ids, op: ApiOperation, time_ms: int) -> dict[str, object]:
@@ -270,5 +279,6 @@ def writer_options(target_budgets: dict[str, Any], run_options: dict[str, Any]) 
     return WriterOptions(
         budgets={**target_budgets, **(run_options.get("budgets") or {})},
         masks=tuple(run_options.get("visual_masks") or ()),
+        viewports=tuple((int(w), int(h)) for w, h in run_options.get("viewports") or ()),
         api_time_ms=int(run_options.get("api_time_ms") or DEFAULT_API_TIME_MS),
     )

@@ -55,7 +55,7 @@ from web.security import current_principal
 
 bp = Blueprint("runs", __name__)
 
-RENDERING_OPTIONS = ("device", "video", "budgets", "visual_masks", "baseline_set")
+RENDERING_OPTIONS = ("device", "video", "budgets", "visual_masks", "baseline_set", "viewports")
 
 REPORTS = {
     "report.html": "text/html",
