@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from matf import spec as s
 from matf.browser.builds import video_available
-from matf.browser.errors import BrowserCrashed, StepFailed, TestTimedOut, playwright_errors
+from matf.browser.errors import (
+    BrowserCrashed,
+    Conclusive,
+    StepFailed,
+    TestTimedOut,
+    playwright_errors,
+)
 from matf.browser.guard import context_options
 from matf.browser.launch import BrowserUnavailable
 from matf.browser.steps import Observed, VisualEnv, describe, origin_of, run_step
@@ -69,6 +75,7 @@ class _Attempt:
     screenshot: str | None = None
     trace: str | None = None
     video: str | None = None
+    conclusive: bool = False  # a verdict already judged on several measurements
 
 
 def worker_name() -> str:
@@ -109,7 +116,7 @@ def execute(
                     options, rendering,
                 )  # fmt: skip
                 attempts.append(attempt)
-                if attempt.outcome == "passed":
+                if attempt.outcome == "passed" or attempt.conclusive:
                     break
                 if attempt.outcome == "error" and not browser.is_connected():
                     browser = pool.browser(browser_name)  # relaunch once the old one died
@@ -237,6 +244,7 @@ def _run_attempt(
                     "failed",
                     f"step {index + 1} ({describe(step)}): {message}",
                 )
+                attempt.conclusive = isinstance(exc, Conclusive)
                 break
             except BrowserCrashed as exc:
                 steps.append(_step(index, step, "failed", t0, str(exc)))

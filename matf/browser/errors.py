@@ -10,6 +10,10 @@ class StepFailed(Exception):
     """A step's check did not hold: the site misbehaved (a test failure)."""
 
 
+class Conclusive(StepFailed):
+    """A failure that was already measured several times: retrying would only repeat it."""
+
+
 class TestTimedOut(StepFailed):
     """The test ran past its time budget."""
 

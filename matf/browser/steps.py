@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from matf import spec as s
-from matf.browser.errors import StepFailed
+from matf.browser.errors import Conclusive, StepFailed
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def _check_performance(
         metrics = judge(median_metrics(samples), step.budgets)
     seen.performance.append(metrics)
     if metrics.over_budget:
-        raise StepFailed(
+        raise Conclusive(
             f"{metrics.url} is over budget (median of {PERF_SAMPLES} loads): "
             + "; ".join(metrics.over_budget)
         )
