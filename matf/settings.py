@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     mistral_api_key: str | None = None
     mistral_model: str = "mistral-large-latest"
     mistral_max_tokens: int = Field(4000, ge=1)
+    mistral_temperature: float = Field(0.1, ge=0, le=2)
+    mistral_server_url: str | None = Field(
+        None, description="another endpoint: a proxy, a self-hosted deployment"
+    )
+    mistral_timeout_ms: int = Field(60_000, ge=1000, description="per request")
+    mistral_retries: int = Field(3, ge=0, le=10, description="on 429 and 5xx, with backoff")
+    mistral_rate_per_minute: int = Field(
+        60, ge=1, description="requests per minute across all writer workers"
+    )
 
     jwt_secret: str | None = None
     api_key: str | None = None
@@ -97,7 +106,13 @@ class Settings(BaseSettings):
         return value.lower() if isinstance(value, str) else value
 
     @field_validator(
-        "redis_url", "mistral_api_key", "api_key", "jwt_secret", "encryption_key", mode="before"
+        "redis_url",
+        "mistral_api_key",
+        "mistral_server_url",
+        "api_key",
+        "jwt_secret",
+        "encryption_key",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -65,6 +65,18 @@ def test_migrations_build_the_schema_in_wal_mode(tmp_path: Path) -> None:
     make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")  # a second start migrates nothing twice
 
 
+def test_the_migrations_build_exactly_the_models(tmp_path: Path) -> None:
+    # A model changed without a migration (or the reverse) shows up here, not in production.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from matf.storage.models import Base
+
+    engine = _engine(tmp_path)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
 def _run_with_cases(engine, cases: list[str]) -> str:  # type: ignore[no-untyped-def]
     with session_scope(engine, write=True) as session:
         run = create_run(session, "http://127.0.0.1/", {"browsers": ["chromium"]})

@@ -238,3 +238,23 @@ class Baseline(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(300))
+
+
+class LlmAnswer(Base):
+    """A checked model answer for one page, so an unchanged site costs no call.
+
+    ``key`` hashes (page fingerprint, model, prompt version, goals): a change
+    to any of them asks again. ``tests`` holds the specs that passed the checks.
+    """
+
+    __tablename__ = "llm_answers"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100))
+    prompt_version: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    tests: Mapped[list[Any]] = mapped_column(default=list)
+    dropped: Mapped[list[Any]] = mapped_column(default=list)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

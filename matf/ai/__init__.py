@@ -1,0 +1,1 @@
+"""The AI test writer: Mistral proposes specs as data; the platform validates and verifies them."""
