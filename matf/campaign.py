@@ -77,6 +77,7 @@ class Campaign:
         workers: int,
         suite: Path | None,
         rendering: Rendering | None = None,
+        ai: dict[str, Any] | None = None,
     ) -> None:
         """``types`` None: every type the suite has, or the default ones."""
         self.settings = settings
@@ -90,6 +91,9 @@ class Campaign:
         self.out = _writable_dir(out)
         self.types, self.browsers = types, browsers
         self.max_pages, self.workers = max_pages, workers
+        self.ai = {k: v for k, v in (ai or {}).items() if v not in (None, [])}
+        if self.ai.get("goals") and not settings.mistral_api_key and self.ai.get("enabled", True):
+            raise UsageError("--goal needs the AI writer: set MISTRAL_API_KEY")
 
     def run(self) -> int:
         from matf.storage.db import get_engine
@@ -103,6 +107,7 @@ class Campaign:
             "out_dir": str(self.out),
             "mode": self._mode(),
             **self.rendering.options(),
+            **({"ai": self.ai} if self.ai else {}),
         }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:
@@ -178,6 +183,15 @@ class Campaign:
             if counts[k] or k in ("passed", "failed")
         ]
         click.echo(f"run {run_id}: {counts['total']} tests, " + ", ".join(parts))
+        llm = report["run"].get("llm")
+        if llm:
+            click.echo(
+                f"  AI writer ({llm['model']}): {llm['calls']} calls, {llm['prompt_tokens']} "
+                f"tokens in, {llm['completion_tokens']} out (~${llm['cost_usd']:.4f}); "
+                f"{llm['cached_pages']} of {llm['pages']} pages from cache; "
+                f"{llm['verified']} verified, {llm['findings']} findings, "
+                f"{len(llm['dropped'])} dropped"
+            )
         skipped: dict[str, str] = {}
         for test in report["tests"]:
             if test["status"] == "skipped" and test.get("error"):

@@ -110,6 +110,22 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     help="Capture visual checks at this size, e.g. 390x844 (repeatable; default 1280x720).",
 )
 @click.option(
+    "--goal",
+    "goals",
+    multiple=True,
+    metavar="TEXT",
+    help='A goal for the AI writer: "a visitor can subscribe to the newsletter" (repeatable).',
+)
+@click.option(
+    "--goals-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="User stories for the AI writer, one per line (# starts a comment).",
+)
+@click.option("--max-llm-calls", type=click.IntRange(1, 100_000), default=None)
+@click.option("--max-tokens", type=click.IntRange(1, 100_000_000), default=None)
+@click.option("--no-ai", is_flag=True, help="Write tests heuristically even with MISTRAL_API_KEY.")
+@click.option(
     "--baseline-set",
     default=None,
     help="Visual baselines to compare with (default: the target's host and port).",
@@ -139,6 +155,11 @@ def run(
     budgets: tuple[str, ...],
     masks: tuple[str, ...],
     viewports: tuple[str, ...],
+    goals: tuple[str, ...],
+    goals_file: Path | None,
+    max_llm_calls: int | None,
+    max_tokens: int | None,
+    no_ai: bool,
     baseline_set: str | None,
     workers: int | None,
     suite: Path | None,
@@ -166,8 +187,29 @@ def run(
             baseline_set=baseline_set,
             viewports=tuple(parse_viewport(v) for v in viewports),
         ),
+        ai={
+            "enabled": not no_ai,
+            "goals": [*goals, *read_goals(goals_file)],
+            "max_calls": max_llm_calls,
+            "max_tokens": max_tokens,
+        },
     )
     ctx.exit(campaign.run())
+
+
+def read_goals(path: Path | None) -> list[str]:
+    """User stories from a file: one per line; blank lines and # comments skipped."""
+    if path is None:
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read goals from {path}: {exc.strerror or exc}") from exc
+    goals = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    for goal in goals:
+        if len(goal) > 500:
+            raise UsageError(f"a goal in {path} is over 500 characters: {goal[:40]!r}…")
+    return goals[:50]
 
 
 def parse_viewport(text: str) -> tuple[int, int]:

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     mistral_timeout_ms: int = Field(60_000, ge=1000, description="per request")
     mistral_retries: int = Field(3, ge=0, le=10, description="on 429 and 5xx, with backoff")
+    mistral_price_input: float = Field(
+        2.0, ge=0, description="USD per million prompt tokens, for cost estimates"
+    )
+    mistral_price_output: float = Field(
+        6.0, ge=0, description="USD per million completion tokens, for cost estimates"
+    )
     mistral_rate_per_minute: int = Field(
         60, ge=1, description="requests per minute across all writer workers"
     )

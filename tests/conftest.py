@@ -62,6 +62,8 @@ def make_settings(folder: Path, **overrides: object) -> Settings:
         "step_timeout": 10_000,
         "test_retries": 2,
         "max_pages": 25,
+        "mistral_api_key": None,  # a developer's own key never reaches a test's requests
+        "mistral_server_url": None,
         "_env_file": None,
     }
     values.update(overrides)
@@ -70,7 +72,8 @@ def make_settings(folder: Path, **overrides: object) -> Settings:
 
 def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
     """Environment for a `matf` or `celery` child process using ``folder``'s database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    private = ("REDIS_URL", "DATABASE_URL", "MISTRAL_API_KEY", "MISTRAL_SERVER_URL")
+    env = {k: v for k, v in os.environ.items() if k not in private}
     env.update(
         {
             "DATABASE_URL": f"sqlite:///{folder / 'matf.db'}",

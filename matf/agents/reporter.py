@@ -86,6 +86,7 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         types=list(run.options.get("types", [])),
         error=run.error,
         counts=tally,  # type: ignore[arg-type]
+        llm=run.options.get("llm"),
     )
     tests = [
         ReportTest(id=f"{r.case_id}:{r.browser}", quarantined=r.case_id in muted, **r.model_dump())

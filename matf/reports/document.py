@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,9 @@ class RunSummary(BaseModel):
     types: list[str]
     error: str | None = None
     counts: Counts
+    llm: dict[str, Any] | None = Field(
+        None, description="the AI writer's calls, tokens, estimated cost and verdicts"
+    )
 
 
 class ReportTest(TestResult):

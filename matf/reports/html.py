@@ -103,6 +103,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         ],
         "filters": [(s, STATUS_LABELS[s], row_counts[s]) for s in STATUS_ORDER],
         "tests": tests,
+        "llm": _prepare_llm(run.get("llm")),
         "perf_rows": [
             {**row, "test": t["name"], "browser": t["browser"], "status": t["status"]}
             for t in tests
@@ -159,6 +160,29 @@ def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "video_path": _text(artifacts.get("video")) or None,
         "video_href": _safe_relative_href(artifacts.get("video")),
         "device": _text(test.get("device")) or None,
+    }
+
+
+def _prepare_llm(llm: Any) -> dict[str, Any] | None:
+    """The AI writer's spending and verdicts, as display values."""
+    if not isinstance(llm, dict):
+        return None
+    try:
+        cost = f"${float(llm.get('cost_usd') or 0):.4f}"
+    except (TypeError, ValueError):
+        cost = "—"
+    return {
+        "model": _text(llm.get("model")),
+        "calls": _int(llm.get("calls"), 0),
+        "prompt_tokens": _int(llm.get("prompt_tokens"), 0),
+        "completion_tokens": _int(llm.get("completion_tokens"), 0),
+        "cost": cost,
+        "pages": _int(llm.get("pages"), 0),
+        "cached_pages": _int(llm.get("cached_pages"), 0),
+        "verified": _int(llm.get("verified"), 0),
+        "findings": _int(llm.get("findings"), 0),
+        "dropped": [_text(d) for d in llm.get("dropped") or []],
+        "skipped": [_text(d) for d in llm.get("skipped") or []],
     }
 
 

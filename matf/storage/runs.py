@@ -191,3 +191,9 @@ def progress(session: Session, run_id: str) -> dict[str, Any]:
         "failed": finished.get("failed", 0) + finished.get("error", 0),
         "error": run.error,
     }
+
+
+def record_llm_usage(session: Session, run_id: str, usage: dict[str, Any]) -> None:
+    """What the AI writer spent and made for a run, shown in its reports."""
+    run = get_run(session, run_id)
+    run.options = {**run.options, "llm": usage}

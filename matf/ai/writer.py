@@ -1,0 +1,290 @@
+"""The AI test writer: per page, Mistral proposes; the platform checks and verifies.
+
+For each explored page (up to ``max_pages``): a snapshot of what it shows
+(untrusted data, secrets redacted) is fingerprinted; a cached answer for the
+same (fingerprint, model, prompt version, goals) costs no call; otherwise the
+model is asked within the run's call and token budgets, and its answer is
+checked and repaired once (``matf.ai.proposals``). Every proposed test is then
+run once against the live site before it is kept:
+
+- it passes: a verified test;
+- an assertion (an ``expect_*`` step) fails while every action before it ran:
+  kept only as a *finding*, named and tagged so, with its first run's error;
+- an action or navigation fails: dropped, with the reason (a broken test is
+  never saved).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matf.agents.executor import ExecutionLimits, execute
+from matf.ai.gateway import LlmError, MistralGateway
+from matf.ai.grounding import fingerprint, redact, snapshot, trimmed
+from matf.ai.prompts import PROMPT_VERSION, page_messages
+from matf.ai.proposals import Proposal, propose
+from matf.browser.guard import context_options
+from matf.browser.steps import origin_of
+from matf.netguard import NetworkPolicy
+from matf.spec import TestSpec
+from matf.storage.llm_cache import answer_key, cached_answer, store_answer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy.orm import Session
+
+    from matf.agents.explore import SiteMap
+    from matf.browser.pool import BrowserPool
+    from matf.settings import Settings
+
+log = logging.getLogger("matf.ai")
+
+FINDING_TAG = "finding"
+VERIFIED_TAG = "ai"
+
+
+@dataclass(frozen=True)
+class AiOptions:
+    """What a run asks of the AI writer: goals, and what it may spend."""
+
+    goals: tuple[str, ...] = ()
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_pages: int = 10
+    tests_per_page: int = 5
+    page_tokens: int = 3000
+
+
+@dataclass
+class AiUsage:
+    """Calls and tokens of one run's writing, and what became of the proposals."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    pages: int = 0
+    cached_pages: int = 0
+    proposed: int = 0
+    verified: int = 0
+    findings: int = 0
+    dropped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # pages not asked, and why
+
+    def add(self, proposal: Proposal) -> None:
+        self.calls += proposal.calls
+        self.prompt_tokens += proposal.prompt_tokens
+        self.completion_tokens += proposal.completion_tokens
+
+    def cost_usd(self, settings: Settings) -> float:
+        return round(
+            self.prompt_tokens / 1e6 * settings.mistral_price_input
+            + self.completion_tokens / 1e6 * settings.mistral_price_output,
+            6,
+        )
+
+    def as_dict(self, settings: Settings) -> dict[str, Any]:
+        return {
+            "model": settings.mistral_model,
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd(settings),
+            "pages": self.pages,
+            "cached_pages": self.cached_pages,
+            "proposed": self.proposed,
+            "verified": self.verified,
+            "findings": self.findings,
+            "dropped": self.dropped[:50],
+            "skipped": self.skipped[:50],
+        }
+
+
+def write_with_ai(
+    site: SiteMap,
+    settings: Settings,
+    pool: BrowserPool,
+    db: Callable[[bool], AbstractContextManager[Session]],
+    options: AiOptions,
+    artifacts_root: Path,
+    run_id: str,
+    network: NetworkPolicy | None = None,
+    secrets: dict[str, str] | None = None,
+) -> tuple[list[TestSpec], AiUsage]:
+    """Verified tests and findings for the explored pages, and what it cost.
+
+    ``db(write)`` opens a session for the answer cache. ``secrets`` (name to
+    value) are redacted from snapshots; only their names reach the model.
+    """
+    usage = AiUsage()
+    gateway = MistralGateway(settings)
+    origin = origin_of(site.start)
+    kept: list[TestSpec] = []
+    try:
+        for page_url in [page.url for page in site.pages][: options.max_pages]:
+            specs = _page_specs(
+                page_url, origin, settings, pool, gateway, db, options, usage, network, secrets
+            )
+            usage.proposed += len(specs)
+            for spec in specs:
+                verdict, reason = _verify(spec, settings, pool, artifacts_root, run_id, network)
+                if reason is not None:
+                    usage.dropped.append(f"{spec.id}: {reason}")
+                if verdict is not None:
+                    kept.append(verdict)
+                    if FINDING_TAG in verdict.tags:
+                        usage.findings += 1
+                    else:
+                        usage.verified += 1
+    finally:
+        gateway.close()
+    ids: set[str] = set()
+    unique = [s for s in kept if not (s.id in ids or ids.add(s.id))]  # type: ignore[func-returns-value]
+    return unique, usage
+
+
+def _page_specs(
+    url: str,
+    origin: str,
+    settings: Settings,
+    pool: BrowserPool,
+    gateway: MistralGateway,
+    db: Callable[[bool], AbstractContextManager[Session]],
+    options: AiOptions,
+    usage: AiUsage,
+    network: NetworkPolicy | None,
+    secrets: dict[str, str] | None,
+) -> list[TestSpec]:
+    snap = _snapshot(pool, url, settings.step_timeout, network)
+    if snap is None:
+        usage.skipped.append(f"{url}: could not be read")
+        return []
+    snap = redact(snap, secrets or {})
+    usage.pages += 1
+    key = answer_key(fingerprint(snap), settings.mistral_model, PROMPT_VERSION, options.goals)
+    with db(False) as session:
+        found = cached_answer(session, key)
+    if found is not None:
+        usage.cached_pages += 1
+        return found[0]
+    reason = _over_budget(usage, options)
+    if reason is not None:
+        usage.skipped.append(f"{url}: {reason}")
+        return []
+    messages = page_messages(
+        trimmed(snap, options.page_tokens),
+        origin,
+        list(options.goals),
+        sorted(secrets or {}),
+        options.tests_per_page,
+    )
+    try:
+        proposal = propose(gateway.complete, messages, origin, sorted(secrets or {}))
+    except LlmError as exc:
+        usage.skipped.append(f"{url}: {exc.message}")
+        return []
+    usage.add(proposal)
+    usage.dropped += [f"{url}: {reason}" for reason in proposal.dropped]
+    with db(True) as session:
+        store_answer(
+            session,
+            key,
+            model=settings.mistral_model,
+            prompt_version=PROMPT_VERSION,
+            url=url,
+            specs=proposal.specs,
+            dropped=proposal.dropped,
+            prompt_tokens=proposal.prompt_tokens,
+            completion_tokens=proposal.completion_tokens,
+        )
+    return proposal.specs
+
+
+def _over_budget(usage: AiUsage, options: AiOptions) -> str | None:
+    # A page can take two calls (an answer and its repair): stop before a budget would break.
+    if options.max_calls is not None and usage.calls + 2 > options.max_calls:
+        return f"the run's budget of {options.max_calls} model calls is spent"
+    spent = usage.prompt_tokens + usage.completion_tokens
+    if options.max_tokens is not None and spent >= options.max_tokens:
+        return f"the run's budget of {options.max_tokens} tokens is spent"
+    return None
+
+
+def _snapshot(pool: BrowserPool, url: str, timeout_ms: int, network: NetworkPolicy | None) -> Any:
+    from playwright.sync_api import Error as PlaywrightError
+
+    from matf.browser.steps import wait_quiet
+
+    context = pool.browser("chromium").new_context(**context_options(network))
+    try:
+        page = context.new_page()
+        page.goto(url, wait_until="load", timeout=timeout_ms)
+        wait_quiet(page, min(timeout_ms, 3000))
+        return snapshot(page, timeout_ms)
+    except PlaywrightError as exc:
+        log.info("could not snapshot %s: %s", url, (exc.message or str(exc)).splitlines()[0])
+        return None
+    finally:
+        context.close()
+
+
+def _verify(
+    spec: TestSpec,
+    settings: Settings,
+    pool: BrowserPool,
+    artifacts_root: Path,
+    run_id: str,
+    network: NetworkPolicy | None,
+) -> tuple[TestSpec | None, str | None]:
+    """Run the proposal once: a verified test, a finding, or why it was dropped."""
+    limits = ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0)
+    result = execute(spec, "chromium", f"{run_id}-verify", pool, limits, artifacts_root, network)
+    if result.status == "passed":
+        return spec.model_copy(update={"tags": _tags(spec, VERIFIED_TAG)}), None
+    failed = next((step for step in result.steps if step.status == "failed"), None)
+    if result.status == "failed" and failed is not None and failed.action.startswith("expect_"):
+        finding = spec.model_copy(
+            update={
+                "name": f"Finding: {spec.name}"[:300],
+                "tags": _tags(spec, VERIFIED_TAG, FINDING_TAG),
+            }
+        )
+        return finding, None
+    first = " ".join((result.error or result.status).split())[:300]
+    return None, f"it did not run on the live site: {first}"
+
+
+def _tags(spec: TestSpec, *extra: str) -> list[str]:
+    return list(dict.fromkeys([*spec.tags, *extra]))[:20]
+
+
+def target_secrets(session: Session, settings: Settings, url: str) -> dict[str, str]:
+    """The target's secrets by name (``NAME`` or ``NAME.field``), to redact from snapshots.
+
+    Without ``ENCRYPTION_KEY`` none can be read, and none is offered to the model.
+    """
+    from matf.errors import ConfigError
+    from matf.secrets import get_secret, keyring_from_settings, list_secrets, normalize_origin
+
+    origin = normalize_origin(url)
+    infos = list_secrets(session, origin)
+    if not infos:
+        return {}
+    try:
+        keyring = keyring_from_settings(settings)
+    except ConfigError:
+        log.info("the target has secrets but ENCRYPTION_KEY is not set: none is used")
+        return {}
+    found: dict[str, str] = {}
+    for info in infos:
+        value = get_secret(session, keyring, origin, info.name)
+        plain = value.reveal() if value is not None else None
+        if isinstance(plain, str):
+            found[info.name] = plain
+        elif isinstance(plain, dict):
+            found |= {f"{info.name}.{k}": str(v) for k, v in plain.items() if isinstance(v, str)}
+    return found
