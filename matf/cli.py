@@ -358,11 +358,12 @@ def schema(out: Path) -> None:
 
 def _register_commands() -> None:
     from matf.commands.accounts import keys, users
+    from matf.commands.export import export
     from matf.commands.secrets import secrets
     from matf.commands.serve import serve
     from matf.commands.visual import baselines, budgets
 
-    for command in (serve, users, keys, secrets, baselines, budgets):
+    for command in (serve, users, keys, secrets, baselines, budgets, export):
         cli.add_command(command)
 
 

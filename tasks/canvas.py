@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
 
+from matf.secrets import referenced_names, sealed_for
 from matf.storage.db import session_scope
 from matf.storage.runs import get_run, load_specs
 
@@ -35,6 +36,10 @@ def fan_out(engine: Engine, run_id: str) -> Any:
         options = get_run(session, run_id).options
         browsers = list(options.get("browsers", ["chromium"]))
         network = options.get("network")  # a guarded run's NetworkPolicy, as a dict
+        target = get_run(session, run_id).target
+        needs = {spec.id: referenced_names(spec.model_dump(mode="json")) for spec in specs}
+        wanted = set().union(*needs.values()) if needs else set()
+        sealed = sealed_for(session, target, wanted) if wanted else []
         rendering = {k: options[k] for k in RENDERING if options.get(k) is not None}
     report = signature("matf.reporter.report", args=[run_id])
     if not specs:
@@ -46,13 +51,20 @@ def fan_out(engine: Engine, run_id: str) -> Any:
         signature(
             "matf.executor.execute",
             args=[spec.model_dump(mode="json"), browser, run_id],
-            kwargs=extra,
+            kwargs={**extra, **_secrets_for(needs[spec.id], sealed)},
         ).set(task_id=executor_task_id(run_id, spec.id, browser))
         for spec in specs
         for browser in browsers
     ]
     report.on_error(signature("matf.reporter.salvage", args=[run_id]))
     return chord(header, report)
+
+
+def _secrets_for(names: set[str], sealed: list[dict[str, str]]) -> dict[str, Any]:
+    """Only the sealed secrets this spec refers to travel with its task."""
+    wanted = {name.split(".", 1)[0] for name in names}
+    mine = [item for item in sealed if item["name"] in wanted]
+    return {"secrets": mine} if mine else {}
 
 
 def executor_task_id(run_id: str, case_id: str, browser: str) -> str:

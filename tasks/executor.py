@@ -12,8 +12,11 @@ from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.logger import event_key
 from matf.browser.pool import thread_pool
+from matf.errors import MatfError
 from matf.netguard import NetworkPolicy
 from matf.results import TestResult
+from matf.secrets import keyring_from_settings, open_sealed
+from matf.settings import Settings
 from matf.spec import TestSpec
 from tasks.base import MatfTask
 
@@ -26,11 +29,14 @@ def execute(
     run_id: str,
     network: dict[str, Any] | None = None,
     rendering: dict[str, Any] | None = None,
+    secrets: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Run the spec; the result travels back through the chord to the reporter.
 
     ``network`` is the run's ``NetworkPolicy`` as a dict; absent means unguarded.
     ``rendering``: the run's device, video and baseline set (``Rendering``).
+    ``secrets``: sealed values the spec's placeholders need, opened here with
+    this worker's ``ENCRYPTION_KEY`` (the broker only ever carries ciphertext).
     """
     test = TestSpec.model_validate(spec)
     s = self.settings
@@ -51,6 +57,7 @@ def execute(
                 baselines_root=Path(s.storage_path) / "baselines",
                 baseline_set=(rendering or {}).get("baseline_set"),
             ),
+            _open(s, secrets),
         )
     except SoftTimeLimitExceeded:
         result = TestResult.for_spec(
@@ -72,6 +79,15 @@ def execute(
         worker=result.worker,
     )
     return result.model_dump(mode="json")
+
+
+def _open(settings: Settings, sealed: list[dict[str, str]] | None) -> dict[str, str]:
+    if not sealed:
+        return {}
+    try:
+        return open_sealed(keyring_from_settings(settings), sealed)
+    except MatfError:
+        return {}  # each step that needs one then fails, naming the secret it lacks
 
 
 def _announce(

@@ -26,7 +26,7 @@ from matf.ai.gateway import (
     RedisRateLimiter,
     rate_limiter,
 )
-from matf.settings import Settings
+from matf.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.mistral_server import FakeMistral
 
@@ -212,7 +212,8 @@ def test_the_environment_points_the_client_at_another_server(
     monkeypatch.setenv("MISTRAL_SERVER_URL", fake.url)
     monkeypatch.setenv("MISTRAL_API_KEY", KEY)
     fake.responder = lambda request: json.dumps({"echo": request["messages"][-1]["role"]})
-    result = gateway(make_settings(tmp_path)).complete(MESSAGES)
+    # read from the environment, as a deployment sets them (make_settings pins them off)
+    result = gateway(load_settings(_env_file=None)).complete(MESSAGES)
     assert result.text == '{"echo": "user"}'
 
 

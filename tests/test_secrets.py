@@ -578,3 +578,56 @@ def test_cli_errors_are_one_line_and_exit_2(
     assert err.count("\n") == 1
     assert needle in err
     assert SHORT not in err
+
+
+def test_placeholders_are_filled_only_when_a_step_runs(
+    healthy_demo: str, tmp_path: Path, old_entry: str
+) -> None:
+    # Given a target secret holding a person's name and email, and a suite that
+    # refers to it only by placeholder, when the suite runs, then the form is
+    # filled with the real values, and no report shows them.
+    import json as _json
+
+    from matf.secrets import parse_keyring
+    from tests.conftest import run_matf
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'matf.db'}")
+    value = {"name": "Annabel", "email": "annabel.private@example.com"}
+    _put(engine, parse_keyring(old_entry), healthy_demo, "news", value)
+    journey = [
+        {"action": "goto", "url": "/newsletter"},
+        {"action": "fill", "target": {"label": "Name"}, "value": "{{secret:news.name}}"},
+        {"action": "fill", "target": {"label": "Email address"}, "value": "{{secret:news.email}}"},
+        {"action": "check", "target": {"label": "I agree to receive the Acme newsletter"}},
+        {"action": "submit", "target": {"role": "button", "name": "Subscribe"}},
+        {"action": "expect_text", "target": {"role": "status"}, "text": "Thanks, Anna"},
+    ]
+    missing = [journey[0], {**journey[1], "value": "{{secret:nope}}"}]
+    suite = {
+        "tests": [
+            {"id": "subscribe", "name": "Subscribe", "url": f"{healthy_demo}/", "steps": journey},
+            {
+                "id": "missing",
+                "name": "Unknown secret",
+                "url": f"{healthy_demo}/",
+                "steps": missing,
+            },
+        ]
+    }
+    (tmp_path / "suite.json").write_text(_json.dumps(suite))
+    proc = run_matf(
+        ["run", healthy_demo, "--suite", "suite.json", "--out", "out"],
+        tmp_path,
+        ENCRYPTION_KEY=old_entry,
+        TEST_RETRIES="0",
+    )
+    report = (tmp_path / "out" / "report.json").read_text()
+    tests = {t["case_id"]: t for t in _json.loads(report)["tests"]}
+    assert tests["subscribe"]["status"] == "passed", tests["subscribe"]["error"]
+    assert tests["missing"]["status"] == "error"
+    assert (
+        "secret 'nope' is not available: set it with 'matf secrets set" in tests["missing"]["error"]
+    )
+    for text in (report, (tmp_path / "out" / "report.html").read_text(), proc.stdout, proc.stderr):
+        assert "annabel.private@example.com" not in text and "Annabel" not in text
+    assert "{{secret:news.email}}" in report  # the steps show the placeholder

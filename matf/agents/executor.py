@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,11 +92,13 @@ def execute(
     artifacts_root: Path,
     network: NetworkPolicy | None = None,
     rendering: Rendering | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> TestResult:
     """Run ``spec`` in ``browser_name`` with retries and return its final result.
 
     A guarded ``network`` policy sends every connection of the test's browser
-    context through the guard proxy (``matf.browser.guard``).
+    context through the guard proxy (``matf.browser.guard``). ``secrets`` fill
+    the spec's ``{{secret:NAME}}`` placeholders as steps run, and nowhere else.
     """
     rendering = rendering or Rendering()
     if rendering.video and not video_available():
@@ -113,7 +116,7 @@ def execute(
                 trace = number > 1 or limits.retries == 0
                 attempt = _run_attempt(
                     spec, browser, number, trace, limits, artifacts_root, run_id, browser_name,
-                    options, rendering,
+                    options, rendering, secrets or {},
                 )  # fmt: skip
                 attempts.append(attempt)
                 if attempt.outcome == "passed" or attempt.conclusive:
@@ -193,8 +196,9 @@ def _run_attempt(
     browser_name: str,
     options: dict[str, Any],
     rendering: Rendering,
+    secrets: Mapping[str, str],
 ) -> _Attempt:
-    seen = Observed(origin=origin_of(spec.url))
+    seen = Observed(origin=origin_of(spec.url), secrets=secrets)
     stem = f"{spec.id}-{browser_name}-{number}"
     if rendering.baselines_root is not None:
         seen.visual_env = VisualEnv(

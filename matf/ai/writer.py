@@ -131,7 +131,9 @@ def write_with_ai(
             )
             usage.proposed += len(specs)
             for spec in specs:
-                verdict, reason = _verify(spec, settings, pool, artifacts_root, run_id, network)
+                verdict, reason = _verify(
+                    spec, settings, pool, artifacts_root, run_id, network, secrets or {}
+                )
                 if reason is not None:
                     usage.dropped.append(f"{spec.id}: {reason}")
                 if verdict is not None:
@@ -239,10 +241,14 @@ def _verify(
     artifacts_root: Path,
     run_id: str,
     network: NetworkPolicy | None,
+    secrets: dict[str, str],
 ) -> tuple[TestSpec | None, str | None]:
     """Run the proposal once: a verified test, a finding, or why it was dropped."""
     limits = ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0)
-    result = execute(spec, "chromium", f"{run_id}-verify", pool, limits, artifacts_root, network)
+    result = execute(
+        spec, "chromium", f"{run_id}-verify", pool, limits, artifacts_root, network,
+        secrets=secrets,
+    )  # fmt: skip
     if result.status == "passed":
         return spec.model_copy(update={"tags": _tags(spec, VERIFIED_TAG)}), None
     failed = next((step for step in result.steps if step.status == "failed"), None)

@@ -6,15 +6,18 @@ taken from the spec, never to code the spec carries.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from matf import spec as s
 from matf.browser.errors import Conclusive, StepFailed
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
+from matf.secrets import fill_placeholders
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,7 +66,12 @@ class Observed:
     visual: list[VisualCheck] = field(default_factory=list)
     api: list[ApiCheck] = field(default_factory=list)
     visual_env: VisualEnv | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
     action_mark: int = 0  # page errors seen before the last user action
+
+    def fill(self, value: str) -> str:
+        """``value`` with its ``{{secret:NAME}}`` placeholders filled in (only ever here)."""
+        return fill_placeholders(value, self.secrets, self.origin) if "{{" in value else value
 
     def mark_action(self) -> None:
         self.action_mark = len(self.page_errors)
@@ -198,9 +206,9 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             resolve(page, step.target).click(timeout=timeout_ms)
             settle(page)
         case s.Fill():
-            resolve(page, step.target).fill(step.value, timeout=timeout_ms)
+            resolve(page, step.target).fill(seen.fill(step.value), timeout=timeout_ms)
         case s.Select():
-            resolve(page, step.target).select_option(step.value, timeout=timeout_ms)
+            resolve(page, step.target).select_option(seen.fill(step.value), timeout=timeout_ms)
         case s.Check():
             resolve(page, step.target).check(timeout=timeout_ms)
         case s.Press():
@@ -261,6 +269,16 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             _api_request(page, step, base_url, seen, timeout_ms)
 
 
+def _fill_deep(value: Any, seen: Observed) -> Any:
+    if isinstance(value, str):
+        return seen.fill(value)
+    if isinstance(value, dict):
+        return {k: _fill_deep(v, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_deep(v, seen) for v in value]
+    return value
+
+
 def _check_performance(
     page: Page, step: s.CheckPerformance, seen: Observed, timeout_ms: float
 ) -> None:
@@ -313,6 +331,13 @@ def _api_request(
 ) -> None:
     from matf.browser.api import ApiStepFailed, run_api_request
 
+    if seen.secrets or "{{" in json.dumps([step.headers, step.body]):
+        step = step.model_copy(
+            update={
+                "headers": {k: seen.fill(v) for k, v in step.headers.items()},
+                "body": _fill_deep(step.body, seen),
+            }
+        )
     try:
         seen.api.append(run_api_request(page, step, base_url, timeout_ms))
     except ApiStepFailed as exc:
