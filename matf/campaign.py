@@ -202,9 +202,10 @@ class Campaign:
             if test["status"] in ("failed", "error"):
                 first = " ".join((test.get("error") or "").split())  # one line, what and why
                 first = first if len(first) <= 200 else first[:199] + "…"
+                kind = f" ({test['triage']['kind']})" if test.get("triage") else ""
                 click.echo(
                     f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
-                    f"  {_printable(first)}"
+                    f"{kind}  {_printable(first)}"
                 )
         click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
         return 0 if report["run"]["status"] == "passed" else 1

@@ -102,6 +102,13 @@ class ApiCheck(_Model):
     schema_errors: list[str] = Field(default_factory=list)
 
 
+class Triage(_Model):
+    """Why a test did not pass, so it reaches the right hands (``matf.agents.triage``)."""
+
+    kind: Literal["app-bug", "ui-drift", "flaky", "environment"]
+    reason: str
+
+
 class TestResult(_Model):
     """The outcome of one (case, browser), after all its attempts."""
 
@@ -129,6 +136,7 @@ class TestResult(_Model):
     visual: list[VisualCheck] = Field(default_factory=list)
     api: list[ApiCheck] = Field(default_factory=list)
     device: str | None = None
+    triage: Triage | None = None
     worker: str | None = None
 
     @property

@@ -156,3 +156,20 @@ def test_an_unchanged_site_costs_no_call(runs: list[dict[str, Any]]) -> None:
 def test_a_goal_without_a_key_is_refused(healthy_demo: str, tmp_path: Path) -> None:
     proc = run_matf(["run", healthy_demo, "--goal", "buy a tent"], tmp_path, MISTRAL_API_KEY="")
     assert proc.returncode == 2 and "--goal needs the AI writer: set MISTRAL_API_KEY" in proc.stderr
+
+
+def test_a_saved_suite_never_calls_the_model(
+    fake: FakeMistral, healthy_demo: str, tmp_path: Path
+) -> None:
+    suite = {"tests": [_test("subscribe", "A visitor subscribes", JOURNEY, healthy_demo)]}
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
+    before = len(fake.requests)
+    proc = run_matf(
+        ["run", healthy_demo, "--suite", "suite.json", "--out", "out"],
+        tmp_path,
+        MISTRAL_API_KEY="test-key",
+        MISTRAL_SERVER_URL=fake.url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(fake.requests) == before
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["run"]["llm"] is None

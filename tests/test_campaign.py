@@ -59,6 +59,7 @@ def test_every_seeded_bug_is_found(buggy_campaign: dict[str, Any]) -> None:
             and t["status"] == "failed"
         ]
         assert failing, f"seeded bug {bug.id} was not found"
+        assert all(t["triage"]["kind"] == "app-bug" for t in failing), bug.id  # not drift
         check = EVIDENCE.get(bug.id)
         if check is not None:
             assert any(check(t) for t in failing), f"{bug.id}: failing, but not for its reason"

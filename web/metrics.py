@@ -142,7 +142,7 @@ class MatfCollector(Collector):
             return list(self._families)
 
     def _compute(self) -> list[Any]:
-        health, queued, tests, durations, runs, active = _empty_families()
+        health, queued, tests, durations, runs, active, calls, tokens = _empty_families()
         try:
             agents, queues = self._status()
         except Exception as exc:  # noqa: BLE001 - a scrape still answers what it can
@@ -156,11 +156,27 @@ class MatfCollector(Collector):
         families = [health, queued]
         try:
             self._from_database(tests, durations, runs, active)
+            self._llm_usage(calls, tokens)
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreadable: %s", exc)
         else:
-            families += [tests, durations, runs, active]
+            families += [tests, durations, runs, active, calls, tokens]
         return families
+
+    def _llm_usage(self, calls: CounterMetricFamily, tokens: CounterMetricFamily) -> None:
+        """What the AI writer spent, from each run's recorded usage."""
+        llm = Run.options["llm"]
+        with self._engine.connect() as conn:
+            n_calls, prompt, completion = conn.execute(
+                select(
+                    func.sum(llm["calls"].as_integer()),
+                    func.sum(llm["prompt_tokens"].as_integer()),
+                    func.sum(llm["completion_tokens"].as_integer()),
+                )
+            ).one()
+        calls.add_metric([], float(n_calls or 0))
+        tokens.add_metric(["prompt"], float(prompt or 0))
+        tokens.add_metric(["completion"], float(completion or 0))
 
     def _from_database(
         self,
@@ -217,4 +233,6 @@ def _empty_families() -> tuple[Any, ...]:
         ),
         CounterMetricFamily("runs", "Runs finished, by final status", labels=["status"]),
         GaugeMetricFamily("runs_active", "Runs queued or running", labels=["status"]),
+        CounterMetricFamily("llm_calls", "Requests the AI writer sent to the model"),
+        CounterMetricFamily("llm_tokens", "Tokens the AI writer used", labels=["kind"]),
     )

@@ -18,11 +18,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from matf.agents.triage import classify
 from matf.files import write_atomic
 from matf.reports.document import ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
-from matf.results import TestResult
+from matf.results import TestResult, Triage
 from matf.storage.models import Run
 from matf.storage.runs import (
     counts,
@@ -54,8 +55,15 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
                 got[(spec.id, browser)] = TestResult.for_spec(
                     spec, browser, run_id, "error", error=LOST, attempts=0
                 )
-    record_results(session, list(got.values()))
+    record_results(session, [_triaged(result) for result in got.values()])
     return run
+
+
+def _triaged(result: TestResult) -> TestResult:
+    found = classify(result)
+    if found is None:
+        return result
+    return result.model_copy(update={"triage": Triage(kind=found[0], reason=found[1])})
 
 
 def build_document(session: Session, run_id: str) -> ReportDocument:

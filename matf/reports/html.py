@@ -160,7 +160,22 @@ def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "video_path": _text(artifacts.get("video")) or None,
         "video_href": _safe_relative_href(artifacts.get("video")),
         "device": _text(test.get("device")) or None,
+        "triage": _prepare_triage(test.get("triage")),
     }
+
+
+TRIAGE_LABELS = {
+    "app-bug": "application bug",
+    "ui-drift": "UI drift",
+    "flaky": "flaky",
+    "environment": "environment",
+}
+
+
+def _prepare_triage(triage: Any) -> dict[str, str] | None:
+    if not isinstance(triage, dict) or triage.get("kind") not in TRIAGE_LABELS:
+        return None
+    return {"label": TRIAGE_LABELS[triage["kind"]], "reason": _text(triage.get("reason"))}
 
 
 def _prepare_llm(llm: Any) -> dict[str, Any] | None:
