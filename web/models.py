@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from matf.results import TestResult
+from matf.results import PerfMetrics, TestResult
 from matf.settings import BrowserName
 from matf.spec import Kind
 
@@ -482,24 +482,13 @@ class BudgetsOut(BaseModel):
     effective: dict[str, float | None] = Field(description="what its runs are checked against")
 
 
-class PerfPoint(BaseModel):
-    """One page load measured in one run."""
+class PerfPoint(PerfMetrics):
+    """One page load measured in one run: its metrics, and where they come from."""
 
     run_id: str
     finished_at: str | None
     case_id: str
     browser: str
-    url: str
-    ttfb_ms: float | None = None
-    fcp_ms: float | None = None
-    lcp_ms: float | None = None
-    cls: float | None = None
-    tbt_ms: float | None = None
-    dom_content_loaded_ms: float | None = None
-    load_ms: float | None = None
-    requests: int = 0
-    transfer_bytes: int = 0
-    over_budget: list[str] = Field(default_factory=list)
 
 
 class PerfTrends(BaseModel):
