@@ -144,9 +144,11 @@ def write_with_ai(
                         usage.verified += 1
     finally:
         gateway.close()
-    ids: set[str] = set()
-    unique = [s for s in kept if not (s.id in ids or ids.add(s.id))]  # type: ignore[func-returns-value]
-    return unique, usage
+    # Two pages may propose the same test (a shared header, say): keep the first.
+    first: dict[str, TestSpec] = {}
+    for spec in kept:
+        first.setdefault(spec.id, spec)
+    return list(first.values()), usage
 
 
 def _page_specs(
