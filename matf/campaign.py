@@ -39,6 +39,9 @@ class Rendering:
     baseline_set: str | None = None
     viewports: tuple[tuple[int, int], ...] = ()
 
+    # The run options ``options()`` may set: what a re-run carries over.
+    KEYS = ("device", "video", "budgets", "visual_masks", "baseline_set", "viewports")
+
     def options(self) -> dict[str, Any]:
         """The run options these become (absent when unset)."""
         found: dict[str, Any] = {

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 
-def write_atomic(target: Path, data: bytes | str) -> Path:
-    """Replace ``target`` in one step: a reader sees the old file or the whole new one."""
+def write_atomic(target: Path, data: bytes | str, *, replace: bool = True) -> Path:
+    """Replace ``target`` in one step: a reader sees the old file or the whole new one.
+
+    ``replace=False``: an existing ``target`` is left as it is (the first writer
+    wins, even between processes racing to create it).
+    """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -17,7 +22,12 @@ def write_atomic(target: Path, data: bytes | str) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
+        if replace:
+            os.replace(tmp_name, target)
+        else:
+            with suppress(FileExistsError):
+                os.link(tmp_name, target)
+            os.unlink(tmp_name)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

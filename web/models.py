@@ -213,16 +213,17 @@ class ExecuteRequest(Strict):
         return self
 
     def rendering(self) -> dict[str, Any]:
-        """The run options for device, video, budgets, masks and baseline set."""
-        found: dict[str, Any] = {
-            "device": self.device,
-            "video": self.video or None,
-            "budgets": self.budgets or None,
-            "visual_masks": [m for m in self.masks or [] if m.strip()] or None,
-            "baseline_set": self.baseline_set,
-            "viewports": self.viewports or None,
-        }
-        return {k: v for k, v in found.items() if v is not None}
+        """The run options for device, video, budgets, masks, viewports and baseline set."""
+        from matf.campaign import Rendering
+
+        return Rendering(
+            device=self.device,
+            video=self.video,
+            budgets=dict(self.budgets or {}),
+            masks=tuple(m for m in self.masks or [] if m.strip()),
+            baseline_set=self.baseline_set,
+            viewports=tuple((w, h) for w, h in self.viewports or []),
+        ).options()
 
     def kinds(self) -> list[str]:
         if self.types:

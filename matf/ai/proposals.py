@@ -22,13 +22,13 @@ from matf.ai.gateway import Completion
 from matf.ai.prompts import repair_messages
 from matf.browser.steps import origin_of
 from matf.errors import SpecError
+from matf.secrets import PLACEHOLDER, referenced_names
 from matf.spec import ApiRequest, ExpectStatus, Goto, TestSpec, parse_spec
 
 log = logging.getLogger("matf.ai")
 
 ID_PREFIX = "ai-"
 MAX_TESTS = 20
-_PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z0-9_.-]*)\s*\}\}")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 _NAVIGATING = (Goto, ExpectStatus, ApiRequest)  # steps that open or fetch a URL
 
@@ -134,14 +134,12 @@ def _off_origin(spec: TestSpec, origin: str) -> str | None:
 
 def _bad_placeholder(item: Any, names: set[str]) -> str | None:
     """A secret is only ever a placeholder for a name the target has."""
-    for text in _strings(item):
-        for match in _PLACEHOLDER.finditer(text):
-            if match.group(1) not in names:
-                known = ", ".join(sorted(names)) or "none"
-                return f"unknown secret {match.group(1)!r} (available: {known})"
-        rest = _PLACEHOLDER.sub("", text)
-        if _TEMPLATE.search(rest):
-            return "only {{secret:NAME}} placeholders are allowed in values"
+    unknown = sorted(referenced_names(item) - names)
+    if unknown:
+        known = ", ".join(sorted(names)) or "none"
+        return f"unknown secret {unknown[0]!r} (available: {known})"
+    if any(_TEMPLATE.search(PLACEHOLDER.sub("", text)) for text in _strings(item)):
+        return "only {{secret:NAME}} placeholders are allowed in values"
     return None
 
 

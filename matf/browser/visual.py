@@ -96,7 +96,7 @@ def check(
     _write(artifacts_root / actual, shot)
     baseline = baseline_file(baselines_root, key)
     if not baseline.is_file():
-        width, height = _size(shot)
+        width, height = png_size(shot)
         return VisualCheck(
             name=step.name, key=key, status="recorded", width=width, height=height,
             tolerance=step.tolerance, actual=actual,
@@ -145,7 +145,7 @@ class VisualChanged(StepFailed):
         self.check = check
 
 
-def _size(png: bytes) -> tuple[int, int]:
+def png_size(png: bytes) -> tuple[int, int]:
     # PNG's IHDR: width and height are the big-endian ints at bytes 16..24.
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 

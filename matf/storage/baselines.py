@@ -10,18 +10,16 @@ one row per (key, run).
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matf.browser.visual import baseline_file
+from matf.browser.visual import baseline_file, png_size
 from matf.errors import Conflict, NotFound
+from matf.files import write_atomic
 from matf.results import TestResult
 from matf.storage.models import Baseline
 
@@ -183,7 +181,7 @@ def _archive(root: Path, old: Baseline, current: Path) -> str:
 def _new_row(
     result: TestResult, key: str, path: Path, root: Path, data: bytes, status: str
 ) -> Baseline:
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    width, height = png_size(data)
     return Baseline(
         key=key,
         status=status,
@@ -215,16 +213,4 @@ def _inside(root: Path, relative: str | None) -> Path | None:
 def _write_new(path: Path, data: bytes, replace: bool = False) -> None:
     """Write atomically; without ``replace``, an existing file is left as it is."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            with suppress(FileExistsError):  # the first writer wins
-                os.link(tmp, path)
-            os.unlink(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, replace=replace)

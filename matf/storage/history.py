@@ -59,12 +59,17 @@ def result_counts(session: Session, run_ids: list[str]) -> dict[str, dict[str, i
     return out
 
 
-def trend(session: Session, target: str | None, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` ended runs, oldest first: pass rate, duration, flaky count."""
+def ended_runs(session: Session, target: str | None, limit: int) -> list[Run]:
+    """The last ``limit`` ended runs (of ``target``, when given), oldest first."""
     query = select(Run).where(Run.status.in_(("passed", "failed", "error")))
     if target:
         query = query.where(Run.target == target)
-    runs = list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))
+    return list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))
+
+
+def trend(session: Session, target: str | None, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` ended runs, oldest first: pass rate, duration, flaky count."""
+    runs = ended_runs(session, target, limit)
     tallies = result_counts(session, [run.id for run in runs])
     points = []
     for run in runs:
@@ -124,10 +129,7 @@ def performance_history(
     One point per (run, browser, page): the metrics a performance check stored
     with its result, so trends per page can be drawn.
     """
-    query = select(Run).where(Run.status.in_(("passed", "failed", "error")))
-    if target:
-        query = query.where(Run.target == target)
-    runs = list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))
+    runs = ended_runs(session, target, limit)
     if not runs:
         return []
     order = {run.id: i for i, run in enumerate(runs)}

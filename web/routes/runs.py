@@ -14,7 +14,7 @@ from sqlalchemy import select
 from matf.agents.context import check_budgets, validate_url
 from matf.agents.reporter import build_document, write_reports
 from matf.auth import Principal
-from matf.campaign import check_device
+from matf.campaign import Rendering, check_device
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy, check_url
 from matf.results import TestResult
@@ -55,7 +55,7 @@ from web.security import current_principal
 
 bp = Blueprint("runs", __name__)
 
-RENDERING_OPTIONS = ("device", "video", "budgets", "visual_masks", "baseline_set", "viewports")
+RENDERING_OPTIONS = Rendering.KEYS
 
 REPORTS = {
     "report.html": "text/html",
