@@ -86,6 +86,7 @@ class Campaign:
         self.settings = settings
         self.url = validate_url(url)
         self.suite = load_suite(suite) if suite is not None else None
+        self.suite_file = suite.expanduser().resolve() if suite is not None else None
         if types is None:
             types = self._implicit_types()
         settings.check_types(types)
@@ -111,6 +112,7 @@ class Campaign:
             "mode": self._mode(),
             **self.rendering.options(),
             **({"ai": self.ai} if self.ai else {}),
+            **({"suite_file": str(self.suite_file)} if self.suite_file is not None else {}),
         }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:
@@ -200,15 +202,15 @@ class Campaign:
             if test["status"] == "skipped" and test.get("error"):
                 skipped.setdefault(test["browser"], test["error"])
         for browser, reason in skipped.items():
-            click.echo(f"  SKIPPED {browser}: {_printable(reason)}")
+            click.echo(f"  SKIPPED {browser}: {printable(reason)}")
         for test in report["tests"]:
             if test["status"] in ("failed", "error"):
                 first = " ".join((test.get("error") or "").split())  # one line, what and why
                 first = first if len(first) <= 200 else first[:199] + "…"
                 kind = f" ({test['triage']['kind']})" if test.get("triage") else ""
                 click.echo(
-                    f"  {test['status'].upper():6} {_printable(test['name'])} [{test['browser']}]"
-                    f"{kind}  {_printable(first)}"
+                    f"  {test['status'].upper():6} {printable(test['name'])} [{test['browser']}]"
+                    f"{kind}  {printable(first)}"
                 )
         click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
         return 0 if report["run"]["status"] == "passed" else 1
@@ -226,7 +228,7 @@ class _Runtime:
             self._workers.stop()
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Page text is untrusted: no terminal control sequences reach the user's screen."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 

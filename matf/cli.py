@@ -359,11 +359,12 @@ def schema(out: Path) -> None:
 def _register_commands() -> None:
     from matf.commands.accounts import keys, users
     from matf.commands.export import export
+    from matf.commands.heal import heal
     from matf.commands.secrets import secrets
     from matf.commands.serve import serve
     from matf.commands.visual import baselines, budgets
 
-    for command in (serve, users, keys, secrets, baselines, budgets, export):
+    for command in (serve, users, keys, secrets, baselines, budgets, export, heal):
         cli.add_command(command)
 
 

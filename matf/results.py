@@ -109,6 +109,33 @@ class Triage(_Model):
     reason: str
 
 
+class LocatorChange(_Model):
+    """One step's target, as the test had it and as the healer proposes it."""
+
+    step: int  # 0-based index in the spec
+    action: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    source: Literal["alternative", "ai"]  # a locator stored with the step, or the model's
+
+
+class Healing(_Model):
+    """What the healer did for a test that found no element (``matf.agents.healer``).
+
+    ``outcome``: the test re-run with the proposed locators ``passed`` or
+    ``failed`` (then ``error`` says how); ``none``: no locator was found
+    (``error`` says why). The test's own result is never changed by it.
+    """
+
+    outcome: Literal["passed", "failed", "none"]
+    changes: list[LocatorChange] = Field(default_factory=list)
+    error: str | None = None
+    spec: dict[str, Any] | None = None  # the healed spec, when there are changes
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class TestResult(_Model):
     """The outcome of one (case, browser), after all its attempts."""
 
@@ -137,6 +164,7 @@ class TestResult(_Model):
     api: list[ApiCheck] = Field(default_factory=list)
     device: str | None = None
     triage: Triage | None = None
+    healing: Healing | None = None
     worker: str | None = None
 
     @property

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     enable_performance_testing: bool = True
     enable_visual_regression: bool = True
     enable_api_testing: bool = True
+    enable_healing: bool = Field(
+        True, description="propose new locators for tests whose element is gone (reviewed)"
+    )
     browser_pool: str = Field(
         "chromium:3,firefox:2,webkit:1",
         description="tests of each engine one executor process runs at once",

@@ -121,6 +121,17 @@ class Locator(_Strict):
         return "element"  # unreachable: the validator demands one strategy
 
 
+def _alternatives() -> Any:
+    return Field(
+        None,
+        max_length=5,
+        description=(
+            "other locators of the same element, recorded when the test was written; "
+            "never used to run the test, only offered by the healer when target matches nothing"
+        ),
+    )
+
+
 class Goto(_Strict):
     """Open a URL (absolute, or relative to the spec's url) and check its status."""
 
@@ -136,28 +147,33 @@ class Goto(_Strict):
 class Click(_Strict):
     action: Literal["click"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
 
 
 class Fill(_Strict):
     action: Literal["fill"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
     value: str
 
 
 class Select(_Strict):
     action: Literal["select"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
     value: str
 
 
 class Check(_Strict):
     action: Literal["check"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
 
 
 class Press(_Strict):
     action: Literal["press"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
     key: str = Field(pattern=r"^[A-Za-z0-9+]{1,32}$")
 
 
@@ -166,16 +182,19 @@ class Submit(_Strict):
 
     action: Literal["submit"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
 
 
 class ExpectVisible(_Strict):
     action: Literal["expect_visible"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
 
 
 class ExpectText(_Strict):
     action: Literal["expect_text"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
     text: str
 
 
@@ -241,6 +260,7 @@ class WaitFor(_Strict):
 
     action: Literal["wait_for"]
     target: Locator
+    alternatives: list[Locator] | None = _alternatives()
 
 
 class Budgets(_Strict):
@@ -430,3 +450,40 @@ def spec_json_schema() -> dict[str, object]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://matf.dev/schemas/suite.schema.json"
     return schema
+
+
+MAX_ALTERNATIVES = 5
+Targeted = Click | Fill | Select | Check | Press | Submit | ExpectVisible | ExpectText | WaitFor
+TARGETED = (Click, Fill, Select, Check, Press, Submit, ExpectVisible, ExpectText, WaitFor)
+
+
+def retarget(spec: TestSpec, index: int, target: Locator) -> TestSpec:
+    """``spec`` with step ``index`` finding its element by ``target``.
+
+    The old target becomes the step's first alternative (the page may change
+    back). Nothing else changes: no value, no expectation, no other step.
+    """
+    step = spec.steps[index]
+    if not isinstance(step, TARGETED):
+        raise ValueError(f"step {index + 1} ({step.action}) has no target")
+    kept = [
+        loc for loc in dict.fromkeys([step.target, *(step.alternatives or [])]) if loc != target
+    ]
+    steps = list(spec.steps)
+    steps[index] = step.model_copy(
+        update={"target": target, "alternatives": kept[:MAX_ALTERNATIVES] or None}
+    )
+    return spec.model_copy(update={"steps": steps})
+
+
+def same_but_locators(before: TestSpec, after: TestSpec) -> bool:
+    """Whether two specs differ at most in their steps' targets and alternatives."""
+
+    def without_locators(spec: TestSpec) -> dict[str, Any]:
+        data = spec.model_dump(mode="json")
+        for step in data["steps"]:
+            step.pop("target", None)
+            step.pop("alternatives", None)
+        return data
+
+    return without_locators(before) == without_locators(after)

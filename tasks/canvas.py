@@ -47,11 +47,19 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     extra: dict[str, Any] = {"network": network} if network else {}
     if rendering:
         extra["rendering"] = rendering
+    # The run's first browser heals UI drift: one proposal per test, not one per browser.
+    heal = {"heal": {"ai": bool((options.get("ai") or {}).get("enabled", True))}}
+    if options.get("heal") is False:
+        heal = {}
     header = [
         signature(
             "matf.executor.execute",
             args=[spec.model_dump(mode="json"), browser, run_id],
-            kwargs={**extra, **_secrets_for(needs[spec.id], sealed)},
+            kwargs={
+                **extra,
+                **_secrets_for(needs[spec.id], sealed),
+                **(heal if browser == browsers[0] else {}),
+            },
         ).set(task_id=executor_task_id(run_id, spec.id, browser))
         for spec in specs
         for browser in browsers

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
+from matf.agents.healer import heal as propose_healing
 from matf.agents.logger import event_key
+from matf.ai.gateway import MistralGateway
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.netguard import NetworkPolicy
-from matf.results import TestResult
+from matf.results import Healing, TestResult
 from matf.secrets import keyring_from_settings, open_sealed
 from matf.settings import Settings
 from matf.spec import TestSpec
 from tasks.base import MatfTask
+
+if TYPE_CHECKING:
+    from matf.browser.pool import BrowserPool
+
+log = logging.getLogger("matf.executor")
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.executor.execute")
@@ -30,6 +38,7 @@ def execute(
     network: dict[str, Any] | None = None,
     rendering: dict[str, Any] | None = None,
     secrets: list[dict[str, str]] | None = None,
+    heal: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the spec; the result travels back through the chord to the reporter.
 
@@ -37,28 +46,29 @@ def execute(
     ``rendering``: the run's device, video and baseline set (``Rendering``).
     ``secrets``: sealed values the spec's placeholders need, opened here with
     this worker's ``ENCRYPTION_KEY`` (the broker only ever carries ciphertext).
+    ``heal``: present when this task heals a failure by UI drift (the run's
+    first browser); ``{"ai": true}`` lets the healer ask the model.
     """
     test = TestSpec.model_validate(spec)
     s = self.settings
     _announce(self, "test_started", run_id, test, browser, worker=worker_name())
     limits = ExecutionLimits(s.test_timeout, s.step_timeout, s.test_retries)
+    pool = thread_pool(s.matf_chromium_path, s.engine_limits)
+    artifacts = Path(s.storage_path) / "artifacts"
+    guard = NetworkPolicy.from_dict(network)
+    how = Rendering(
+        device=(rendering or {}).get("device"),
+        video=bool((rendering or {}).get("video")),
+        baselines_root=Path(s.storage_path) / "baselines",
+        baseline_set=(rendering or {}).get("baseline_set"),
+    )
+    opened = _open(s, secrets)
     try:
-        result = run_spec(
-            test,
-            browser,
-            run_id,
-            thread_pool(s.matf_chromium_path, s.engine_limits),
-            limits,
-            Path(s.storage_path) / "artifacts",
-            NetworkPolicy.from_dict(network),
-            Rendering(
-                device=(rendering or {}).get("device"),
-                video=bool((rendering or {}).get("video")),
-                baselines_root=Path(s.storage_path) / "baselines",
-                baseline_set=(rendering or {}).get("baseline_set"),
-            ),
-            _open(s, secrets),
-        )
+        result = run_spec(test, browser, run_id, pool, limits, artifacts, guard, how, opened)
+        if heal is not None and s.enable_healing and result.status == "failed":
+            healing = _heal(s, test, result, pool, limits, artifacts, guard, how, opened, heal)
+            if healing is not None:
+                result = result.model_copy(update={"healing": healing})
     except SoftTimeLimitExceeded:
         result = TestResult.for_spec(
             test,
@@ -79,6 +89,33 @@ def execute(
         worker=result.worker,
     )
     return result.model_dump(mode="json")
+
+
+def _heal(
+    settings: Settings,
+    test: TestSpec,
+    result: TestResult,
+    pool: BrowserPool,
+    limits: ExecutionLimits,
+    artifacts: Path,
+    network: NetworkPolicy | None,
+    rendering: Rendering,
+    secrets: dict[str, str],
+    heal: dict[str, Any],
+) -> Healing | None:
+    """The healer's proposal, or None; its own trouble never costs the test its result."""
+    gateway = MistralGateway(settings) if heal.get("ai") and settings.mistral_api_key else None
+    try:
+        return propose_healing(
+            test, result, pool, limits, artifacts, network, rendering, secrets,
+            gateway.complete if gateway is not None else None,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - a proposal is a bonus; the failure stands as it is
+        log.exception("healing %s failed", test.id)
+        return None
+    finally:
+        if gateway is not None:
+            gateway.close()
 
 
 def _open(settings: Settings, sealed: list[dict[str, str]] | None) -> dict[str, str]:

@@ -110,7 +110,7 @@ def execute(
     try:
         with pool.slot(browser_name):
             browser = pool.browser(browser_name)
-            options = _context_options(pool, spec, browser_name, network, rendering)
+            options = context_keywords(pool, spec, browser_name, network, rendering)
             attempts: list[_Attempt] = []
             for number in range(1, limits.retries + 2):
                 trace = number > 1 or limits.retries == 0
@@ -154,7 +154,7 @@ def execute(
     )
 
 
-def _context_options(
+def context_keywords(
     pool: BrowserPool,
     spec: TestSpec,
     browser_name: str,

@@ -22,7 +22,7 @@
   const forms = [...document.forms].filter(visible).map((form, index) => {
     const fields = [...form.elements].filter((el) => el.name || el.id).map((el) => ({
       tag: el.tagName.toLowerCase(), type: (el.type || "text").toLowerCase(), name: el.name || "",
-      id: el.id || "", label: labelOf(el), placeholder: el.getAttribute("placeholder") || "",
+      id: el.id || "", testid: el.getAttribute("data-testid") || "", label: labelOf(el), placeholder: el.getAttribute("placeholder") || "",
       required: el.required, pattern: el.getAttribute("pattern"), min: el.getAttribute("min"),
       max: el.getAttribute("max"), step: el.getAttribute("step"),
       minlength: el.minLength > 0 ? el.minLength : null, maxlength: el.maxLength > 0 ? el.maxLength : null,
@@ -34,7 +34,7 @@
       (el.tagName === "INPUT" && (el.type === "submit" || el.type === "image")));
     return {
       index, action: form.action, method: (form.method || "get").toLowerCase(), fields,
-      submit: submit ? { name: nameOf(submit), id: submit.id || "" } : null,
+      submit: submit ? { name: nameOf(submit), id: submit.id || "", testid: submit.getAttribute("data-testid") || "" } : null,
     };
   });
   const buttons = [...document.querySelectorAll("button, input[type=button]")]

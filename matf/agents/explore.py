@@ -18,8 +18,9 @@ from urllib.parse import urldefrag, urlsplit
 from matf.agents.apidiscovery import ApiOperation, discover_documented, observed_operations
 from matf.agents.values import Field
 from matf.browser.guard import context_options
-from matf.browser.steps import origin_of, wait_quiet
+from matf.browser.steps import origin_of, resolve, wait_quiet
 from matf.netguard import NetworkPolicy
+from matf.spec import MAX_ALTERNATIVES, Locator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -54,6 +55,11 @@ class PageInfo:
     buttons: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, locator)
     api_docs: list[str] = field(default_factory=list)  # service-desc links
     html: bool = True
+    # Other locators of the element a chosen locator finds, by ``locator_key``.
+    alternatives: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def alternatives_of(self, locator: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.alternatives.get(locator_key(locator), [])
 
 
 @dataclass
@@ -65,6 +71,10 @@ class SiteMap:
     api_requests: list[tuple[str, str, int, str]] = field(default_factory=list)
     api_operations: list[ApiOperation] = field(default_factory=list)
     api_notes: list[str] = field(default_factory=list)
+
+
+def locator_key(locator: dict[str, Any]) -> str:
+    return json.dumps(locator, sort_keys=True)
 
 
 def normalize(url: str) -> str:
@@ -176,40 +186,53 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
     info.api_docs = [str(href) for href in data.get("apiDocs") or [] if href]
     info.links = [(normalize(x["href"]), x["text"]) for x in data["links"] if x.get("href")]
     info.images = [(x["src"], x["alt"]) for x in data["images"] if x.get("src")]
-    info.forms = [_form(page, f) for f in data["forms"]]
+    found = _Finder(page, info.alternatives)
+    info.forms = [_form(found, f) for f in data["forms"]]
     info.buttons = [
         (b["name"], loc)
         for b in data["buttons"]
-        if not _RISKY.search(b["name"]) and (loc := _button_locator(page, b)) is not None
+        if not _RISKY.search(b["name"]) and (loc := _button_locator(found, b)) is not None
     ]
     return info
 
 
-def _unique(page: Page, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first candidate locator that matches exactly one element on the page."""
-    for loc in candidates:
-        if _count(page, loc) == 1:
-            return loc
-    return None
+class _Finder:
+    """Chooses locators on a live page, noting the other ways to find each element.
 
+    A locator qualifies when it matches exactly one element. The first that
+    qualifies is the test's; every later one that finds *that same* element is
+    kept as an alternative, for the healer to offer when the page changes.
+    """
 
-def _count(page: Page, loc: dict[str, Any]) -> int:
-    if "role" in loc:
-        return page.get_by_role(loc["role"], name=loc.get("name"), exact=True).count()
-    if "label" in loc:
-        return page.get_by_label(loc["label"], exact=True).count()
-    if "placeholder" in loc:
-        return page.get_by_placeholder(loc["placeholder"], exact=True).count()
-    if "test_id" in loc:
-        return page.get_by_test_id(loc["test_id"]).count()
-    return page.locator(loc["css"]).count()
+    def __init__(self, page: Page, alternatives: dict[str, list[dict[str, Any]]]) -> None:
+        self.page = page
+        self.alternatives = alternatives
+
+    def unique(self, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+        chosen: dict[str, Any] | None = None
+        first: Any = None
+        others: list[dict[str, Any]] = []
+        for loc in candidates:
+            found = self._locate(loc)
+            if found.count() != 1:
+                continue
+            if chosen is None:
+                chosen, first = loc, found
+            elif first.and_(found).count() == 1 and loc not in others:
+                others.append(loc)
+        if chosen is not None and others:
+            self.alternatives[locator_key(chosen)] = others[:MAX_ALTERNATIVES]
+        return chosen
+
+    def _locate(self, loc: dict[str, Any]) -> Any:
+        return resolve(self.page, Locator.model_validate(loc))
 
 
 def _css_string(value: str) -> str:
     return json.dumps(value)
 
 
-def _button_locator(page: Page, b: dict[str, Any]) -> dict[str, Any] | None:
+def _button_locator(found: _Finder, b: dict[str, Any]) -> dict[str, Any] | None:
     candidates: list[dict[str, Any]] = []
     if b["name"]:
         candidates.append({"role": "button", "name": b["name"]})
@@ -217,15 +240,19 @@ def _button_locator(page: Page, b: dict[str, Any]) -> dict[str, Any] | None:
         candidates.append({"test_id": b["testid"]})
     if b["id"]:
         candidates.append({"css": f"[id={_css_string(b['id'])}]"})
-    return _unique(page, candidates)
+    if b["name"]:
+        candidates.append({"text": b["name"]})
+    return found.unique(candidates)
 
 
-def _field_locator(page: Page, raw: dict[str, Any], form_index: int) -> dict[str, Any] | None:
+def _field_locator(found: _Finder, raw: dict[str, Any], form_index: int) -> dict[str, Any] | None:
     candidates: list[dict[str, Any]] = []
     if raw["label"]:
         candidates.append({"label": raw["label"]})
     if raw["placeholder"]:
         candidates.append({"placeholder": raw["placeholder"]})
+    if raw["testid"]:
+        candidates.append({"test_id": raw["testid"]})
     if raw["id"]:
         candidates.append({"css": f"[id={_css_string(raw['id'])}]"})
     if raw["name"]:
@@ -233,10 +260,10 @@ def _field_locator(page: Page, raw: dict[str, Any], form_index: int) -> dict[str
         if raw["type"] in ("radio", "checkbox") and raw["value"]:
             css += f"[value={_css_string(raw['value'])}]"
         candidates.append({"css": f"form >> nth={form_index} >> {css}"})
-    return _unique(page, candidates)
+    return found.unique(candidates)
 
 
-def _form(page: Page, raw: dict[str, Any]) -> FormInfo:
+def _form(found: _Finder, raw: dict[str, Any]) -> FormInfo:
     form = FormInfo(action=raw["action"], method=raw["method"], fields=[], submit=None)
     if _RISKY.search(urlsplit(raw["action"]).path):
         form.skipped_reason = "its action looks destructive"
@@ -270,7 +297,7 @@ def _form(page: Page, raw: dict[str, Any]) -> FormInfo:
             maxlength=f["maxlength"],
             options=f["options"],
         )
-        locator = _field_locator(page, f, raw["index"])
+        locator = _field_locator(found, f, raw["index"])
         if locator is None:
             if f["required"]:
                 form.skipped_reason = (
@@ -281,7 +308,9 @@ def _form(page: Page, raw: dict[str, Any]) -> FormInfo:
     if raw["submit"] is not None:
         sub = raw["submit"]
         candidates = [{"role": "button", "name": sub["name"]}] if sub["name"] else []
+        if sub["testid"]:
+            candidates.append({"test_id": sub["testid"]})
         if sub["id"]:
             candidates.append({"css": f"[id={_css_string(sub['id'])}]"})
-        form.submit = _unique(page, candidates)
+        form.submit = found.unique(candidates)
     return form

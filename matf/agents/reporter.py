@@ -24,6 +24,7 @@ from matf.reports.document import ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
 from matf.results import TestResult, Triage
+from matf.storage.healing import record_proposals
 from matf.storage.models import Run
 from matf.storage.runs import (
     counts,
@@ -56,7 +57,28 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
                     spec, browser, run_id, "error", error=LOST, attempts=0
                 )
     record_results(session, [_triaged(result) for result in got.values()])
+    stored = stored_results(session, run_id)  # the first of re-delivered results won
+    record_proposals(session, run, stored)
+    _record_healing_usage(run, stored)
     return run
+
+
+def _record_healing_usage(run: Run, results: list[TestResult]) -> None:
+    """What healing asked of the model in this run, next to the writer's usage."""
+    healed = [r.healing for r in results if r.healing is not None]
+    if not healed:
+        return
+    run.options = {
+        **run.options,
+        "healing": {
+            "tests": len(healed),
+            "proposals": sum(1 for h in healed if h.changes),
+            "passed": sum(1 for h in healed if h.changes and h.outcome == "passed"),
+            "calls": sum(h.calls for h in healed),
+            "prompt_tokens": sum(h.prompt_tokens for h in healed),
+            "completion_tokens": sum(h.completion_tokens for h in healed),
+        },
+    }
 
 
 def _triaged(result: TestResult) -> TestResult:
@@ -95,6 +117,7 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         error=run.error,
         counts=tally,  # type: ignore[arg-type]
         llm=run.options.get("llm"),
+        healing=run.options.get("healing"),
     )
     tests = [
         ReportTest(id=f"{r.case_id}:{r.browser}", quarantined=r.case_id in muted, **r.model_dump())

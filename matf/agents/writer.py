@@ -207,9 +207,9 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     for constraints, locator in form.fields:
         if constraints.type == "checkbox":
             if constraints.required:
-                steps.append({"action": "check", "target": locator})
+                steps.append({"action": "check", **_target(page, locator)})
         elif constraints.type == "radio":
-            steps.append({"action": "check", "target": locator})
+            steps.append({"action": "check", **_target(page, locator)})
         else:
             value = value_for(constraints)
             if value is None:
@@ -217,16 +217,16 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
                     return None  # no value satisfies it: a form we can't fill honestly
                 continue
             action = "select" if constraints.tag == "select" else "fill"
-            steps.append({"action": action, "target": locator, "value": value})
+            steps.append({"action": action, **_target(page, locator), "value": value})
     if form.submit is not None:
-        steps.append({"action": "submit", "target": form.submit})
+        steps.append({"action": "submit", **_target(page, form.submit)})
     else:
         last = next(
             (loc for c, loc in reversed(form.fields) if c.type not in ("checkbox", "radio")), None
         )
         if last is None:
             return None
-        steps.append({"action": "press", "target": last, "key": "Enter"})
+        steps.append({"action": "press", **_target(page, last), "key": "Enter"})
     steps += [
         {"action": "expect_no_server_errors"},
         {"action": "expect_no_page_errors", "since_last_action": True},
@@ -242,6 +242,12 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     }
 
 
+def _target(page: PageInfo, locator: dict[str, Any]) -> dict[str, object]:
+    """A step's target, with the other locators exploration found for the same element."""
+    others = page.alternatives_of(locator)
+    return {"target": locator, "alternatives": others} if others else {"target": locator}
+
+
 def _button_spec(
     ids: _Ids, page: PageInfo, name: str, locator: dict[str, object]
 ) -> dict[str, object]:
@@ -253,7 +259,7 @@ def _button_spec(
         "url": page.url,
         "steps": [
             {"action": "goto", "url": page.url},
-            {"action": "click", "target": locator},
+            {"action": "click", **_target(page, locator)},
             {"action": "expect_no_page_errors", "since_last_action": True},
         ],
     }

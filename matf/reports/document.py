@@ -39,6 +39,9 @@ class RunSummary(BaseModel):
     llm: dict[str, Any] | None = Field(
         None, description="the AI writer's calls, tokens, estimated cost and verdicts"
     )
+    healing: dict[str, Any] | None = Field(
+        None, description="tests the healer looked at, proposals made, model calls and tokens"
+    )
 
 
 class ReportTest(TestResult):

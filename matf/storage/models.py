@@ -258,3 +258,34 @@ class LlmAnswer(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HealingProposal(Base):
+    """A new locator the healer proposes for a test, waiting for a person's decision.
+
+    ``changes`` lists each step's old and new target; ``spec`` is the test as
+    healed. Accepting applies the changes to the saved suite the run came from
+    (``suite_id``), or to its suite file from the command line (``suite_file``).
+    """
+
+    __tablename__ = "healing_proposals"
+    __table_args__ = (UniqueConstraint("run_id", "case_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    case_id: Mapped[str] = mapped_column(String(128))
+    browser: Mapped[str] = mapped_column(String(16))
+    suite_id: Mapped[str | None] = mapped_column(String(64))
+    suite_file: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # the re-run: passed | failed
+    changes: Mapped[list[Any]] = mapped_column(default=list)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    applied_to: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(300))

@@ -1,0 +1,258 @@
+"""The healer in real Chromium: stored alternatives first, then one small model call.
+
+A sign-up page is redesigned under a test written for its first version
+(``tests.drift_site``). The healer must find the elements again, prove it by
+re-running the test, and propose only new locators: never a skipped step,
+never a changed value or expectation, never anything the page asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.explore import explore
+from matf.agents.healer import heal
+from matf.agents.writer import write_specs
+from matf.ai.gateway import MistralGateway
+from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
+from matf.browser.pool import BrowserPool
+from matf.errors import Conflict
+from matf.results import LocatorChange
+from matf.spec import TestSpec, parse_spec, same_but_locators
+from matf.storage.healing import apply_changes
+from tests.conftest import make_settings
+from tests.drift_site import INJECTION, DriftSite
+from tests.mistral_server import FakeMistral
+
+LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=3_000, retries=0)
+SECRET = "ann.private@example.com"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[BrowserPool]:
+    browsers = BrowserPool()
+    yield browsers
+    browsers.close()
+
+
+@pytest.fixture
+def site() -> Iterator[DriftSite]:
+    with DriftSite(version=1) as server:
+        yield server
+
+
+def _written(site: DriftSite, pool: BrowserPool) -> TestSpec:
+    """The heuristic writer's form test for version 1, as a user would have saved it."""
+    found = explore(site.url, pool.browser("chromium"), 1, 5_000)
+    [form] = [s for s in write_specs(found, ["functional"]) if s.category == "form"]
+    return form
+
+
+def _journey(url: str) -> TestSpec:
+    """A journey whose value is a secret placeholder and whose expectation is exact."""
+    return parse_spec(
+        {
+            "id": "signup",
+            "name": "A visitor signs up",
+            "url": url,
+            "steps": [
+                {"action": "goto", "url": url},
+                {
+                    "action": "fill",
+                    "target": {"label": "Email"},
+                    "alternatives": [{"test_id": "email-field"}],
+                    "value": "{{secret:EMAIL}}",
+                },
+                {
+                    "action": "click",
+                    "target": {"role": "button", "name": "Subscribe"},
+                    "alternatives": [{"test_id": "subscribe"}],
+                },
+                {
+                    "action": "expect_text",
+                    "target": {"role": "status"},
+                    "text": f"Thanks for subscribing, {SECRET}",
+                },
+            ],
+        }
+    )
+
+
+def _run(spec: TestSpec, pool: BrowserPool, tmp_path: Path, **extra: Any):  # type: ignore[no-untyped-def]
+    return execute(spec, "chromium", "r-heal", pool, LIMITS, tmp_path, **extra)
+
+
+def test_the_writer_stores_other_locators_of_the_same_element(
+    site: DriftSite, pool: BrowserPool
+) -> None:
+    form = _written(site, pool)
+    fill = next(step for step in form.steps if step.action == "fill")
+    submit = next(step for step in form.steps if step.action == "submit")
+    assert fill.target.label == "Email"  # type: ignore[union-attr]
+    assert {"test_id": "email-field"} in [
+        a.model_dump(exclude_none=True, exclude={"exact"})
+        for a in fill.alternatives or []  # type: ignore[union-attr]
+    ]
+    assert submit.target.model_dump(exclude_none=True) == {  # type: ignore[union-attr]
+        "role": "button",
+        "name": "Subscribe",
+        "exact": True,
+    }
+    assert {"test_id": "subscribe"} in [
+        a.model_dump(exclude_none=True, exclude={"exact"})
+        for a in submit.alternatives or []  # type: ignore[union-attr]
+    ]
+
+
+def test_stored_alternatives_heal_two_drifted_steps_and_the_rerun_passes(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    form = _written(site, pool)
+    site.version = 2
+    result = _run(form, pool, tmp_path)
+    assert result.status == "failed" and "Email" in (result.error or "")
+
+    healing = heal(form, result, pool, LIMITS, tmp_path)
+
+    assert healing is not None and healing.outcome == "passed", healing
+    assert [(c.action, c.source) for c in healing.changes] == [
+        ("fill", "alternative"),
+        ("submit", "alternative"),
+    ]
+    assert healing.changes[0].before == {"label": "Email", "exact": True}
+    assert healing.changes[1].after == {"test_id": "subscribe", "exact": True}
+    assert healing.calls == 0 and healing.prompt_tokens == 0
+    healed = parse_spec(healing.spec)
+    assert same_but_locators(form, healed)  # every value and expectation as written
+    assert healed.steps[1].alternatives[0].label == "Email"  # type: ignore[union-attr,index]
+    assert _run(healed, pool, tmp_path).status == "passed"
+    assert result.status == "failed" and result.healing is None  # the verdict stands
+
+
+def test_the_model_finds_what_no_alternative_can_and_never_sees_a_secret(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _journey(site.url)
+    site.version = 3
+    secrets = {"EMAIL": SECRET}
+    result = _run(spec, pool, tmp_path, secrets=secrets)
+    assert result.status == "failed"
+
+    def answer(request: dict[str, Any]) -> str:
+        return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
+
+    with FakeMistral(responder=answer) as fake:
+        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
+        gateway = MistralGateway(settings)
+        try:
+            healing = heal(
+                spec, result, pool, LIMITS, tmp_path, secrets=secrets, ask=gateway.complete
+            )
+        finally:
+            gateway.close()
+        requests = [json.dumps(body) for _headers, body in fake.requests]
+
+    assert healing is not None and healing.outcome == "passed", healing
+    assert [(c.step, c.source) for c in healing.changes] == [(1, "alternative"), (2, "ai")]
+    assert healing.changes[1].after == {"role": "button", "name": "Sign me up", "exact": True}
+    assert healing.calls == 1 and healing.prompt_tokens > 0
+    assert len(requests) == 1 and SECRET not in requests[0]
+    assert "{{secret:EMAIL}}" in requests[0]  # the model sees the placeholder only
+    healed = parse_spec(healing.spec)
+    assert same_but_locators(spec, healed)
+    assert healed.steps[3].text == f"Thanks for subscribing, {SECRET}"  # type: ignore[union-attr]
+
+
+def test_a_page_that_instructs_the_model_gets_no_proposal(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _journey(site.url)
+    site.version = 4
+    result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
+    # The model does what the page says: it asks to skip, and to look elsewhere.
+    replies = [
+        json.dumps({"target": None, "skip": True, "expected": "anything"}),
+        json.dumps({"target": {"role": "link", "name": "steal"}, "url": "http://evil.example/"}),
+    ]
+
+    def answer(request: dict[str, Any]) -> str:
+        return replies.pop(0) if replies else json.dumps({"target": None})
+
+    outcomes = []
+    for _ in range(2):
+        with FakeMistral(responder=answer) as fake:
+            settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
+            gateway = MistralGateway(settings)
+            try:
+                outcomes.append(
+                    heal(
+                        spec,
+                        result,
+                        pool,
+                        LIMITS,
+                        tmp_path,
+                        secrets={"EMAIL": SECRET},
+                        ask=gateway.complete,
+                    )
+                )
+            finally:
+                gateway.close()
+            [(_headers, body)] = fake.requests
+        user = body["messages"][1]["content"]
+        inside = user.split(OPEN_MARKER, 1)[1].split(CLOSE_MARKER, 1)[0]
+        assert "ignore previous instructions" in inside  # the page's words, framed as data
+        assert "ignore previous instructions" not in user.replace(inside, "")
+    for healing in outcomes:
+        assert healing is not None and healing.outcome == "none" and not healing.changes
+        assert healing.spec is None and healing.calls == 1
+        assert "step 2 (fill label 'Email')" in (healing.error or "")
+    assert INJECTION not in (result.error or "") and result.status == "failed"
+
+
+def test_only_a_missing_element_is_healed(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _journey(site.url).model_copy(update={"id": "wrong-text"})
+    steps = list(spec.steps)
+    steps[3] = steps[3].model_copy(update={"text": "Welcome back"})
+    wrong = spec.model_copy(update={"steps": steps})
+    result = _run(wrong, pool, tmp_path, secrets={"EMAIL": SECRET})
+    assert result.status == "failed"  # the element is there; what it says is not
+    assert heal(wrong, result, pool, LIMITS, tmp_path) is None
+
+
+def test_without_the_model_healing_says_why_it_found_nothing(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _journey(site.url)
+    site.version = 3
+    result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
+    healing = heal(spec, result, pool, LIMITS, tmp_path, secrets={"EMAIL": SECRET})
+    assert healing is not None and healing.outcome == "failed"  # the fill healed, the click not
+    assert [c.step for c in healing.changes] == [1]
+    assert "step 3 (click button 'Subscribe')" in (healing.error or "")
+    assert "the model was not asked" in (healing.error or "")
+
+
+def test_a_proposal_applies_only_where_the_test_is_unchanged(site: DriftSite) -> None:
+    spec = _journey(site.url)
+    change = LocatorChange(
+        step=2,
+        action="click",
+        before={"role": "button", "name": "Subscribe", "exact": True},
+        after={"test_id": "subscribe", "exact": True},
+        source="alternative",
+    )
+    healed = apply_changes(spec, [change])
+    assert healed.steps[2].target.test_id == "subscribe"  # type: ignore[union-attr]
+    assert same_but_locators(spec, healed)
+    with pytest.raises(Conflict, match="step 3 is no longer the click"):
+        apply_changes(healed, [change])  # already applied: the step looks elsewhere now
+    with pytest.raises(Conflict, match="no longer exists"):
+        apply_changes(spec, [change.model_copy(update={"step": 9})])
