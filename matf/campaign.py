@@ -197,6 +197,9 @@ class Campaign:
                 f"{llm['verified']} verified, {llm['findings']} findings, "
                 f"{len(llm['dropped'])} dropped"
             )
+        healing = report["run"].get("healing")
+        if healing:
+            click.echo(healer_line(healing, run_id))
         skipped: dict[str, str] = {}
         for test in report["tests"]:
             if test["status"] == "skipped" and test.get("error"):
@@ -226,6 +229,31 @@ class _Runtime:
     def stop(self) -> None:
         if self._workers is not None:
             self._workers.stop()
+
+
+def healer_line(healing: dict[str, Any], run_id: str) -> str:
+    """One summary line of what the healer did in a run, and where to review its proposals."""
+
+    def count(key: str) -> int:
+        try:
+            return int(healing.get(key) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    tests, proposals, calls = count("tests"), count("proposals"), count("calls")
+    line = (
+        f"  healer: {plural(tests, 'test')} with a lost element, "
+        f"{plural(proposals, 'proposal')} ({count('passed')} passed on re-run), "
+        f"{plural(calls, 'model call')}"
+    )
+    if calls:
+        line += f" ({count('prompt_tokens')} tokens in, {count('completion_tokens')} out)"
+    if proposals:
+        line += f"; review: matf heal list --run {run_id}"
+    return printable(line)
 
 
 def printable(text: str) -> str:

@@ -133,6 +133,20 @@ def test_usage_and_verdicts_are_reported(runs: list[dict[str, Any]]) -> None:
     assert "AI writer (mistral-large-latest): 6 calls" in runs[0]["proc"].stdout
 
 
+def test_each_written_test_carries_its_share_of_the_page_answer(
+    runs: list[dict[str, Any]],
+) -> None:
+    report = runs[0]["report"]
+    tests = _by_id(report)
+    # The newsletter page's answer took two calls (one repair); its two kept tests share them.
+    shares = [tests[i]["llm"] for i in ("ai-subscribe", "ai-welcome")]
+    assert shares[0] == shares[1] and shares[0]["calls"] == 1.0
+    assert 0 < 2 * shares[0]["prompt_tokens"] <= report["run"]["llm"]["prompt_tokens"]
+    assert all(t["llm"] is None for t in tests.values() if not t["case_id"].startswith("ai-"))
+    # A second, cached write spends nothing, on any test.
+    assert all(t["llm"] is None for t in runs[1]["report"]["tests"])
+
+
 def test_what_the_model_was_sent(fake: FakeMistral, runs: list[dict[str, Any]]) -> None:
     headers, body = fake.requests[0]
     assert headers["authorization"] == "Bearer test-key"

@@ -32,13 +32,15 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
-from matf.results import TestResult
+from matf.results import Healing, LocatorChange, TestResult
 from matf.secrets import generate_key
-from matf.spec import TestSpec
+from matf.spec import Locator, TestSpec, retarget
 from matf.storage.db import get_engine, session_scope
+from matf.storage.healing import list_proposals, record_proposals
 from matf.storage.runs import (
     create_run,
     finish_run,
+    get_run,
     record_event,
     record_results,
     save_cases,
@@ -173,7 +175,8 @@ def test_every_api_route_is_in_the_document(server: ApiServer, document: dict[st
 
 @pytest.fixture(scope="module")
 def seeded(server: ApiServer) -> dict[str, str]:
-    """A finished run with a result and an event, a run still queued, a suite with a case."""
+    """A finished run with a result and an event, a run still queued, a suite with a case,
+    and a healing proposal (for a run whose tests are in no saved suite: accepting it is 409)."""
     spec = TestSpec.model_validate(
         {
             "id": "home",
@@ -206,7 +209,33 @@ def seeded(server: ApiServer) -> dict[str, str]:
         finish_run(session, done, "failed", datetime.now(UTC))
         queued = create_run(session, TARGET, options).id
         suite = create_suite(session, "Smoke", TARGET, [spec], "user:admin@example.com").id
-    return {"done": done, "queued": queued, "suite": suite}
+        clicks = TestSpec.model_validate(
+            {
+                "id": "buy",
+                "name": "Buy",
+                "url": TARGET,
+                "steps": [{"action": "click", "target": {"text": "Buy"}}],
+            }
+        )
+        healed = retarget(clicks, 0, Locator.model_validate({"test_id": "buy"}))
+        change = LocatorChange(
+            step=0,
+            action="click",
+            before={"text": "Buy", "exact": True},
+            after={"test_id": "buy", "exact": True},
+            source="alternative",
+        )
+        healing = Healing(
+            outcome="passed",
+            changes=[change],
+            spec=healed.model_dump(mode="json", exclude_none=True),
+        )
+        healed_result = TestResult.for_spec(
+            clicks, "chromium", done, "failed", error="no element", healing=healing
+        )
+        record_proposals(session, get_run(session, done), [healed_result])
+        [proposal], _total = list_proposals(session, done)
+    return {"done": done, "queued": queued, "suite": suite, "proposal": proposal.id}
 
 
 @pytest.mark.parametrize(
@@ -234,6 +263,9 @@ def seeded(server: ApiServer) -> dict[str, str]:
             "/api/v1/suites/{suite_id}/cases/{case_id}",
             {"suite_id": "suite", "case_id": "home"},
         ),
+        ("GET", "/api/v1/healing", {}),
+        ("GET", "/api/v1/healing/{proposal_id}", {"proposal_id": "proposal"}),
+        ("POST", "/api/v1/healing/{proposal_id}/accept", {"proposal_id": "proposal"}),
         ("GET", "/api/v1/users", {}),
         ("GET", "/api/v1/keys", {}),
         ("GET", "/api/v1/auth/me", {}),

@@ -215,7 +215,8 @@ def _results_db(tmp_path: Path) -> str:
     ]
     with session_scope(get_engine(url), write=True) as session:
         usage = {"calls": 6, "prompt_tokens": 600, "completion_tokens": 60}  # the AI writer's
-        run = create_run(session, "http://127.0.0.1/", {"llm": usage})
+        healing = {"calls": 1, "prompt_tokens": 90, "completion_tokens": 9}  # the healer's
+        run = create_run(session, "http://127.0.0.1/", {"llm": usage, "healing": healing})
         for case_id, browser, status, ms in rows:
             session.add(
                 TestResultRow(
@@ -250,9 +251,9 @@ def test_the_collector_counts_tests_and_durations_from_the_database(tmp_path: Pa
     samples = _samples(generate_latest(registry).decode())
     assert samples[("tests_executed_total", (("browser", "chromium"), ("status", "passed")))] == 2
     assert samples[("tests_executed_total", (("browser", "webkit"), ("status", "skipped")))] == 1
-    assert samples[("llm_calls_total", ())] == 6
-    assert samples[("llm_tokens_total", (("kind", "prompt"),))] == 600
-    assert samples[("llm_tokens_total", (("kind", "completion"),))] == 60
+    assert samples[("llm_calls_total", ())] == 6 + 1
+    assert samples[("llm_tokens_total", (("kind", "prompt"),))] == 600 + 90
+    assert samples[("llm_tokens_total", (("kind", "completion"),))] == 60 + 9
     histogram = {
         dict(labels)["le"]: value
         for (name, labels), value in samples.items()

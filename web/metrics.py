@@ -164,19 +164,21 @@ class MatfCollector(Collector):
         return families
 
     def _llm_usage(self, calls: CounterMetricFamily, tokens: CounterMetricFamily) -> None:
-        """What the AI writer spent, from each run's recorded usage."""
-        llm = Run.options["llm"]
+        """What writing and healing asked of the model, from each run's recorded usage."""
+        spent = [0.0, 0.0, 0.0]
         with self._engine.connect() as conn:
-            n_calls, prompt, completion = conn.execute(
-                select(
-                    func.sum(llm["calls"].as_integer()),
-                    func.sum(llm["prompt_tokens"].as_integer()),
-                    func.sum(llm["completion_tokens"].as_integer()),
-                )
-            ).one()
-        calls.add_metric([], float(n_calls or 0))
-        tokens.add_metric(["prompt"], float(prompt or 0))
-        tokens.add_metric(["completion"], float(completion or 0))
+            for usage in (Run.options["llm"], Run.options["healing"]):
+                row = conn.execute(
+                    select(
+                        func.sum(usage["calls"].as_integer()),
+                        func.sum(usage["prompt_tokens"].as_integer()),
+                        func.sum(usage["completion_tokens"].as_integer()),
+                    )
+                ).one()
+                spent = [total + float(value or 0) for total, value in zip(spent, row, strict=True)]
+        calls.add_metric([], spent[0])
+        tokens.add_metric(["prompt"], spent[1])
+        tokens.add_metric(["completion"], spent[2])
 
     def _from_database(
         self,
@@ -233,6 +235,6 @@ def _empty_families() -> tuple[Any, ...]:
         ),
         CounterMetricFamily("runs", "Runs finished, by final status", labels=["status"]),
         GaugeMetricFamily("runs_active", "Runs queued or running", labels=["status"]),
-        CounterMetricFamily("llm_calls", "Requests the AI writer sent to the model"),
-        CounterMetricFamily("llm_tokens", "Tokens the AI writer used", labels=["kind"]),
+        CounterMetricFamily("llm_calls", "Requests sent to the model (writing and healing)"),
+        CounterMetricFamily("llm_tokens", "Tokens the model used", labels=["kind"]),
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from matf.results import PerfMetrics, TestResult
+from matf.results import LocatorChange, PerfMetrics, TestResult
 from matf.settings import BrowserName
 from matf.spec import Kind
 
@@ -464,6 +464,49 @@ class BaselineOut(BaseModel):
 
 class BaselineList(BaseModel):
     items: list[BaselineOut]
+
+
+HealingStatus = Literal["pending", "accepted", "rejected", "superseded"]
+
+
+class HealingQuery(Strict):
+    run: str | None = Field(None, max_length=64, description="only this run's proposals")
+    status: HealingStatus | Literal["all"] = "pending"
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class HealingOut(BaseModel):
+    """New locators the healer proposes for a test; nothing changes until accepted."""
+
+    id: str
+    run_id: str
+    case_id: str
+    browser: str
+    suite_id: str | None = Field(description="the saved suite the run came from")
+    suite_file: str | None = Field(description="the suite file the run was given, if any")
+    status: HealingStatus
+    outcome: Literal["passed", "failed", "none"] = Field(
+        description="how the test did, re-run with the new locators"
+    )
+    error: str | None
+    changes: list[LocatorChange]
+    spec: dict[str, Any] = Field(description="the test as healed")
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    applied_to: str | None
+    created_at: str
+    decided_at: str | None
+    decided_by: str | None
+    links: dict[str, str]
+
+
+class HealingPage(BaseModel):
+    items: list[HealingOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class TargetQuery(Strict):

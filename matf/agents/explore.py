@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urlsplit
 from matf.agents.apidiscovery import ApiOperation, discover_documented, observed_operations
 from matf.agents.values import Field
 from matf.browser.guard import context_options
-from matf.browser.steps import origin_of, resolve, wait_quiet
+from matf.browser.steps import matching, origin_of, wait_quiet
 from matf.netguard import NetworkPolicy
 from matf.spec import MAX_ALTERNATIVES, Locator
 
@@ -225,7 +225,7 @@ class _Finder:
         return chosen
 
     def _locate(self, loc: dict[str, Any]) -> Any:
-        return resolve(self.page, Locator.model_validate(loc))
+        return matching(self.page, Locator.model_validate(loc))
 
 
 def _css_string(value: str) -> str:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from matf.agents.executor import ExecutionLimits, Rendering, context_keywords, execute
 from matf.agents.triage import classify
 from matf.browser.errors import BrowserCrashed, StepFailed, first_line, playwright_errors
-from matf.browser.steps import Observed, origin_of, resolve, run_step
+from matf.browser.steps import Observed, matching, origin_of, resolve, run_step
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TARGETED, Locator, TestSpec, retarget, same_but_locators
 
@@ -236,7 +236,8 @@ def _matches_one(page: Page, locator: Locator) -> bool:
     from playwright.sync_api import Error as PlaywrightError
 
     try:
-        return resolve(page, locator).count() == 1
+        found = matching(page, locator) if locator.nth is None else resolve(page, locator)
+        return found.count() == 1
     except PlaywrightError:  # a css the browser rejects, say
         return False
 

@@ -119,11 +119,30 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         llm=run.options.get("llm"),
         healing=run.options.get("healing"),
     )
+    written = (run.options.get("llm") or {}).get("tests") or {}
     tests = [
-        ReportTest(id=f"{r.case_id}:{r.browser}", quarantined=r.case_id in muted, **r.model_dump())
+        ReportTest(
+            id=f"{r.case_id}:{r.browser}",
+            quarantined=r.case_id in muted,
+            llm=_test_usage(written.get(r.case_id), r),
+            **r.model_dump(),
+        )
         for r in results
     ]
     return ReportDocument(run=summary, tests=tests)
+
+
+def _test_usage(written: dict[str, Any] | None, result: TestResult) -> dict[str, Any] | None:
+    """Its share of writing (the same on every browser's line: written once) plus its healing."""
+    healing = result.healing
+    if not written and (healing is None or not healing.calls):
+        return None
+    usage = {"calls": 0.0, "prompt_tokens": 0, "completion_tokens": 0}
+    for part in (written or {}, healing.model_dump() if healing is not None else {}):
+        for key in usage:
+            usage[key] += part.get(key) or 0
+    usage["calls"] = round(usage["calls"], 3)
+    return usage
 
 
 def _aware(value: datetime) -> datetime:

@@ -74,6 +74,8 @@ class AiUsage:
     findings: int = 0
     dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # pages not asked, and why
+    # Per kept test: its share of the calls and tokens of the page answer it came from.
+    tests: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def add(self, proposal: Proposal) -> None:
         self.calls += proposal.calls
@@ -101,7 +103,20 @@ class AiUsage:
             "findings": self.findings,
             "dropped": self.dropped[:50],
             "skipped": self.skipped[:50],
+            "tests": self.tests,
         }
+
+    def share(self, specs: list[TestSpec], calls: int, prompt: int, completion: int) -> None:
+        """Attribute one page's spending evenly to the tests kept from its answer."""
+        if not specs or not (calls or prompt or completion):  # a cached answer costs nothing
+            return
+        n = len(specs)
+        for spec in specs:
+            self.tests[spec.id] = {
+                "calls": round(calls / n, 3),
+                "prompt_tokens": prompt // n,
+                "completion_tokens": completion // n,
+            }
 
 
 def write_with_ai(
@@ -126,10 +141,12 @@ def write_with_ai(
     kept: list[TestSpec] = []
     try:
         for page_url in [page.url for page in site.pages][: options.max_pages]:
+            before = (usage.calls, usage.prompt_tokens, usage.completion_tokens)
             specs = _page_specs(
                 page_url, origin, settings, pool, gateway, db, options, usage, network, secrets
             )
             usage.proposed += len(specs)
+            page_kept: list[TestSpec] = []
             for spec in specs:
                 verdict, reason = _verify(
                     spec, settings, pool, artifacts_root, run_id, network, secrets or {}
@@ -137,11 +154,18 @@ def write_with_ai(
                 if reason is not None:
                     usage.dropped.append(f"{spec.id}: {reason}")
                 if verdict is not None:
-                    kept.append(verdict)
+                    page_kept.append(verdict)
                     if FINDING_TAG in verdict.tags:
                         usage.findings += 1
                     else:
                         usage.verified += 1
+            usage.share(
+                [s for s in page_kept if s.id not in usage.tests],
+                usage.calls - before[0],
+                usage.prompt_tokens - before[1],
+                usage.completion_tokens - before[2],
+            )
+            kept += page_kept
     finally:
         gateway.close()
     # Two pages may propose the same test (a shared header, say): keep the first.

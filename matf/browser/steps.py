@@ -132,6 +132,12 @@ def status_matches(status: int, expected: s.StatusClass) -> bool:
 
 def resolve(page: Page, locator: s.Locator) -> Locator:
     """Turn a spec locator into a Playwright locator; strategies are a closed set."""
+    found = matching(page, locator)
+    return found.nth(locator.nth) if locator.nth is not None else found.first
+
+
+def matching(page: Page, locator: s.Locator) -> Locator:
+    """Every element the locator's strategy finds (``nth`` not applied)."""
     exact = locator.exact
     if locator.role is not None:
         found = page.get_by_role(locator.role, name=locator.name, exact=exact)
@@ -148,7 +154,7 @@ def resolve(page: Page, locator: s.Locator) -> Locator:
     else:
         assert locator.css is not None
         found = page.locator(locator.css)
-    return found.nth(locator.nth) if locator.nth is not None else found.first
+    return found
 
 
 def describe(step: s.Step) -> str:

@@ -49,6 +49,11 @@ class ReportTest(TestResult):
     quarantined: bool = Field(
         False, description="a known-bad test: reported, but it does not fail the run"
     )
+    llm: dict[str, Any] | None = Field(
+        None,
+        description="model calls and tokens spent on this test in this run: its share of "
+        "the page answer it was written from, plus its healing",
+    )
 
 
 class ReportDocument(BaseModel):

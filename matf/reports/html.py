@@ -20,8 +20,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from pydantic import ValidationError
 
 from matf.files import write_atomic
+from matf.spec import Locator
 
 REPORT_NAME = "report.html"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -71,7 +73,8 @@ def _environment() -> jinja2.Environment:
 def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[str, Any]:
     """Turn report.json into plain display values so the template holds no logic worth testing."""
     run = report.get("run") or {}
-    tests = [_prepare_test(t, out_dir) for t in report.get("tests") or []]
+    run_id = _text(run.get("id"))
+    tests = [_prepare_test(t, out_dir, run_id) for t in report.get("tests") or []]
     tests.sort(key=lambda t: STATUS_ORDER.index(t["status"]))
     row_counts = Counter(t["status"] for t in tests)
     counts = _run_counts(run.get("counts") or {}, row_counts, len(tests))
@@ -81,7 +84,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
     status = str(run.get("status") or "error")
     return {
         "nonce": nonce,
-        "run_id": _text(run.get("id")),
+        "run_id": run_id,
         "target": _text(run.get("target")),
         "target_href": _safe_http_url(run.get("target")),
         "status": status,
@@ -104,6 +107,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         "filters": [(s, STATUS_LABELS[s], row_counts[s]) for s in STATUS_ORDER],
         "tests": tests,
         "llm": _prepare_llm(run.get("llm")),
+        "healing": _prepare_run_healing(run.get("healing")),
         "perf_rows": [
             {**row, "test": t["name"], "browser": t["browser"], "status": t["status"]}
             for t in tests
@@ -119,7 +123,7 @@ def _run_counts(given: dict[str, Any], rows: Counter[str], n_rows: int) -> dict[
     return counts
 
 
-def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict[str, Any]:
     """Flatten one test into display values, embedding its screenshot if it is a real image."""
     raw_status = str(test.get("status") or "")
     status = raw_status if raw_status in STATUS_LABELS else "error"
@@ -161,6 +165,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "video_href": _safe_relative_href(artifacts.get("video")),
         "device": _text(test.get("device")) or None,
         "triage": _prepare_triage(test.get("triage")),
+        "healing": _prepare_healing(test.get("healing"), run_id),
     }
 
 
@@ -199,6 +204,58 @@ def _prepare_llm(llm: Any) -> dict[str, Any] | None:
         "dropped": [_text(d) for d in llm.get("dropped") or []],
         "skipped": [_text(d) for d in llm.get("skipped") or []],
     }
+
+
+HEALING_SOURCES = {"alternative": "stored alternative", "ai": "model"}
+HEALING_OUTCOMES = ("passed", "failed", "none")
+
+
+def _prepare_healing(healing: Any, run_id: str) -> dict[str, Any] | None:
+    """What the healer tried for one test: its locator changes and how the re-run went."""
+    if not isinstance(healing, dict):
+        return None
+    changes = []
+    for change in healing.get("changes") or []:
+        if not isinstance(change, dict):
+            continue
+        source = _text(change.get("source"))
+        changes.append(
+            {
+                "step": _int(change.get("step"), 0) + 1,
+                "action": _text(change.get("action")),
+                "before": _describe_locator(change.get("before")),
+                "after": _describe_locator(change.get("after")),
+                "source": HEALING_SOURCES.get(source, source),
+            }
+        )
+    outcome = healing.get("outcome")
+    return {
+        "outcome": outcome if outcome in HEALING_OUTCOMES else None,
+        "changes": changes,
+        "error": _text(healing.get("error")) or None,
+        "calls": _int(healing.get("calls"), 0),
+        "prompt_tokens": _int(healing.get("prompt_tokens"), 0),
+        "completion_tokens": _int(healing.get("completion_tokens"), 0),
+        "run_id": run_id or "RUN_ID",
+    }
+
+
+def _describe_locator(locator: Any) -> str:
+    """A locator as people read it (``button 'Buy'``); raw text when it is not a valid one."""
+    if not isinstance(locator, dict):
+        return _text(locator) or "—"
+    try:
+        return Locator.model_validate(locator).describe()
+    except ValidationError:
+        return ", ".join(f"{_text(k)}={_text(v)!r}" for k, v in locator.items()) or "—"
+
+
+def _prepare_run_healing(healing: Any) -> dict[str, int] | None:
+    """The run's healing totals: tests looked at, proposals, re-runs passed, model usage."""
+    if not isinstance(healing, dict):
+        return None
+    keys = ("tests", "proposals", "passed", "calls", "prompt_tokens", "completion_tokens")
+    return {key: _int(healing.get(key), 0) for key in keys}
 
 
 def _num(value: Any, unit: str = " ms", digits: int = 0) -> str:
