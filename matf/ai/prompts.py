@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from matf import spec as s
 from matf.ai.grounding import to_json
 
-PROMPT_VERSION = "1"  # bump when any prompt text changes: it is part of the cache key
+PROMPT_VERSION = "2"  # bump when any prompt text changes: it is part of the cache key
 
 OPEN_MARKER = "<<<UNTRUSTED_PAGE_DATA"
 CLOSE_MARKER = "UNTRUSTED_PAGE_DATA>>>"

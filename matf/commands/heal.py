@@ -27,6 +27,7 @@ from matf.storage.healing import (
     changes_of,
     get_proposal,
     list_proposals,
+    pending,
     reject,
 )
 from matf.storage.models import HealingProposal
@@ -104,7 +105,7 @@ def accept_command(proposal_id: str, suite_file: Path | None) -> None:
     """Apply a proposal's new locators to the test, and mark it accepted."""
     settings = load_settings()
     with session_scope(get_engine(settings.database_url), write=True) as session:
-        row = get_proposal(session, proposal_id)
+        row = pending(session, proposal_id, "accept")
         path = suite_file or (Path(row.suite_file) if row.suite_file else None)
         if row.suite_id is not None or path is None:
             done = accept(session, proposal_id, "cli")

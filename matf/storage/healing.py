@@ -146,7 +146,7 @@ def accept(
 
     ``applied_to`` names where the caller applied it itself (a suite file).
     """
-    row = _pending(session, proposal_id, "accept")
+    row = pending(session, proposal_id, "accept")
     if applied_to is None:
         if row.suite_id is None:
             where = f" (run from {row.suite_file}: accept it with the command line)"
@@ -162,10 +162,10 @@ def accept(
 
 
 def reject(session: Session, proposal_id: str, by: str | None) -> HealingProposal:
-    return _decide(_pending(session, proposal_id, "reject"), "rejected", by, None)
+    return _decide(pending(session, proposal_id, "reject"), "rejected", by, None)
 
 
-def _pending(session: Session, proposal_id: str, verb: str) -> HealingProposal:
+def pending(session: Session, proposal_id: str, verb: str) -> HealingProposal:
     row = get_proposal(session, proposal_id)
     if row.status != "pending":
         raise Conflict(f"cannot {verb} {row.id}: it is {row.status}, not pending")
