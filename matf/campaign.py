@@ -81,6 +81,7 @@ class Campaign:
         suite: Path | None,
         rendering: Rendering | None = None,
         ai: dict[str, Any] | None = None,
+        heal: bool = True,
     ) -> None:
         """``types`` None: every type the suite has, or the default ones."""
         self.settings = settings
@@ -96,6 +97,7 @@ class Campaign:
         self.types, self.browsers = types, browsers
         self.max_pages, self.workers = max_pages, workers
         self.ai = {k: v for k, v in (ai or {}).items() if v not in (None, [])}
+        self.heal = heal
         if self.ai.get("goals") and not settings.mistral_api_key and self.ai.get("enabled", True):
             raise UsageError("--goal needs the AI writer: set MISTRAL_API_KEY")
 
@@ -113,6 +115,7 @@ class Campaign:
             **self.rendering.options(),
             **({"ai": self.ai} if self.ai else {}),
             **({"suite_file": str(self.suite_file)} if self.suite_file is not None else {}),
+            **({} if self.heal else {"heal": False}),
         }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:

@@ -124,7 +124,14 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 )
 @click.option("--max-llm-calls", type=click.IntRange(1, 100_000), default=None)
 @click.option("--max-tokens", type=click.IntRange(1, 100_000_000), default=None)
-@click.option("--no-ai", is_flag=True, help="Write tests heuristically even with MISTRAL_API_KEY.")
+@click.option(
+    "--no-ai",
+    is_flag=True,
+    help="Write tests heuristically, heal from stored locators only, even with MISTRAL_API_KEY.",
+)
+@click.option(
+    "--no-heal", is_flag=True, help="Propose no new locators for tests whose element is gone."
+)
 @click.option(
     "--baseline-set",
     default=None,
@@ -160,6 +167,7 @@ def run(
     max_llm_calls: int | None,
     max_tokens: int | None,
     no_ai: bool,
+    no_heal: bool,
     baseline_set: str | None,
     workers: int | None,
     suite: Path | None,
@@ -193,6 +201,7 @@ def run(
             "max_calls": max_llm_calls,
             "max_tokens": max_tokens,
         },
+        heal=not no_heal,
     )
     ctx.exit(campaign.run())
 

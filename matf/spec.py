@@ -457,6 +457,16 @@ Targeted = Click | Fill | Select | Check | Press | Submit | ExpectVisible | Expe
 TARGETED = (Click, Fill, Select, Check, Press, Submit, ExpectVisible, ExpectText, WaitFor)
 
 
+def describe_locator(value: object) -> str:
+    """A stored locator as people read it (``button 'Buy'``); its raw fields if invalid."""
+    if not isinstance(value, dict):
+        return str(value) if value is not None else "element"
+    try:
+        return Locator.model_validate(value).describe()
+    except ValidationError:
+        return ", ".join(f"{key}={item!r}" for key, item in value.items()) or "element"
+
+
 def retarget(spec: TestSpec, index: int, target: Locator) -> TestSpec:
     """``spec`` with step ``index`` finding its element by ``target``.
 

@@ -66,7 +66,7 @@ def execute(
     try:
         result = run_spec(test, browser, run_id, pool, limits, artifacts, guard, how, opened)
         if heal is not None and s.enable_healing and result.status == "failed":
-            healing = _heal(s, test, result, pool, limits, artifacts, guard, how, opened, heal)
+            healing = _heal(s, test, result, pool, limits, guard, how, opened, heal)
             if healing is not None:
                 result = result.model_copy(update={"healing": healing})
     except SoftTimeLimitExceeded:
@@ -97,7 +97,6 @@ def _heal(
     result: TestResult,
     pool: BrowserPool,
     limits: ExecutionLimits,
-    artifacts: Path,
     network: NetworkPolicy | None,
     rendering: Rendering,
     secrets: dict[str, str],
@@ -107,7 +106,7 @@ def _heal(
     gateway = MistralGateway(settings) if heal.get("ai") and settings.mistral_api_key else None
     try:
         return propose_healing(
-            test, result, pool, limits, artifacts, network, rendering, secrets,
+            test, result, pool, limits, network, rendering, secrets,
             gateway.complete if gateway is not None else None,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - a proposal is a bonus; the failure stands as it is

@@ -25,7 +25,10 @@ from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
 from matf.results import LocatorChange
 from matf.spec import TestSpec, parse_spec, same_but_locators
+from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import apply_changes
+from matf.storage.runs import create_run, save_cases
+from tasks.canvas import fan_out
 from tests.conftest import make_settings
 from tests.drift_site import INJECTION, DriftSite
 from tests.mistral_server import FakeMistral
@@ -118,7 +121,7 @@ def test_stored_alternatives_heal_two_drifted_steps_and_the_rerun_passes(
     result = _run(form, pool, tmp_path)
     assert result.status == "failed" and "Email" in (result.error or "")
 
-    healing = heal(form, result, pool, LIMITS, tmp_path)
+    healing = heal(form, result, pool, LIMITS)
 
     assert healing is not None and healing.outcome == "passed", healing
     assert [(c.action, c.source) for c in healing.changes] == [
@@ -151,9 +154,7 @@ def test_the_model_finds_what_no_alternative_can_and_never_sees_a_secret(
         settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
         gateway = MistralGateway(settings)
         try:
-            healing = heal(
-                spec, result, pool, LIMITS, tmp_path, secrets=secrets, ask=gateway.complete
-            )
+            healing = heal(spec, result, pool, LIMITS, secrets=secrets, ask=gateway.complete)
         finally:
             gateway.close()
         requests = [json.dumps(body) for _headers, body in fake.requests]
@@ -196,7 +197,6 @@ def test_a_page_that_instructs_the_model_gets_no_proposal(
                         result,
                         pool,
                         LIMITS,
-                        tmp_path,
                         secrets={"EMAIL": SECRET},
                         ask=gateway.complete,
                     )
@@ -224,7 +224,7 @@ def test_only_a_missing_element_is_healed(
     wrong = spec.model_copy(update={"steps": steps})
     result = _run(wrong, pool, tmp_path, secrets={"EMAIL": SECRET})
     assert result.status == "failed"  # the element is there; what it says is not
-    assert heal(wrong, result, pool, LIMITS, tmp_path) is None
+    assert heal(wrong, result, pool, LIMITS) is None
 
 
 def test_without_the_model_healing_says_why_it_found_nothing(
@@ -233,7 +233,7 @@ def test_without_the_model_healing_says_why_it_found_nothing(
     spec = _journey(site.url)
     site.version = 3
     result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
-    healing = heal(spec, result, pool, LIMITS, tmp_path, secrets={"EMAIL": SECRET})
+    healing = heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET})
     assert healing is not None and healing.outcome == "failed"  # the fill healed, the click not
     assert [c.step for c in healing.changes] == [1]
     assert "step 3 (click button 'Subscribe')" in (healing.error or "")
@@ -256,3 +256,23 @@ def test_a_proposal_applies_only_where_the_test_is_unchanged(site: DriftSite) ->
         apply_changes(healed, [change])  # already applied: the step looks elsewhere now
     with pytest.raises(Conflict, match="no longer exists"):
         apply_changes(spec, [change.model_copy(update={"step": 9})])
+
+
+def test_only_the_runs_first_browser_heals_and_a_run_can_decline(tmp_path: Path) -> None:
+    engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    spec = _journey("http://127.0.0.1:1/")
+    sent = {}
+    runs: dict[str, dict[str, Any]] = {
+        "default": {"browsers": ["chromium", "firefox"]},
+        "no-ai": {"browsers": ["firefox", "chromium"], "ai": {"enabled": False}},
+        "no-heal": {"browsers": ["chromium"], "heal": False},
+    }
+    for name, options in runs.items():
+        with session_scope(engine, write=True) as session:
+            run_id = create_run(session, spec.url, options).id
+            save_cases(session, run_id, [spec])
+        sent[name] = [(t.args[1], t.kwargs.get("heal")) for t in fan_out(engine, run_id).tasks]
+    engine.dispose()
+    assert sent["default"] == [("chromium", {"ai": True}), ("firefox", None)]
+    assert sent["no-ai"] == [("firefox", {"ai": False}), ("chromium", None)]
+    assert sent["no-heal"] == [("chromium", None)]

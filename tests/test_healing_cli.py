@@ -21,9 +21,7 @@ FORM = "form-root"
 
 
 def _run(folder: Path, url: str, out: str) -> tuple[int, dict[str, Any], str]:
-    proc = run_matf(
-        ["run", url, "--suite", "suite.json", "--out", out], folder, TEST_RETRIES="0"
-    )
+    proc = run_matf(["run", url, "--suite", "suite.json", "--out", out], folder, TEST_RETRIES="0")
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads((folder / out / "report.json").read_text()), proc.stdout
 
@@ -76,9 +74,12 @@ def test_a_redesign_is_healed_only_when_a_person_accepts(tmp_path: Path) -> None
 
 def test_a_proposal_can_be_rejected_and_the_suite_stays(tmp_path: Path) -> None:
     with DriftSite(version=1) as site:
-        assert run_matf(
-            ["write", site.url, "--output", "suite.json", "--max-pages", "1"], tmp_path
-        ).returncode == 0
+        assert (
+            run_matf(
+                ["write", site.url, "--output", "suite.json", "--max-pages", "1"], tmp_path
+            ).returncode
+            == 0
+        )
         original = (tmp_path / "suite.json").read_text()
         site.version = 2
         _code, report, _stdout = _run(tmp_path, site.url, "drifted")

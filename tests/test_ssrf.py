@@ -353,6 +353,7 @@ def test_a_guarded_run_hands_its_policy_to_every_executor_task(tmp_path: Path) -
             run_id = create_run(session, "https://example.com/", options).id
             save_cases(session, run_id, [spec])
         runs[name] = [task.kwargs for task in fan_out(engine, run_id).tasks]
-    assert runs["guarded"] == [{"network": ALLOW_LOOPBACK_ONE.to_dict()}]
-    assert runs["cli"] == [{}]
+    heal = {"heal": {"ai": True}}  # the first browser heals UI drift
+    assert runs["guarded"] == [{"network": ALLOW_LOOPBACK_ONE.to_dict(), **heal}]
+    assert runs["cli"] == [heal]
     engine.dispose()

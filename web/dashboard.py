@@ -27,10 +27,12 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound
 from matf.results import TestResult
-from matf.spec import KINDS
+from matf.spec import KINDS, describe_locator
 from matf.storage.baselines import list_baselines
+from matf.storage.healing import STATUSES as HEALING_STATUSES
+from matf.storage.healing import as_dict, changes_of, list_proposals
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
-from matf.storage.models import Run
+from matf.storage.models import HealingProposal, Run
 from matf.storage.runs import FINAL, get_run, progress, stored_results
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
 from web.routes.common import db, settings
@@ -259,6 +261,30 @@ def baselines() -> str:
     return render_template("baselines.html", pending=pending)
 
 
+@bp.get("/healing")
+@page
+def healing() -> str:
+    """Healing proposals to review, pending ones by default; ``?run=`` narrows to one run."""
+    status = request.args.get("status", "pending")
+    if status not in (*HEALING_STATUSES, "all"):
+        status = "pending"
+    run_id = request.args.get("run", "").strip()[:64] or None
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    with db() as session:
+        rows, total = list_proposals(
+            session, run_id, None if status == "all" else status, PAGE_SIZE, offset
+        )
+        proposals = [_proposal(row) for row in rows]
+    return render_template(
+        "healing.html",
+        proposals=proposals,
+        statuses=(*HEALING_STATUSES, "all"),
+        chosen=status,
+        run_id=run_id,
+        pager=_pager(total, offset),
+    )
+
+
 @bp.get("/system")
 @page
 def system() -> str:
@@ -284,6 +310,25 @@ def _row(run: Run, tally: dict[str, int]) -> dict[str, Any]:
         "duration_s": run_duration(run),
         "counts": tally,
         "pass_rate": pass_rate(tally),
+    }
+
+
+def _proposal(row: HealingProposal) -> dict[str, Any]:
+    """A healing proposal as the healing page shows it; every text in it is untrusted."""
+    return {
+        **as_dict(row),
+        "created_at": row.created_at,
+        "decided_at": row.decided_at,
+        "changes": [
+            {
+                "step": change.step + 1,
+                "action": change.action,
+                "before": describe_locator(change.before),
+                "after": describe_locator(change.after),
+                "source": "model" if change.source == "ai" else "stored alternative",
+            }
+            for change in changes_of(row)
+        ],
     }
 
 

@@ -203,6 +203,9 @@ class ExecuteRequest(Strict):
         None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="visual baselines to compare with (default: the target's host and port)",
     )  # fmt: skip
+    heal: bool = Field(
+        True, description="propose new locators for tests whose element is gone (for review)"
+    )
 
     @model_validator(mode="after")
     def _url_or_suite(self) -> ExecuteRequest:
@@ -213,7 +216,8 @@ class ExecuteRequest(Strict):
         return self
 
     def rendering(self) -> dict[str, Any]:
-        """The run options for device, video, budgets, masks, viewports and baseline set."""
+        """The run options for rendering (device, video, budgets, masks, viewports, baseline
+        set), and whether to heal."""
         from matf.campaign import Rendering
 
         return Rendering(
@@ -223,7 +227,7 @@ class ExecuteRequest(Strict):
             masks=tuple(m for m in self.masks or [] if m.strip()),
             baseline_set=self.baseline_set,
             viewports=tuple((w, h) for w, h in self.viewports or []),
-        ).options()
+        ).options() | ({} if self.heal else {"heal": False})
 
     def kinds(self) -> list[str]:
         if self.types:

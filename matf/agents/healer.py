@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -65,7 +66,7 @@ class _Run:
     run_id: str
     pool: BrowserPool
     limits: ExecutionLimits
-    artifacts_root: Path
+    scratch: Path  # the re-runs' evidence goes here, and away with it
     network: NetworkPolicy | None
     rendering: Rendering | None
     secrets: Mapping[str, str]
@@ -77,7 +78,7 @@ class _Run:
     def execute(self, spec: TestSpec) -> TestResult:
         return execute(
             spec, self.browser, f"{self.run_id}-heal", self.pool,
-            replace(self.limits, retries=0), self.artifacts_root, self.network,
+            replace(self.limits, retries=0), self.scratch, self.network,
             self.rendering, self.secrets,
         )  # fmt: skip
 
@@ -87,7 +88,6 @@ def heal(
     result: TestResult,
     pool: BrowserPool,
     limits: ExecutionLimits,
-    artifacts_root: Path,
     network: NetworkPolicy | None = None,
     rendering: Rendering | None = None,
     secrets: Mapping[str, str] | None = None,
@@ -101,10 +101,15 @@ def heal(
     triage = classify(result)
     if triage is None or triage[0] != "ui-drift":
         return None
-    job = _Run(
-        result.browser, result.run_id, pool, limits, artifacts_root, network, rendering,
-        secrets or {}, ask,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="matf-heal-") as scratch:
+        job = _Run(
+            result.browser, result.run_id, pool, limits, Path(scratch), network, rendering,
+            secrets or {}, ask,
+        )  # fmt: skip
+        return _heal(job, spec, result)
+
+
+def _heal(job: _Run, spec: TestSpec, result: TestResult) -> Healing:
     current, outcome = spec, result
     changes: list[LocatorChange] = []
     try:

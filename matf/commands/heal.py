@@ -17,7 +17,7 @@ from matf.campaign import printable
 from matf.errors import Conflict, UsageError
 from matf.files import write_atomic
 from matf.settings import load_settings
-from matf.spec import Locator, load_suite
+from matf.spec import describe_locator, load_suite
 from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import (
     STATUSES,
@@ -36,8 +36,7 @@ from matf.storage.models import HealingProposal
 def _change_text(row: HealingProposal) -> str:
     parts = []
     for change in changes_of(row):
-        before = Locator.model_validate(change.before).describe()
-        after = Locator.model_validate(change.after).describe()
+        before, after = describe_locator(change.before), describe_locator(change.after)
         parts.append(
             f"step {change.step + 1} {change.action}: {before} -> {after} ({change.source})"
         )

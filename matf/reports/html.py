@@ -20,10 +20,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from pydantic import ValidationError
 
 from matf.files import write_atomic
-from matf.spec import Locator
+from matf.spec import describe_locator
 
 REPORT_NAME = "report.html"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -242,12 +241,7 @@ def _prepare_healing(healing: Any, run_id: str) -> dict[str, Any] | None:
 
 def _describe_locator(locator: Any) -> str:
     """A locator as people read it (``button 'Buy'``); raw text when it is not a valid one."""
-    if not isinstance(locator, dict):
-        return _text(locator) or "—"
-    try:
-        return Locator.model_validate(locator).describe()
-    except ValidationError:
-        return ", ".join(f"{_text(k)}={_text(v)!r}" for k, v in locator.items()) or "—"
+    return describe_locator(locator if isinstance(locator, dict) else _text(locator) or "—")
 
 
 def _prepare_run_healing(healing: Any) -> dict[str, int] | None:

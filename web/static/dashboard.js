@@ -1,5 +1,5 @@
 // The dashboard's shared script: API calls with the CSRF token, the start-run form,
-// suite case toggles, and the agents/queues/browser panels.
+// suite case toggles, baseline and healing decisions, and the agents/queues/browser panels.
 // Data from the server or a target is only ever set with textContent, never as markup.
 "use strict";
 
@@ -152,6 +152,29 @@
     });
   }
 
+  // -- healing proposals ------------------------------------------------------------------
+
+  function healingButtons(root) {
+    const error = document.getElementById("healing-error");
+    root.addEventListener("click", async function (event) {
+      const button = event.target;
+      if (!(button instanceof HTMLButtonElement) || !button.dataset.decide) return;
+      const item = button.closest("[data-proposal-id]");
+      const buttons = item.querySelectorAll("button[data-decide]");
+      buttons.forEach(function (b) { b.disabled = true; });
+      showError(error, "");
+      try {
+        const url = "/api/v1/healing/" + encodeURIComponent(item.dataset.proposalId) + "/" + button.dataset.decide;
+        const decided = await api("POST", url);
+        item.dataset.status = decided.status;
+        item.querySelector("[data-outcome]").textContent = decided.status + (decided.applied_to ? " (applied to " + decided.applied_to + ")" : "");
+      } catch (err) {
+        buttons.forEach(function (b) { b.disabled = false; });
+        showError(error, err.message);
+      }
+    });
+  }
+
   // -- agents, queues, browsers ---------------------------------------------------------
 
   function unavailable(node, err) {
@@ -246,6 +269,8 @@
     if (suite) suiteToggles(suite);
     const baselines = document.getElementById("baselines");
     if (baselines) baselineButtons(baselines);
+    const healing = document.getElementById("healing");
+    if (healing) healingButtons(healing);
     systemPanels();
   });
 })();
