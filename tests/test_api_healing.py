@@ -7,6 +7,11 @@ test knows exactly which locator changes and where.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
 from sqlalchemy import select
 
 from matf.results import Healing, LocatorChange, TestResult
@@ -17,10 +22,13 @@ from matf.storage.models import HealingProposal
 from matf.storage.runs import create_run
 from matf.storage.suites import create_suite
 from tests.apiserver import ApiServer
+from tests.conftest import server_settings
+from tests.drift_site import DriftSite
 
 TARGET = "http://shop.test/"
 BEFORE = {"role": "button", "name": "Subscribe", "exact": True}
 AFTER = {"test_id": "subscribe", "exact": True}
+FINAL = ("passed", "failed", "error")
 
 
 def _spec(case_id: str) -> TestSpec:
@@ -239,3 +247,84 @@ def test_unknown_proposals_are_not_found(api: ApiServer) -> None:
         ]
     assert [a.status_code for a in answers] == [404, 404, 404]
     assert all(a.json()["detail"] == "no healing proposal 'h-missing'" for a in answers)
+
+
+def _finished(client: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get(f"/api/v1/runs/{run_id}/status").json()["status"] in FINAL:
+            return dict(client.get(f"/api/v1/runs/{run_id}").json())
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not end in {timeout_s} s")
+
+
+def test_a_saved_suite_is_healed_through_the_api_end_to_end(tmp_path: Path) -> None:
+    # Real embedded workers and Chromium: a redesign fails the run, the healer's
+    # proposal waits for an editor, and once accepted the suite passes again.
+    journey = {
+        "id": "signup",
+        "name": "A visitor signs up",
+        "steps": [
+            {"action": "goto", "url": "/"},
+            {
+                "action": "fill",
+                "target": {"label": "Email"},
+                "alternatives": [{"test_id": "email-field"}],
+                "value": "ann@example.com",
+            },
+            {
+                "action": "click",
+                "target": {"role": "button", "name": "Subscribe"},
+                "alternatives": [{"test_id": "subscribe"}],
+            },
+            {
+                "action": "expect_text",
+                "target": {"role": "status"},
+                "text": "Thanks for subscribing, ann@example.com",
+            },
+        ],
+    }
+    server = ApiServer(server_settings(tmp_path, test_retries=0)).start()
+    try:
+        with DriftSite(version=1) as site, server.client("editor") as editor:
+            body = {"name": "signup", "target": site.url, "tests": [{**journey, "url": site.url}]}
+            created = editor.post("/api/v1/suites", json=body)
+            assert created.status_code == 201, created.text
+            suite_id = created.json()["id"]
+
+            def run(**extra: Any) -> dict[str, Any]:
+                answer = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id, **extra})
+                assert answer.status_code == 202, answer.text
+                return _finished(editor, answer.json()["run_id"])
+
+            site.version = 2
+            drifted = run()
+            assert drifted["status"] == "failed"
+            listed = editor.get("/api/v1/healing", params={"run": drifted["id"]}).json()
+            [proposal] = listed["items"]
+            assert proposal["outcome"] == "passed" and proposal["suite_id"] == suite_id
+            assert [c["after"] for c in proposal["changes"]] == [
+                {"test_id": "email-field", "exact": True},
+                {"test_id": "subscribe", "exact": True},
+            ]
+
+            accepted = editor.post(f"/api/v1/healing/{proposal['id']}/accept")
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["applied_to"] == f"suite {suite_id}"
+            assert run()["status"] == "passed"
+
+            def healing(run_id: str) -> Any:
+                [result] = editor.get(f"/api/v1/runs/{run_id}/results").json()["items"]
+                return result["healing"]
+
+            site.version = 3  # the button loses its test id; without a key nothing finds it
+            stuck = run()
+            assert stuck["status"] == "failed" and healing(stuck["id"])["outcome"] == "none"
+            assert "the model was not asked" in healing(stuck["id"])["error"]
+            declined = run(heal=False)
+            assert declined["status"] == "failed" and healing(declined["id"]) is None
+            for ended in (stuck, declined):
+                listed = editor.get("/api/v1/healing", params={"run": ended["id"], "status": "all"})
+                assert listed.json()["total"] == 0
+    finally:
+        server.stop()

@@ -228,7 +228,7 @@ def rerun(run_id: str) -> Response:
         specs,
         options_list(options, "quarantined"),
         suite_id,
-        {k: options[k] for k in RENDERING_OPTIONS if options.get(k) is not None},
+        {k: options[k] for k in (*RENDERING_OPTIONS, "heal") if options.get(k) is not None},
     )
 
 
