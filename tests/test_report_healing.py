@@ -254,3 +254,13 @@ def test_summary_without_healing_has_no_healer_line(
 ) -> None:
     report["run"]["healing"] = None
     assert "healer:" not in _summary(tmp_path, report, capsys)
+
+
+def test_html_shows_what_the_model_cost_each_test(report: dict[str, Any], tmp_path: Path) -> None:
+    report["tests"][0]["llm"] = {"calls": 1.5, "prompt_tokens": 1200, "completion_tokens": 80}
+    html = write_html(report, tmp_path).read_text(encoding="utf-8")
+    spent = _test_body(html, "form-subscribe:chromium")
+    assert "Model <b>1.5 calls · 1200 tokens in · 80 out</b>" in spent
+    assert "tokens in ·" not in _test_body(
+        html, "page-home:chromium"
+    )  # nothing spent, nothing shown

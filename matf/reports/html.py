@@ -165,6 +165,22 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
         "device": _text(test.get("device")) or None,
         "triage": _prepare_triage(test.get("triage")),
         "healing": _prepare_healing(test.get("healing"), run_id),
+        "llm": _prepare_test_llm(test.get("llm")),
+    }
+
+
+def _prepare_test_llm(llm: Any) -> dict[str, Any] | None:
+    """What the model cost for one test: its share of writing, plus its healing."""
+    if not isinstance(llm, dict):
+        return None
+    try:
+        calls = round(float(llm.get("calls") or 0), 2)
+    except (TypeError, ValueError):
+        calls = 0.0
+    return {
+        "calls": f"{calls:g}",
+        "prompt_tokens": _int(llm.get("prompt_tokens"), 0),
+        "completion_tokens": _int(llm.get("completion_tokens"), 0),
     }
 
 
