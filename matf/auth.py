@@ -214,8 +214,6 @@ def key_is_stale(last_used: datetime | None, now: datetime | None = None) -> boo
     """
     if last_used is None:
         return True
-    if last_used.tzinfo is None:
-        last_used = last_used.replace(tzinfo=UTC)
     return (now or datetime.now(UTC)) - last_used >= TOUCH_EVERY
 
 

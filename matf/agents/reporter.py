@@ -103,14 +103,14 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         failing = [r for r in results if r.status in ("failed", "error") and r.case_id not in muted]
         status = "failed" if failing else "passed"
         finished = datetime.now(UTC)
-    started = _aware(run.started_at or run.created_at)
-    duration = (_aware(finished) - started).total_seconds()
+    started = run.started_at or run.created_at
+    duration = (finished - started).total_seconds()
     summary = RunSummary(
         id=run.id,
         target=run.target,
         status=status,  # type: ignore[arg-type]
         started_at=_iso(started),
-        finished_at=_iso(_aware(finished)),
+        finished_at=_iso(finished),
         duration_s=round(max(duration, 0.0), 3),
         browsers=list(run.options.get("browsers", [])),
         types=list(run.options.get("types", [])),
@@ -143,11 +143,6 @@ def _test_usage(written: dict[str, Any] | None, result: TestResult) -> dict[str,
             usage[key] += part.get(key) or 0
     usage["calls"] = round(usage["calls"], 3)
     return usage
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _iso(value: Any) -> str | None:

@@ -14,7 +14,7 @@ import click
 
 from matf.errors import UsageError
 from matf.settings import Settings, load_settings
-from matf.storage.baselines import STATUSES, approve, list_baselines, reject
+from matf.storage.baselines import STATUSES, approve, as_dict, list_baselines, reject
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import Baseline
 
@@ -59,13 +59,7 @@ def list_command(status: str, run_id: str | None, as_json: bool) -> None:
 
 def _as_dict(row: Baseline, root: Path) -> dict[str, object]:
     return {
-        "id": row.id,
-        "key": row.key,
-        "status": row.status,
-        "case_id": row.case_id,
-        "browser": row.browser,
-        "run_id": row.run_id,
-        "ratio": row.ratio,
+        **as_dict(row),
         "image": str(root / row.image),
         "diff": str(root / row.diff) if row.diff else None,
     }

@@ -13,6 +13,7 @@ import hashlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -214,3 +215,21 @@ def _write_new(path: Path, data: bytes, replace: bool = False) -> None:
     """Write atomically; without ``replace``, an existing file is left as it is."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data, replace=replace)
+
+
+def as_dict(row: Baseline) -> dict[str, Any]:
+    """A baseline as the API and ``matf baselines list --json`` show it."""
+    return {
+        "id": row.id,
+        "key": row.key,
+        "status": row.status,
+        "case_id": row.case_id,
+        "browser": row.browser,
+        "run_id": row.run_id,
+        "width": row.width,
+        "height": row.height,
+        "ratio": row.ratio,
+        "created_at": row.created_at.isoformat(),
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "decided_by": row.decided_by,
+    }

@@ -154,7 +154,10 @@ def accept(
                 f"cannot apply {row.id}: run {row.run_id}'s tests are in no saved suite"
                 + (where if row.suite_file else "; 'matf heal show' prints the healed test")
             )
-        case = get_case(session, row.suite_id, row.case_id)
+        try:
+            case = get_case(session, row.suite_id, row.case_id)
+        except NotFound as exc:  # the suite, or the test in it, is gone: nothing to apply to
+            raise Conflict(f"cannot apply {row.id}: {exc.message}") from exc
         healed = apply_changes(TestSpec.model_validate(case.spec), changes_of(row))
         update_case(session, row.suite_id, row.case_id, by, spec=healed.model_dump(mode="json"))
         applied_to = f"suite {row.suite_id}"
@@ -200,13 +203,7 @@ def as_dict(row: HealingProposal) -> dict[str, Any]:
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
         "applied_to": row.applied_to,
-        "created_at": _iso(row.created_at),
-        "decided_at": _iso(row.decided_at),
+        "created_at": row.created_at.isoformat(),
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
         "decided_by": row.decided_by,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()

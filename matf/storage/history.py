@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -99,12 +99,7 @@ def run_duration(run: Run) -> float | None:
     start, end = run.started_at or run.created_at, run.finished_at
     if start is None or end is None:
         return None
-    return round(max((_utc(end) - _utc(start)).total_seconds(), 0.0), 3)
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return round(max((end - start).total_seconds(), 0.0), 3)
 
 
 def list_targets(session: Session) -> list[tuple[Target, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -35,12 +35,8 @@ def db(write: bool = False) -> Iterator[Session]:
 
 
 def iso(value: datetime | None) -> str | None:
-    """UTC ISO-8601; SQLite hands datetimes back without their zone."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+    """ISO-8601, with the zone the database gives back (``UtcDateTime``)."""
+    return value.isoformat() if value is not None else None
 
 
 def iso_req(value: datetime) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from matf.errors import Conflict, NotFound
 from matf.storage.healing import accept, as_dict, get_proposal, list_proposals, reject
 from matf.storage.models import HealingProposal
 from web.models import HealingOut, HealingPage, HealingQuery
@@ -64,12 +63,7 @@ def proposal(proposal_id: str) -> HealingOut:
 def accept_proposal(proposal_id: str) -> HealingOut:
     by = authorize("editor").label
     with db(write=True) as session:
-        get_proposal(session, proposal_id)  # an unknown proposal is the one 404
-        try:
-            row = accept(session, proposal_id, by)
-        except NotFound as exc:  # its suite, or the test in it, is gone: nothing to apply to
-            raise Conflict(f"cannot apply {proposal_id}: {exc.message}") from exc
-        return _out(row)
+        return _out(accept(session, proposal_id, by))
 
 
 @api.endpoint(

@@ -9,7 +9,14 @@ from flask import Blueprint, Response, send_file, url_for
 from matf.agents.context import origin, save_budgets, stored_budgets, validate_url
 from matf.errors import NotFound
 from matf.spec import Budgets
-from matf.storage.baselines import approve, get_baseline, image_path, list_baselines, reject
+from matf.storage.baselines import (
+    approve,
+    as_dict,
+    get_baseline,
+    image_path,
+    list_baselines,
+    reject,
+)
 from matf.storage.models import Baseline
 from web.models import (
     BaselineList,
@@ -20,7 +27,7 @@ from web.models import (
     TargetQuery,
 )
 from web.routes import api
-from web.routes.common import db, iso, iso_req, settings
+from web.routes.common import db, settings
 from web.security import authorize
 
 bp = Blueprint("visual", __name__)
@@ -36,23 +43,7 @@ def _out(row: Baseline) -> BaselineOut:
         links["diff"] = url_for("visual.baseline_image", baseline_id=row.id, which="diff")
     if row.run_id:
         links["run"] = url_for("runs.get_run_detail", run_id=row.run_id)
-    return BaselineOut.model_validate(
-        {
-            "id": row.id,
-            "key": row.key,
-            "status": row.status,
-            "case_id": row.case_id,
-            "browser": row.browser,
-            "run_id": row.run_id,
-            "width": row.width,
-            "height": row.height,
-            "ratio": row.ratio,
-            "created_at": iso_req(row.created_at),
-            "decided_at": iso(row.decided_at),
-            "decided_by": row.decided_by,
-            "links": links,
-        }
-    )
+    return BaselineOut.model_validate({**as_dict(row), "links": links})
 
 
 @api.endpoint(
