@@ -122,8 +122,18 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     default=None,
     help="User stories for the AI writer, one per line (# starts a comment).",
 )
-@click.option("--max-llm-calls", type=click.IntRange(1, 100_000), default=None)
-@click.option("--max-tokens", type=click.IntRange(1, 100_000_000), default=None)
+@click.option(
+    "--max-llm-calls",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Cap the run's model calls, writing and healing together.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(1, 100_000_000),
+    default=None,
+    help="Cap the run's model tokens (in and out), writing and healing together.",
+)
 @click.option(
     "--no-ai",
     is_flag=True,

@@ -13,8 +13,10 @@ from typing import Any
 from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
 
+from matf.ai.budget import Allowance
 from matf.secrets import referenced_names, sealed_for
 from matf.storage.db import session_scope
+from matf.storage.healing import rejected_changes
 from matf.storage.runs import get_run, load_specs
 
 RENDERING = ("device", "video", "baseline_set")  # run options every executor task needs
@@ -33,14 +35,17 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     """One executor task per (case, browser), the reporter as the chord's callback."""
     with session_scope(engine) as session:
         specs = load_specs(session, run_id)
-        options = get_run(session, run_id).options
+        run = get_run(session, run_id)
+        options, target = run.options, run.target
         browsers = list(options.get("browsers", ["chromium"]))
         network = options.get("network")  # a guarded run's NetworkPolicy, as a dict
-        target = get_run(session, run_id).target
         needs = {spec.id: referenced_names(spec.model_dump(mode="json")) for spec in specs}
         wanted = set().union(*needs.values()) if needs else set()
         sealed = sealed_for(session, target, wanted) if wanted else []
         rendering = {k: options[k] for k in RENDERING if options.get(k) is not None}
+        rejected = rejected_changes(
+            session, [spec.id for spec in specs], run.suite_id, options.get("suite_file")
+        )
     report = signature("matf.reporter.report", args=[run_id])
     if not specs:
         return report.clone(args=[[], run_id])
@@ -48,7 +53,11 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     if rendering:
         extra["rendering"] = rendering
     # The run's first browser heals UI drift: one proposal per test, not one per browser.
-    heal = {"heal": {"ai": bool((options.get("ai") or {}).get("enabled", True))}}
+    healing: dict[str, Any] = {"ai": bool((options.get("ai") or {}).get("enabled", True))}
+    allowance = Allowance.from_options(options)
+    if allowance.capped:  # what the writer left of the run's model budget
+        healing["budget"] = allowance.to_dict()
+    heal = {"heal": healing}
     if options.get("heal") is False:
         heal = {}
     header = [
@@ -58,7 +67,7 @@ def fan_out(engine: Engine, run_id: str) -> Any:
             kwargs={
                 **extra,
                 **_secrets_for(needs[spec.id], sealed),
-                **(heal if browser == browsers[0] else {}),
+                **(_heal_for(heal, rejected.get(spec.id)) if browser == browsers[0] else {}),
             },
         ).set(task_id=executor_task_id(run_id, spec.id, browser))
         for spec in specs
@@ -66,6 +75,13 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     ]
     report.on_error(signature("matf.reporter.salvage", args=[run_id]))
     return chord(header, report)
+
+
+def _heal_for(heal: dict[str, Any], rejected: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The healing kwargs of one test: the run's, plus what reviewers rejected for it."""
+    if not heal or not rejected:
+        return heal
+    return {"heal": {**heal["heal"], "rejected": rejected}}
 
 
 def _secrets_for(names: set[str], sealed: list[dict[str, str]]) -> dict[str, Any]:

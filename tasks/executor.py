@@ -13,11 +13,12 @@ from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.healer import heal as propose_healing
 from matf.agents.logger import event_key
+from matf.ai.budget import Allowance, budgeted, ledger
 from matf.ai.gateway import MistralGateway
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.netguard import NetworkPolicy
-from matf.results import Healing, TestResult
+from matf.results import Healing, LocatorChange, TestResult
 from matf.secrets import keyring_from_settings, open_sealed
 from matf.settings import Settings
 from matf.spec import TestSpec
@@ -47,7 +48,9 @@ def execute(
     ``secrets``: sealed values the spec's placeholders need, opened here with
     this worker's ``ENCRYPTION_KEY`` (the broker only ever carries ciphertext).
     ``heal``: present when this task heals a failure by UI drift (the run's
-    first browser); ``{"ai": true}`` lets the healer ask the model.
+    first browser); ``{"ai": true}`` lets the healer ask the model, within
+    ``"budget"`` (an ``Allowance``: the run's caps less the writer's spending);
+    ``"rejected"``: locator changes reviewers refused for this test before.
     """
     test = TestSpec.model_validate(spec)
     s = self.settings
@@ -104,10 +107,14 @@ def _heal(
 ) -> Healing | None:
     """The healer's proposal, or None; its own trouble never costs the test its result."""
     gateway = MistralGateway(settings) if heal.get("ai") and settings.mistral_api_key else None
+    ask = None
+    if gateway is not None:  # the run's --max-llm-calls/--max-tokens cap healing too
+        allowance = Allowance.from_dict(heal.get("budget"))
+        ask = budgeted(gateway.complete, ledger(settings), result.run_id, allowance)
     try:
+        rejected = [LocatorChange.model_validate(c) for c in heal.get("rejected") or []]
         return propose_healing(
-            test, result, pool, limits, network, rendering, secrets,
-            gateway.complete if gateway is not None else None,
+            test, result, pool, limits, network, rendering, secrets, ask, rejected
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - a proposal is a bonus; the failure stands as it is
         log.exception("healing %s failed", test.id)

@@ -19,6 +19,7 @@ from matf.agents.executor import ExecutionLimits, execute
 from matf.agents.explore import explore
 from matf.agents.healer import heal
 from matf.agents.writer import write_specs
+from matf.ai.budget import Allowance, LocalLedger, budgeted
 from matf.ai.gateway import MistralGateway
 from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
 from matf.browser.pool import BrowserPool
@@ -27,6 +28,7 @@ from matf.results import LocatorChange
 from matf.spec import TestSpec, parse_spec, same_but_locators
 from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import apply_changes
+from matf.storage.models import HealingProposal
 from matf.storage.runs import create_run, save_cases
 from tasks.canvas import fan_out
 from tests.conftest import make_settings
@@ -240,6 +242,74 @@ def test_without_the_model_healing_says_why_it_found_nothing(
     assert "the model was not asked" in (healing.error or "")
 
 
+def test_healing_calls_come_out_of_the_runs_budget(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    """Two drifted tests of one run, one call left after writing: one is asked, one is not."""
+    spec = _journey(site.url)
+    site.version = 3
+    result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
+    ledger = LocalLedger()
+    left_one = Allowance(max_calls=6, spent_calls=5)
+
+    def answer(request: dict[str, Any]) -> str:
+        return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
+
+    with FakeMistral(responder=answer) as fake:
+        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
+        gateway = MistralGateway(settings)
+        try:
+            ask = budgeted(gateway.complete, ledger, result.run_id, left_one)
+            first, second = (
+                heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=ask)
+                for _ in range(2)
+            )
+        finally:
+            gateway.close()
+        sent = len(fake.requests)
+    assert sent == 1 and ledger.spent(result.run_id)[0] == 1
+    assert first is not None and first.outcome == "passed" and first.calls == 1
+    assert second is not None and second.outcome == "failed" and second.calls == 0
+    assert [c.source for c in second.changes] == ["alternative"]  # stored ones cost nothing
+    assert "the run's budget of 6 model calls is spent" in (second.error or "")
+
+
+def test_a_locator_refused_in_review_is_not_proposed_again(
+    site: DriftSite, pool: BrowserPool, tmp_path: Path
+) -> None:
+    spec = _journey(site.url)
+    site.version = 3
+    result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
+    refused = LocatorChange(
+        step=2,
+        action="click",
+        before={"role": "button", "name": "Subscribe", "exact": True},
+        after={"role": "button", "name": "Sign me up", "exact": True},
+        source="ai",
+    )
+
+    def answer(request: dict[str, Any]) -> str:  # the model insists
+        return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
+
+    with FakeMistral(responder=answer) as fake:
+        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
+        gateway = MistralGateway(settings)
+        try:
+            healing = heal(
+                spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=gateway.complete,
+                rejected=[refused],
+            )  # fmt: skip
+        finally:
+            gateway.close()
+        [(_headers, body)] = fake.requests
+    user = body["messages"][1]["content"]
+    told = user.split("a reviewer rejected for this step", 1)[1].split("\n")[1]
+    assert json.loads(told.removeprefix("- ")) == refused.after  # the model is told
+    assert healing is not None and healing.outcome == "failed"
+    assert [c.step for c in healing.changes] == [1]  # the fill still heals; the click not
+    assert "1 locator(s) rejected in review are not proposed again" in (healing.error or "")
+
+
 def test_a_proposal_applies_only_where_the_test_is_unchanged(site: DriftSite) -> None:
     spec = _journey(site.url)
     change = LocatorChange(
@@ -266,6 +336,11 @@ def test_only_the_runs_first_browser_heals_and_a_run_can_decline(tmp_path: Path)
         "default": {"browsers": ["chromium", "firefox"]},
         "no-ai": {"browsers": ["firefox", "chromium"], "ai": {"enabled": False}},
         "no-heal": {"browsers": ["chromium"], "heal": False},
+        "capped": {
+            "browsers": ["chromium"],
+            "ai": {"enabled": True, "max_calls": 10, "max_tokens": None},
+            "llm": {"calls": 6, "prompt_tokens": 9_000, "completion_tokens": 900},
+        },
     }
     for name, options in runs.items():
         with session_scope(engine, write=True) as session:
@@ -276,3 +351,39 @@ def test_only_the_runs_first_browser_heals_and_a_run_can_decline(tmp_path: Path)
     assert sent["default"] == [("chromium", {"ai": True}), ("firefox", None)]
     assert sent["no-ai"] == [("firefox", {"ai": False}), ("chromium", None)]
     assert sent["no-heal"] == [("chromium", None)]
+    # What the writer spent travels with the healing task, to be counted against the caps.
+    budget = {"max_calls": 10, "max_tokens": None, "spent_calls": 6, "spent_tokens": 9_900}
+    assert sent["capped"] == [("chromium", {"ai": True, "budget": budget})]
+
+
+def test_a_suites_refusals_travel_with_its_tests_and_no_further(tmp_path: Path) -> None:
+    """Rejected changes reach the healer of the same test of the same suite, and only it."""
+    engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    spec = _journey("http://127.0.0.1:1/")
+    other = spec.model_copy(update={"id": "other"})
+    change = {"step": 2, "action": "click", "before": {"css": "#a"}, "after": {"css": "#b"}}
+
+    def proposal(run_id: str, suite_file: str, case_id: str, status: str, after: str) -> None:
+        session.add(
+            HealingProposal(
+                id=f"h-{run_id}-{case_id}", run_id=run_id, case_id=case_id, browser="chromium",
+                suite_file=suite_file, outcome="passed", spec={}, status=status,
+                changes=[{**change, "source": "ai", "after": {"css": after}}],
+            )
+        )  # fmt: skip
+
+    with session_scope(engine, write=True) as session:
+        earlier = create_run(session, spec.url, {"suite_file": "/s/suite.json"}).id
+        elsewhere = create_run(session, spec.url, {"suite_file": "/s/other.json"}).id
+        proposal(earlier, "/s/suite.json", "signup", "rejected", "#b")
+        proposal(elsewhere, "/s/other.json", "signup", "rejected", "#c")  # another suite
+        proposal(elsewhere, "/s/suite.json", "other", "pending", "#d")  # not decided
+        now = create_run(session, spec.url, {"suite_file": "/s/suite.json"}).id
+        save_cases(session, now, [spec, other])
+    heals = {t.args[0]["id"]: t.kwargs.get("heal") for t in fan_out(engine, now).tasks}
+    engine.dispose()
+    assert heals["signup"] == {
+        "ai": True,
+        "rejected": [{**change, "source": "ai", "after": {"css": "#b"}}],
+    }
+    assert heals["other"] == {"ai": True}

@@ -89,5 +89,25 @@ def test_a_proposal_can_be_rejected_and_the_suite_stays(tmp_path: Path) -> None:
         assert rejected.returncode == 0 and f"rejected {proposal['id']}" in rejected.stdout
         assert (tmp_path / "suite.json").read_text() == original
         assert "no pending healing proposals" in run_matf(["heal", "list"], tmp_path).stdout
+
+        # Later runs of the suite never propose again what a person refused.
+        refused: set[str] = set()
+        for attempt in ("again", "third"):
+            refused |= {json.dumps(c["after"], sort_keys=True) for c in proposal["changes"]}
+            _code, report, _stdout = _run(tmp_path, site.url, attempt)
+            [form] = [t for t in report["tests"] if t["case_id"] == FORM]
+            assert form["status"] == "failed", form
+            changes = form["healing"]["changes"]
+            assert not refused & {json.dumps(c["after"], sort_keys=True) for c in changes}
+            if attempt == "again":  # other stored locators still fit: a new proposal
+                assert form["healing"]["outcome"] == "passed", form["healing"]
+                listed = run_matf(["heal", "list", "--json"], tmp_path)
+                [proposal] = [json.loads(line) for line in listed.stdout.splitlines()]
+                assert run_matf(["heal", "reject", proposal["id"]], tmp_path).returncode == 0
+        # The button had two stored locators, both refused now: nothing is left to propose.
+        assert form["healing"]["outcome"] != "passed"
+        assert "2 locator(s) rejected in review are not proposed again" in (
+            form["healing"]["error"] or ""
+        )
         missing = run_matf(["heal", "accept", "h-nope"], tmp_path)
         assert missing.returncode != 0 and "no healing proposal 'h-nope'" in missing.stderr

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -71,9 +71,11 @@ class _Run:
     rendering: Rendering | None
     secrets: Mapping[str, str]
     ask: Callable[[list[dict[str, str]]], Completion] | None
+    rejected: Sequence[LocatorChange] = ()  # changes a person refused for this test before
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    model_trouble: str | None = None  # why the model gave no answer, when it gave none
 
     def execute(self, spec: TestSpec) -> TestResult:
         return execute(
@@ -92,11 +94,13 @@ def heal(
     rendering: Rendering | None = None,
     secrets: Mapping[str, str] | None = None,
     ask: Callable[[list[dict[str, str]]], Completion] | None = None,
+    rejected: Sequence[LocatorChange] = (),
 ) -> Healing | None:
     """A proposal for ``result`` (of ``spec``) when it failed by UI drift, else None.
 
     ``ask`` sends messages to the model (``MistralGateway.complete``); without
-    it only the stored alternatives are tried.
+    it only the stored alternatives are tried. ``rejected``: changes reviewers
+    refused for this test; a step is never healed to a locator refused for it.
     """
     triage = classify(result)
     if triage is None or triage[0] != "ui-drift":
@@ -104,7 +108,7 @@ def heal(
     with tempfile.TemporaryDirectory(prefix="matf-heal-") as scratch:
         job = _Run(
             result.browser, result.run_id, pool, limits, Path(scratch), network, rendering,
-            secrets or {}, ask,
+            secrets or {}, ask, tuple(rejected),
         )  # fmt: skip
         return _heal(job, spec, result)
 
@@ -137,10 +141,18 @@ def _heal_step(job: _Run, spec: TestSpec, index: int) -> tuple[TestSpec, Locator
         raise _Stop(f"step {index + 1} ({step.action}) looks for no element")
     old = step.target
     tried = [old]
+    before = old.model_dump(mode="json", exclude_none=True)
+    refused = [
+        Locator.model_validate(c.after)
+        for c in job.rejected
+        if c.step == index and c.action == step.action and c.before == before
+    ]
     for source in ("alternative", "ai"):
         if source == "ai" and job.ask is None:
             break
-        look = partial(_candidates, job, spec=spec, index=index, source=source, tried=tried)
+        look = partial(
+            _candidates, job, spec=spec, index=index, source=source, tried=tried, refused=refused
+        )
         found = _at_step(job, spec, index, look)
         for candidate in found[:MAX_TRIES]:
             trial = retarget(spec, index, candidate)
@@ -159,26 +171,41 @@ def _heal_step(job: _Run, spec: TestSpec, index: int) -> tuple[TestSpec, Locator
     how = "no stored alternative matched one element"
     if job.ask is None:
         how += " (and the model was not asked: no MISTRAL_API_KEY, or AI turned off)"
+    elif job.model_trouble is not None:
+        how += f" (and the model gave no locator: {job.model_trouble})"
     elif job.calls:
         how += ", nor did the model's locator"
+    if refused:
+        how += f"; {len(refused)} locator(s) rejected in review are not proposed again"
     raise _Stop(f"step {index + 1} ({step.action} {old.describe()}): {how}")
 
 
 def _candidates(
-    job: _Run, page: Page, spec: TestSpec, index: int, source: str, tried: list[Locator]
+    job: _Run,
+    page: Page,
+    spec: TestSpec,
+    index: int,
+    source: str,
+    tried: list[Locator],
+    refused: list[Locator],
 ) -> list[Locator]:
     """Locators that match exactly one element on ``page`` now, from ``source``."""
     step = spec.steps[index]
     if source == "alternative":
         stored = getattr(step, "alternatives", None) or []
-        stored = [loc for loc in stored if loc not in tried]
+        stored = [loc for loc in stored if loc not in tried and loc not in refused]
         return [loc for loc in stored if _matches_one(page, loc)]
-    proposed = _ask_model(job, page, spec, index, tried)
+    proposed = _ask_model(job, page, spec, index, tried, refused)
     return [proposed] if proposed is not None else []
 
 
 def _ask_model(
-    job: _Run, page: Page, spec: TestSpec, index: int, tried: list[Locator]
+    job: _Run,
+    page: Page,
+    spec: TestSpec,
+    index: int,
+    tried: list[Locator],
+    refused: list[Locator],
 ) -> Locator | None:
     """The model's locator for the step, when it is valid and matches one element."""
     from matf.ai.gateway import LlmError
@@ -193,12 +220,15 @@ def _ask_model(
         [loc.model_dump(mode="json", exclude_none=True) for loc in tried],
         trimmed(snap, SNAPSHOT_TOKENS),
         origin_of(spec.url),
+        [loc.model_dump(mode="json", exclude_none=True) for loc in refused],
     )
     try:
         completion = job.ask(messages)
-    except LlmError as exc:
-        log.info("healer: the model was not reached: %s", exc.message)
+    except LlmError as exc:  # refused, unreachable, or the run's budget is spent
+        log.info("healer: no answer from the model: %s", exc.message)
+        job.model_trouble = exc.message
         return None
+    job.model_trouble = None
     job.calls += completion.attempts
     job.prompt_tokens += completion.prompt_tokens
     job.completion_tokens += completion.completion_tokens
@@ -209,7 +239,9 @@ def _ask_model(
     except (json.JSONDecodeError, ValidationError) as exc:
         log.info("healer: the model's answer is not a locator: %s", first_line(str(exc)))
         return None
-    if proposed is None or proposed in tried or not _matches_one(page, proposed):
+    if proposed is None or proposed in tried or proposed in refused:
+        return None
+    if not _matches_one(page, proposed):
         return None
     return proposed
 

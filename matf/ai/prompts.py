@@ -258,12 +258,17 @@ element must do what the step's old locator described (same action, same purpose
 
 
 def heal_messages(
-    step: dict[str, Any], tried: list[dict[str, Any]], snapshot: dict[str, Any], origin: str
+    step: dict[str, Any],
+    tried: list[dict[str, Any]],
+    snapshot: dict[str, Any],
+    origin: str,
+    rejected: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, str]]:
     """``[system, user]`` messages asking for one new locator for ``step``.
 
     ``step`` is the spec's step as data (placeholders, never secret values);
-    ``tried``: locators already tried that found nothing usable.
+    ``tried``: locators already tried that found nothing usable; ``rejected``:
+    locators a person refused for this step in an earlier review.
     """
     lines = [
         "The step that found no element (JSON):",
@@ -272,6 +277,9 @@ def heal_messages(
     if tried:
         lines += ["Locators already tried, none of which matched one element:"]
         lines += [f"- {to_json(_neutral_data(loc))}" for loc in tried]
+    if rejected:
+        lines += ["Locators a reviewer rejected for this step; do not propose them again:"]
+        lines += [f"- {to_json(_neutral_data(loc))}" for loc in rejected]
     lines += [
         "",
         UNTRUSTED_NOTICE,

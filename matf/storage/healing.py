@@ -83,6 +83,31 @@ def _supersede(
     )
 
 
+def rejected_changes(
+    session: Session, case_ids: list[str], suite_id: str | None, suite_file: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per test of a suite, the locator changes a person rejected, not to be proposed again."""
+    if (suite_id is None and suite_file is None) or not case_ids:
+        return {}
+    same = (
+        HealingProposal.suite_id == suite_id
+        if suite_id is not None
+        else HealingProposal.suite_file == suite_file
+    )
+    rows = session.execute(
+        select(HealingProposal.case_id, HealingProposal.changes).where(
+            HealingProposal.status == "rejected",
+            HealingProposal.case_id.in_(case_ids),
+            same,
+        )
+    ).all()
+    found: dict[str, list[dict[str, Any]]] = {}
+    for case_id, changes in rows:
+        known = found.setdefault(case_id, [])
+        known += [change for change in changes if change not in known]
+    return found
+
+
 def list_proposals(
     session: Session,
     run_id: str | None = None,
