@@ -22,6 +22,7 @@ from matf.agents.writer import write_specs
 from matf.ai.budget import Allowance, LocalLedger, budgeted
 from matf.ai.gateway import MistralGateway
 from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
+from matf.ai.writer import grounded_alternatives
 from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
 from matf.results import LocatorChange
@@ -387,3 +388,39 @@ def test_a_suites_refusals_travel_with_its_tests_and_no_further(tmp_path: Path) 
         "rejected": [{**change, "source": "ai", "after": {"css": "#b"}}],
     }
     assert heals["other"] == {"ai": True}
+
+
+def test_the_ai_writer_keeps_only_alternatives_exploration_proved(
+    site: DriftSite, pool: BrowserPool
+) -> None:
+    """A model may write alternatives that find another element; they never reach the healer."""
+    found = explore(site.url, pool.browser("chromium"), 1, 5_000)
+    proposed = parse_spec(
+        {
+            "id": "model-signup",
+            "name": "A visitor signs up",
+            "url": site.url,
+            "steps": [
+                {"action": "goto", "url": "/"},
+                # The model's "alternative" is the submit button, not the field.
+                {
+                    "action": "fill",
+                    "target": {"label": "Email"},
+                    "alternatives": [{"css": "#go"}],
+                    "value": "ann@example.com",
+                },
+                {"action": "click", "target": {"role": "button", "name": "Subscribe"}},
+                {"action": "goto", "url": "/elsewhere"},  # a page exploration never saw
+                {"action": "click", "target": {"text": "More"}, "alternatives": [{"css": "a"}]},
+            ],
+        }
+    )
+    grounded = grounded_alternatives(proposed, found)
+    fill, click, far = grounded.steps[1], grounded.steps[2], grounded.steps[4]
+    fill_alternatives = [a.model_dump(exclude_none=True) for a in fill.alternatives or []]  # type: ignore[union-attr]
+    assert {"test_id": "email-field", "exact": True} in fill_alternatives
+    assert {"css": "#go", "exact": True} not in fill_alternatives
+    click_alternatives = [a.model_dump(exclude_none=True) for a in click.alternatives or []]  # type: ignore[union-attr]
+    assert {"test_id": "subscribe", "exact": True} in click_alternatives
+    assert far.alternatives is None  # type: ignore[union-attr]
+    assert same_but_locators(proposed, grounded)

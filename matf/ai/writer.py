@@ -16,12 +16,17 @@ run once against the live site before it is kept:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from pydantic import ValidationError
 
 from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.explore import normalize
 from matf.ai.gateway import LlmError, MistralGateway
 from matf.ai.grounding import fingerprint, redact, snapshot, trimmed
 from matf.ai.prompts import PROMPT_VERSION, page_messages
@@ -29,7 +34,7 @@ from matf.ai.proposals import Proposal, propose
 from matf.browser.guard import context_options
 from matf.browser.steps import origin_of
 from matf.netguard import NetworkPolicy
-from matf.spec import TestSpec
+from matf.spec import MAX_ALTERNATIVES, TARGETED, Goto, Locator, TestSpec
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer
 
 if TYPE_CHECKING:
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from matf.agents.explore import SiteMap
+    from matf.agents.explore import PageInfo, SiteMap
     from matf.browser.pool import BrowserPool
     from matf.settings import Settings
 
@@ -145,6 +150,7 @@ def write_with_ai(
             specs = _page_specs(
                 page_url, origin, settings, pool, gateway, db, options, usage, network, secrets
             )
+            specs = [grounded_alternatives(spec, site) for spec in specs]
             usage.proposed += len(specs)
             page_kept: list[TestSpec] = []
             for spec in specs:
@@ -288,6 +294,44 @@ def _verify(
         return finding, None
     first = " ".join((result.error or result.status).split())[:300]
     return None, f"it did not run on the live site: {first}"
+
+
+def grounded_alternatives(spec: TestSpec, site: SiteMap) -> TestSpec:
+    """``spec`` with each step's alternatives from exploration, never from the model.
+
+    The healer trusts a step's alternatives to find the same element as its
+    target, and nothing shows that the model's do. A step whose target is a
+    locator exploration recorded on the page the step runs on (its test's
+    last ``goto``) gets the locators exploration proved find that element;
+    any other step gets none (the healer then asks the model, for review).
+    """
+    pages = {normalize(page.url): page for page in site.pages}
+    url = spec.url
+    steps = []
+    for step in spec.steps:
+        if isinstance(step, Goto):
+            url = urljoin(url, step.url)
+        elif isinstance(step, TARGETED):
+            page = pages.get(normalize(url))
+            found = _explored_alternatives(page, step.target) if page is not None else []
+            step = step.model_copy(update={"alternatives": found or None})
+        steps.append(step)
+    return spec.model_copy(update={"steps": steps})
+
+
+def _explored_alternatives(page: PageInfo, target: Locator) -> list[Locator]:
+    wanted = target.model_dump(mode="json", exclude_none=True)
+    for chosen, others in page.alternatives.items():
+        try:
+            if _locator(json.loads(chosen)) == wanted:
+                return [Locator.model_validate(other) for other in others][:MAX_ALTERNATIVES]
+        except (ValueError, ValidationError):  # exploration's own data: skip what is odd
+            continue
+    return []
+
+
+def _locator(data: dict[str, Any]) -> dict[str, Any]:
+    return Locator.model_validate(data).model_dump(mode="json", exclude_none=True)
 
 
 def _tags(spec: TestSpec, *extra: str) -> list[str]:
