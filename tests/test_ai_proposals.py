@@ -155,6 +155,20 @@ def test_what_is_still_wrong_after_the_repair_is_dropped(tmp_path: Path, fake: F
     assert len(fake.requests) == 2  # one repair, never more
 
 
+def test_without_room_for_a_repair_what_is_wrong_is_dropped_at_once(
+    tmp_path: Path, fake: FakeMistral
+) -> None:
+    fake.reply(_answer(_spec(), _spec("bad", steps=[])))
+    fake.reply(_answer(_spec("bad")))  # a repair would have fixed it: never asked for
+    proposal = propose(_gateway(tmp_path, fake).complete, MESSAGES, ORIGIN, repair=False)
+    assert [s.id for s in proposal.specs] == ["ai-subscribe"] and proposal.calls == 1
+    assert len(fake.requests) == 1
+    [reason] = proposal.dropped
+    assert "tests[1]" in reason and reason.endswith(
+        "(not repaired: the run's call budget is spent)"
+    )
+
+
 def test_checked_answers_are_cached_by_page_model_and_prompt(tmp_path: Path) -> None:
     engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     specs, _problems = check_answer(_answer(_spec()), ORIGIN)

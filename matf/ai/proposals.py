@@ -89,14 +89,21 @@ def propose(
     messages: list[dict[str, str]],
     origin: str,
     secret_names: Iterable[str] = (),
+    repair: bool = True,
 ) -> Proposal:
-    """Ask, check, and repair once; the tests that hold, and why the others were dropped."""
+    """Ask, check, and repair once; the tests that hold, and why the others were dropped.
+
+    ``repair=False`` (the run's budget has room for one call only): what is
+    wrong is dropped at once.
+    """
     names = list(secret_names)
     proposal = Proposal()
     first = complete(messages)
     proposal.count(first)
     specs, problems = check_answer(first.text, origin, names)
-    if problems:
+    if problems and not repair:
+        problems = [f"{p} (not repaired: the run's call budget is spent)" for p in problems]
+    elif problems:
         log.info("answer had %d problem(s); asking for one repair", len(problems))
         second = complete(repair_messages(messages, first.text, problems))
         proposal.count(second)

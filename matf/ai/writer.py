@@ -216,8 +216,10 @@ def _page_specs(
         sorted(secrets or {}),
         options.tests_per_page,
     )
+    # A repair round is a second call: only when the budget has room for it.
+    repair = options.max_calls is None or usage.calls + 2 <= options.max_calls
     try:
-        proposal = propose(gateway.complete, messages, origin, sorted(secrets or {}))
+        proposal = propose(gateway.complete, messages, origin, sorted(secrets or {}), repair)
     except LlmError as exc:
         usage.skipped.append(f"{url}: {exc.message}")
         return []
@@ -239,8 +241,7 @@ def _page_specs(
 
 
 def _over_budget(usage: AiUsage, options: AiOptions) -> str | None:
-    # A page can take two calls (an answer and its repair): stop before a budget would break.
-    if options.max_calls is not None and usage.calls + 2 > options.max_calls:
+    if options.max_calls is not None and usage.calls + 1 > options.max_calls:
         return f"the run's budget of {options.max_calls} model calls is spent"
     spent = usage.prompt_tokens + usage.completion_tokens
     if options.max_tokens is not None and spent >= options.max_tokens:
