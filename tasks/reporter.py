@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from celery import shared_task
+from sqlalchemy.orm import Session
 
+from matf.agents.logger import event_key, make_event, persist
 from matf.agents.reporter import build_document, store_results, write_reports
+from matf.results import TestResult
 from matf.storage.baselines import adopt
 from matf.storage.db import session_scope
 from matf.storage.runs import finish_run, get_run, set_phase, stored_results
 from tasks.base import MatfTask
+from tasks.live import publish
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.reporter.report")
@@ -25,6 +29,9 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
         # The context manager's part: first captures become baselines, changes candidates.
         stored = stored_results(session, run_id)
         adopt(session, stored, storage / "artifacts", storage / "baselines")
+        late = _record_test_events(session, stored)
+    for event in late:
+        publish(self.settings, event)
     self.emit("phase", run_id, key=f"phase:reporting:{run_id}", phase="reporting")
     with session_scope(self.engine) as session:
         document = build_document(session, run_id)
@@ -48,6 +55,34 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
     payload = {k: v for k, v in summary.items() if k != "run_id"}
     self.emit("run_finished", run_id, key=f"run_finished:{run_id}", **payload)
     return summary
+
+
+def _record_test_events(session: Session, results: list[TestResult]) -> list[dict[str, Any]]:
+    """Each test's ``test_finished``, stored now if its executor's is still on its way.
+
+    Executors announce through the logger queue, whose workers may record a
+    late ``test_finished`` after this task's ``run_finished``: a watcher that
+    stops at ``run_finished`` would miss it. The key is the executor's, so
+    whichever of the two arrives second is dropped. Returns the events added.
+    """
+    added = []
+    for result in results:
+        event = make_event(
+            "test_finished",
+            agent="executor",
+            run_id=result.run_id,
+            key=event_key("test_finished", result.run_id, result.case_id, result.browser),
+            case_id=result.case_id,
+            name=result.name,
+            browser=result.browser,
+            status=result.status,
+            duration_ms=result.duration_ms,
+            worker=result.worker,
+        )
+        event_id = persist(session, event)
+        if event_id is not None:
+            added.append({**event, "id": event_id})
+    return added
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.reporter.salvage")

@@ -42,3 +42,49 @@ def test_embedded_mode_publishes_in_process_and_a_full_watcher_does_not_block(
             publish(settings, {"id": n, "kind": "phase"})
         assert inbox.qsize() == 1000
         assert inbox.get_nowait()["id"] == 0
+
+
+def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -> None:
+    """A test_finished still in the logger queue when the reporter ends is not lost to watchers."""
+    from matf.agents.logger import event_key, make_event, persist
+    from matf.results import TestResult
+    from matf.storage.db import get_engine, session_scope
+    from matf.storage.models import Event
+    from matf.storage.runs import create_run
+    from tasks.reporter import _record_test_events
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with session_scope(engine, write=True) as session:
+        run_id = create_run(session, "http://127.0.0.1:1/", {}).id
+    results = [
+        TestResult(
+            run_id=run_id, case_id=case, name=case, kind="functional", category="page",
+            browser="chromium", status=status, url="http://127.0.0.1:1/",
+        )  # fmt: skip
+        for case, status in (("a", "passed"), ("b", "failed"))
+    ]
+
+    def announced(result: TestResult) -> dict[str, object]:  # as the executor announces it
+        return make_event(
+            "test_finished", agent="executor", run_id=run_id, case_id=result.case_id,
+            key=event_key("test_finished", run_id, result.case_id, result.browser),
+            status=result.status,
+        )  # fmt: skip
+
+    with session_scope(engine, write=True) as session:
+        persist(session, announced(results[0]))  # a's arrived; b's is still queued
+    with session_scope(engine, write=True) as session:
+        added = _record_test_events(session, results)
+        finished_id = persist(session, make_event("run_finished", "reporter", run_id))
+    with session_scope(engine, write=True) as session:
+        late = persist(session, announced(results[1]))  # b's executor event, at last
+        events = session.query(Event).filter_by(run_id=run_id).order_by(Event.id).all()
+        kinds = [(e.kind, e.payload.get("case_id"), e.payload.get("status")) for e in events]
+    engine.dispose()
+    assert [e["payload"]["case_id"] for e in added] == ["b"]
+    assert late is None and finished_id == events[-1].id
+    assert kinds == [
+        ("test_finished", "a", "passed"),
+        ("test_finished", "b", "failed"),
+        ("run_finished", None, None),
+    ]
