@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -18,6 +20,17 @@ from web.runtime import Runtime
 
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "editor", "admin")
+FINAL = ("passed", "failed", "error")
+
+
+def finished(client: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    """The run as the API shows it once it has ended; fails the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get(f"/api/v1/runs/{run_id}/status").json()["status"] in FINAL:
+            return dict(client.get(f"/api/v1/runs/{run_id}").json())
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not end in {timeout_s} s")
 
 
 @dataclass

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
-from matf.browser.launch import system_chromium
+from matf.browser.launch import launch, system_chromium
 from matf.demo.server import DemoServer
 from matf.settings import Settings, load_settings
 from tests.apiserver import ApiServer
@@ -26,6 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def _chromium() -> None:
     if system_chromium() is None and not os.environ.get("MATF_CHROMIUM_PATH"):
         pytest.exit("Chromium is not installed: run 'sudo apt-get install -y chromium'", 2)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium from the product's own launcher, one per test module."""
+    with sync_playwright() as playwright:
+        chromium = launch(playwright, "chromium", None)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from matf import spec
 from matf.ai.grounding import (
@@ -33,7 +33,6 @@ from matf.ai.prompts import (
     step_models,
     system_prompt,
 )
-from matf.browser.launch import launch
 from matf.demo.server import DemoServer
 
 HOSTILE = f"""<!doctype html>
@@ -88,14 +87,6 @@ def hostile() -> Iterator[str]:
 def site() -> Iterator[str]:
     with DemoServer(bugs=False) as server:
         yield server.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch(playwright, "chromium", None)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from flask import Flask, Response, jsonify, redirect, request
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from werkzeug.serving import make_server
 
 from matf.agents.apidiscovery import (
@@ -36,7 +36,6 @@ from matf.agents.apidiscovery import (
 from matf.agents.writer import _Ids
 from matf.browser.api import MISSING, ApiStepFailed, resolve_pointer, run_api_request
 from matf.browser.errors import StepFailed
-from matf.browser.launch import launch
 from matf.browser.steps import Observed, origin_of, run_step
 from matf.errors import SpecError
 from matf.spec import ApiRequest, parse_spec
@@ -808,14 +807,6 @@ def test_spec_with_an_invalid_json_schema_is_refused() -> None:
 
 
 # -- run_api_request through real Chromium ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, "chromium", None)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ test knows exactly which locator changes and where.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from matf.results import Healing, LocatorChange, TestResult
@@ -21,14 +19,13 @@ from matf.storage.healing import record_proposals
 from matf.storage.models import HealingProposal
 from matf.storage.runs import create_run
 from matf.storage.suites import create_suite
-from tests.apiserver import ApiServer
+from tests.apiserver import ApiServer, finished
 from tests.conftest import server_settings
 from tests.drift_site import DriftSite
 
 TARGET = "http://shop.test/"
 BEFORE = {"role": "button", "name": "Subscribe", "exact": True}
 AFTER = {"test_id": "subscribe", "exact": True}
-FINAL = ("passed", "failed", "error")
 
 
 def _spec(case_id: str) -> TestSpec:
@@ -249,15 +246,6 @@ def test_unknown_proposals_are_not_found(api: ApiServer) -> None:
     assert all(a.json()["detail"] == "no healing proposal 'h-missing'" for a in answers)
 
 
-def _finished(client: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if client.get(f"/api/v1/runs/{run_id}/status").json()["status"] in FINAL:
-            return dict(client.get(f"/api/v1/runs/{run_id}").json())
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not end in {timeout_s} s")
-
-
 def test_a_saved_suite_is_healed_through_the_api_end_to_end(tmp_path: Path) -> None:
     # Real embedded workers and Chromium: a redesign fails the run, the healer's
     # proposal waits for an editor, and once accepted the suite passes again.
@@ -295,7 +283,7 @@ def test_a_saved_suite_is_healed_through_the_api_end_to_end(tmp_path: Path) -> N
             def run(**extra: Any) -> dict[str, Any]:
                 answer = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id, **extra})
                 assert answer.status_code == 202, answer.text
-                return _finished(editor, answer.json()["run_id"])
+                return finished(editor, answer.json()["run_id"])
 
             site.version = 2
             drifted = run()

@@ -18,10 +18,8 @@ import httpx
 import pytest
 from simple_websocket import Client
 
-from tests.apiserver import ApiServer
+from tests.apiserver import ApiServer, finished
 from tests.conftest import server_settings
-
-FINAL = ("passed", "failed", "error")
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +49,6 @@ def _spec(case_id: str, url: str, path: str, text: str = "Lab", **extra: Any) ->
     }
 
 
-def _wait(client: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/v1/runs/{run_id}/status").json()
-        if state["status"] in FINAL:
-            return client.get(f"/api/v1/runs/{run_id}").json()
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not end in {timeout_s} s")
-
-
 @pytest.fixture(scope="module")
 def suite_id(editor: httpx.Client, demo: str) -> str:
     tests = [_spec("ok", demo, "/lab/ok"), _spec("broken", demo, "/lab/fail", "All good")]
@@ -78,7 +66,7 @@ def first_run(editor: httpx.Client, suite_id: str) -> dict[str, Any]:
     accepted = answer.json()
     assert answer.headers["Location"] == f"/api/v1/runs/{accepted['run_id']}"
     assert accepted["status_url"].endswith("/status")
-    return {"accepted": accepted, "run": _wait(editor, accepted["run_id"])}
+    return {"accepted": accepted, "run": finished(editor, accepted["run_id"])}
 
 
 def test_a_suite_run_ends_with_its_verdicts_counted(first_run: dict[str, Any]) -> None:
@@ -123,7 +111,7 @@ def test_a_quarantined_failure_no_longer_fails_the_run_and_disabled_tests_do_not
     assert patched.status_code == 200 and patched.json()["quarantined"] is True
     # When the suite runs again
     run_id = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id}).json()["run_id"]
-    run = _wait(editor, run_id)
+    run = finished(editor, run_id)
     # Then it still runs and fails, but the run passes, and the report says why
     assert run["status"] == "passed" and run["counts"]["failed"] == 1
     report = editor.get(f"/api/v1/runs/{run_id}/report/report.json").json()
@@ -132,7 +120,7 @@ def test_a_quarantined_failure_no_longer_fails_the_run_and_disabled_tests_do_not
     # And a disabled test is not run at all
     editor.patch(f"/api/v1/suites/{suite_id}/cases/broken", json={"enabled": False})
     run_id = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id}).json()["run_id"]
-    run = _wait(editor, run_id)
+    run = finished(editor, run_id)
     assert run["counts"]["total"] == 1 and run["status"] == "passed"
     results = editor.get(f"/api/v1/runs/{run_id}/results").json()["items"]
     assert [r["case_id"] for r in results] == ["ok"]
@@ -165,7 +153,7 @@ def test_a_rerun_runs_the_same_tests_on_the_same_target(
     original = first_run["run"]
     answer = editor.post(f"/api/v1/runs/{original['id']}/rerun")
     assert answer.status_code == 202
-    again = _wait(editor, answer.json()["run_id"])
+    again = finished(editor, answer.json()["run_id"])
     assert again["id"] != original["id"] and again["target"] == original["target"]
     assert again["counts"]["total"] == original["counts"]["total"]
 
@@ -271,7 +259,7 @@ def test_a_run_writes_its_tests_and_can_be_saved_as_a_suite(
         "/api/v1/tests/execute",
         json={"url": healthy_demo, "type": "functional", "max_pages": 1},
     )
-    run = _wait(editor, answer.json()["run_id"])
+    run = finished(editor, answer.json()["run_id"])
     assert run["status"] == "passed" and run["counts"]["total"] >= 2
     saved = editor.post("/api/v1/suites", json={"name": "home", "run_id": run["id"]})
     assert saved.status_code == 201 and saved.json()["cases"] == run["counts"]["total"]

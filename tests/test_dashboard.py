@@ -18,9 +18,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from matf.browser.launch import launch
 from tests.apiserver import PASSWORD, ApiServer
 from tests.conftest import server_settings
 
@@ -29,14 +28,6 @@ FINAL = ("passed", "failed", "error")
 IMG = '<img src=x onerror="window.__pwned=1;alert(1)">'
 SCRIPT = "<script>window.__pwned=1;alert(2)</script>"
 INJECTED_SCRIPTS = "[...document.scripts].filter(s => s.text.includes('__pwned')).length"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, "chromium", None)  # the product's own launcher
-        yield chromium
-        chromium.close()
 
 
 @dataclass

@@ -14,9 +14,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from matf.browser.launch import launch
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import Locator, TestSpec, retarget
 from matf.storage.db import get_engine, session_scope
@@ -32,14 +31,6 @@ AFTER = {"test_id": "subscribe", "exact": True}
 PAYLOAD = "<img src=x onerror=window.__pwned=1>"
 HOSTILE = {"role": "button", "name": f"Join {PAYLOAD}", "exact": True}
 INJECTED = "img[src=x]"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, "chromium", None)  # the product's own launcher
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

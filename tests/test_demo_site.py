@@ -38,10 +38,8 @@ from playwright.sync_api import (
     Page,
     Request,
     Response,
-    sync_playwright,
 )
 
-from matf.browser.launch import launch
 from matf.demo import lab
 from matf.demo.app import VERSION_KEY, create_app
 from matf.demo.bugs import (
@@ -146,14 +144,6 @@ class PageReport:
     links: set[str]
     broken_images: list[str]
     layout_shift: float
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, "chromium", None)  # the product's own launcher
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

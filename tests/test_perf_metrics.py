@@ -22,9 +22,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from matf.browser.launch import launch
 from matf.browser.perf import INIT_SCRIPT, judge, measure
 from matf.results import PerfMetrics
 from matf.spec import Budgets
@@ -152,14 +151,6 @@ def site() -> Iterator[str]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, "chromium", None)
-        yield chromium
-        chromium.close()
 
 
 def load(
