@@ -55,6 +55,14 @@ class Rendering:
         return {k: v for k, v in found.items() if v is not None}
 
 
+def ai_options(ai: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's ``ai`` option as the writer reads it (enabled, goals, max_calls, max_tokens).
+
+    Unset values are left out, so the command line and the API store the same shape.
+    """
+    return {k: v for k, v in (ai or {}).items() if v not in (None, [])}
+
+
 def check_device(name: str | None) -> None:
     """A one-line UsageError for a device Playwright cannot emulate."""
     if name is None:
@@ -96,7 +104,7 @@ class Campaign:
         self.out = _writable_dir(out)
         self.types, self.browsers = types, browsers
         self.max_pages, self.workers = max_pages, workers
-        self.ai = {k: v for k, v in (ai or {}).items() if v not in (None, [])}
+        self.ai = ai_options(ai)
         self.heal = heal
         if self.ai.get("goals") and not settings.mistral_api_key and self.ai.get("enabled", True):
             raise UsageError("--goal needs the AI writer: set MISTRAL_API_KEY")

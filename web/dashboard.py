@@ -186,6 +186,7 @@ def overview() -> str:
         types=[(kind, settings().type_enabled(kind)) for kind in KINDS],
         default_types=("functional", "accessibility"),
         max_pages=min(settings().max_pages, 500),
+        ai_writer=bool(settings().mistral_api_key),
     )
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from matf.results import LocatorChange, PerfMetrics, TestResult
 from matf.settings import BrowserName
@@ -172,6 +180,47 @@ class SecretList(BaseModel):
 # -- runs ----------------------------------------------------------------------------
 
 
+Goal = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class AiRequest(Strict):
+    """What a run asks of the AI writer (the server needs MISTRAL_API_KEY): goals, spend."""
+
+    enabled: bool = Field(
+        True, description="false: write tests heuristically and heal from stored locators only"
+    )
+    goals: list[Goal] = Field(
+        default_factory=list,
+        max_length=50,
+        description="user stories for the writer, e.g. 'a visitor can subscribe to the "
+        "newsletter'; each stripped, blank ones dropped",
+    )
+    max_llm_calls: int | None = Field(
+        None, ge=1, le=100_000, description="the most model calls the run may make"
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, le=100_000_000, description="the most tokens (in and out) the run may spend"
+    )
+
+    @field_validator("goals")
+    @classmethod
+    def _drop_blank(cls, goals: list[str]) -> list[str]:
+        return [goal for goal in goals if goal]
+
+    def options(self) -> dict[str, Any]:
+        """The run's ``ai`` option, in the shape ``matf run`` stores."""
+        from matf.campaign import ai_options
+
+        return ai_options(
+            {
+                "enabled": self.enabled,
+                "goals": self.goals,
+                "max_calls": self.max_llm_calls,
+                "max_tokens": self.max_tokens,
+            }
+        )
+
+
 class ExecuteRequest(Strict):
     """Start a run: a URL (the guide's ``type``, or ``types``) or a saved suite."""
 
@@ -205,6 +254,9 @@ class ExecuteRequest(Strict):
     )  # fmt: skip
     heal: bool = Field(
         True, description="propose new locators for tests whose element is gone (for review)"
+    )
+    ai: AiRequest | None = Field(
+        None, description="goals for the AI writer, and caps on what the run spends on the model"
     )
 
     @model_validator(mode="after")

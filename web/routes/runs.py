@@ -15,7 +15,7 @@ from matf.agents.context import check_budgets, validate_url
 from matf.agents.reporter import build_document, write_reports
 from matf.auth import Principal
 from matf.campaign import Rendering, check_device
-from matf.errors import Conflict, NotFound
+from matf.errors import Conflict, NotFound, UsageError
 from matf.netguard import NetworkPolicy, check_url
 from matf.results import TestResult
 from matf.spec import TestSpec
@@ -77,6 +77,9 @@ REPORTS = {
 )
 def execute(body: ExecuteRequest) -> Response:
     principal = _principal()
+    ai = body.ai.options() if body.ai is not None else None
+    if ai and ai.get("goals") and ai["enabled"] and not settings().mistral_api_key:
+        raise UsageError("ai.goals needs the AI writer: the server has no MISTRAL_API_KEY")
     kinds = body.kinds()
     specs: list[TestSpec] | None = None
     quarantined: list[str] = []
@@ -89,7 +92,7 @@ def execute(body: ExecuteRequest) -> Response:
     assert target is not None
     return _start(
         principal, target, kinds, body.browsers, body.max_pages, specs, quarantined, body.suite_id,
-        body.rendering(),
+        body.rendering(), ai,
     )  # fmt: skip
 
 
@@ -103,7 +106,9 @@ def _start(
     quarantined: list[str],
     suite_id: str | None,
     rendering: dict[str, Any],
+    ai: dict[str, Any] | None,
 ) -> Response:
+    """Check and submit a run; ``ai`` is its AI writer's options (absent: the defaults)."""
     s = settings()
     target = validate_url(url)
     s.check_types(list(kinds))
@@ -121,6 +126,7 @@ def _start(
         "mode": runtime().mode,
         "network": policy.to_dict(),
         "quarantined": quarantined,
+        **({"ai": ai} if ai is not None else {}),
     }
     run_id, _result = submit(
         runtime().app(),
@@ -229,6 +235,7 @@ def rerun(run_id: str) -> Response:
         options_list(options, "quarantined"),
         suite_id,
         {k: options[k] for k in (*RENDERING_OPTIONS, "heal") if options.get(k) is not None},
+        options.get("ai"),
     )
 
 

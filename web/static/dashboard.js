@@ -92,6 +92,16 @@
       if (!body.url) return showError(error, "Give the URL of the site to test.");
       if (!body.types.length) return showError(error, "Choose at least one kind of test.");
       if (!body.browsers.length) return showError(error, "Choose at least one browser.");
+      // The AI writer's fields (absent when the server has no model key: the fieldset is disabled).
+      const goals = String(data.get("goals") || "").split("\n").map(function (g) { return g.trim(); }).filter(Boolean);
+      const calls = parseInt(String(data.get("max_llm_calls") || ""), 10);
+      if (goals.length > 50) return showError(error, "Give at most 50 goals, one per line.");
+      if (goals.some(function (g) { return g.length > 500; })) return showError(error, "Keep each goal under 500 characters.");
+      if (goals.length || calls > 0) {
+        body.ai = {};
+        if (goals.length) body.ai.goals = goals;
+        if (calls > 0) body.ai.max_llm_calls = calls;
+      }
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
