@@ -9,7 +9,7 @@ never a changed value or expectation, never anything the page asks for.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,12 @@ from matf.agents.explore import explore
 from matf.agents.healer import heal
 from matf.agents.writer import write_specs
 from matf.ai.budget import Allowance, LocalLedger, budgeted
-from matf.ai.gateway import MistralGateway
+from matf.ai.gateway import Completion, MistralGateway
 from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
 from matf.ai.writer import grounded_alternatives
 from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
-from matf.results import LocatorChange
+from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TestSpec, parse_spec, same_but_locators
 from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import apply_changes
@@ -94,6 +94,37 @@ def _run(spec: TestSpec, pool: BrowserPool, tmp_path: Path, **extra: Any):  # ty
     return execute(spec, "chromium", "r-heal", pool, LIMITS, tmp_path, **extra)
 
 
+Ask = Callable[[list[dict[str, str]]], Completion]
+
+
+def _heal_asking(
+    spec: TestSpec,
+    result: TestResult,
+    pool: BrowserPool,
+    tmp_path: Path,
+    answer: Callable[[dict[str, Any]], str],
+    times: int = 1,
+    wrap: Callable[[Ask], Ask] = lambda ask: ask,
+    **extra: Any,
+) -> tuple[list[Healing | None], list[dict[str, Any]]]:
+    """Heal ``times`` with the real client asking a local model that answers ``answer``.
+
+    Returns the healings and the request bodies the model received.
+    """
+    with FakeMistral(responder=answer) as fake:
+        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
+        gateway = MistralGateway(settings)
+        try:
+            ask = wrap(gateway.complete)
+            healings = [
+                heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=ask, **extra)
+                for _ in range(times)
+            ]
+        finally:
+            gateway.close()
+        return healings, [body for _headers, body in fake.requests]
+
+
 def test_the_writer_stores_other_locators_of_the_same_element(
     site: DriftSite, pool: BrowserPool
 ) -> None:
@@ -153,14 +184,8 @@ def test_the_model_finds_what_no_alternative_can_and_never_sees_a_secret(
     def answer(request: dict[str, Any]) -> str:
         return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
 
-    with FakeMistral(responder=answer) as fake:
-        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
-        gateway = MistralGateway(settings)
-        try:
-            healing = heal(spec, result, pool, LIMITS, secrets=secrets, ask=gateway.complete)
-        finally:
-            gateway.close()
-        requests = [json.dumps(body) for _headers, body in fake.requests]
+    [healing], bodies = _heal_asking(spec, result, pool, tmp_path, answer)
+    requests = [json.dumps(body) for body in bodies]
 
     assert healing is not None and healing.outcome == "passed", healing
     assert [(c.step, c.source) for c in healing.changes] == [(1, "alternative"), (2, "ai")]
@@ -188,25 +213,9 @@ def test_a_page_that_instructs_the_model_gets_no_proposal(
     def answer(request: dict[str, Any]) -> str:
         return replies.pop(0) if replies else json.dumps({"target": None})
 
-    outcomes = []
-    for _ in range(2):
-        with FakeMistral(responder=answer) as fake:
-            settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
-            gateway = MistralGateway(settings)
-            try:
-                outcomes.append(
-                    heal(
-                        spec,
-                        result,
-                        pool,
-                        LIMITS,
-                        secrets={"EMAIL": SECRET},
-                        ask=gateway.complete,
-                    )
-                )
-            finally:
-                gateway.close()
-            [(_headers, body)] = fake.requests
+    outcomes, bodies = _heal_asking(spec, result, pool, tmp_path, answer, times=2)
+    assert len(bodies) == 2  # one call per healing
+    for body in bodies:
         user = body["messages"][1]["content"]
         inside = user.split(OPEN_MARKER, 1)[1].split(CLOSE_MARKER, 1)[0]
         assert "ignore previous instructions" in inside  # the page's words, framed as data
@@ -256,19 +265,11 @@ def test_healing_calls_come_out_of_the_runs_budget(
     def answer(request: dict[str, Any]) -> str:
         return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
 
-    with FakeMistral(responder=answer) as fake:
-        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
-        gateway = MistralGateway(settings)
-        try:
-            ask = budgeted(gateway.complete, ledger, result.run_id, left_one)
-            first, second = (
-                heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=ask)
-                for _ in range(2)
-            )
-        finally:
-            gateway.close()
-        sent = len(fake.requests)
-    assert sent == 1 and ledger.spent(result.run_id)[0] == 1
+    (first, second), bodies = _heal_asking(
+        spec, result, pool, tmp_path, answer, times=2,
+        wrap=lambda ask: budgeted(ask, ledger, result.run_id, left_one),
+    )  # fmt: skip
+    assert len(bodies) == 1 and ledger.spent(result.run_id)[0] == 1
     assert first is not None and first.outcome == "passed" and first.calls == 1
     assert second is not None and second.outcome == "failed" and second.calls == 0
     assert [c.source for c in second.changes] == ["alternative"]  # stored ones cost nothing
@@ -292,17 +293,7 @@ def test_a_locator_refused_in_review_is_not_proposed_again(
     def answer(request: dict[str, Any]) -> str:  # the model insists
         return json.dumps({"target": {"role": "button", "name": "Sign me up"}})
 
-    with FakeMistral(responder=answer) as fake:
-        settings = make_settings(tmp_path, mistral_api_key="k", mistral_server_url=fake.url)
-        gateway = MistralGateway(settings)
-        try:
-            healing = heal(
-                spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=gateway.complete,
-                rejected=[refused],
-            )  # fmt: skip
-        finally:
-            gateway.close()
-        [(_headers, body)] = fake.requests
+    [healing], [body] = _heal_asking(spec, result, pool, tmp_path, answer, rejected=[refused])
     user = body["messages"][1]["content"]
     told = user.split("a reviewer rejected for this step", 1)[1].split("\n")[1]
     assert json.loads(told.removeprefix("- ")) == refused.after  # the model is told
