@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench bench-api bench-types lint demo api worker flower schema clean
+.PHONY: help setup run test bench bench-ai bench-api bench-types lint demo api worker flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,11 +32,15 @@ test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest
 
-bench: setup ## Every benchmark: MATF against a plain Playwright loop, bench-types, bench-api
+bench: setup ## Every benchmark: MATF against a plain Playwright loop, bench-types, bench-api, bench-ai
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) bench/throughput.py
 	@$(MAKE) --no-print-directory bench-types
 	@$(MAKE) --no-print-directory bench-api
+	@$(MAKE) --no-print-directory bench-ai
+
+bench-ai: setup ## The AI writer on the demo (scripted local model): kept per page, calls, tokens, cache
+	$(PY) bench/ai_writer.py
 
 bench-types: setup ## Visual diff of two 1280x2000 shots; cost of performance metrics per page
 	$(PY) bench/visual_diff.py
