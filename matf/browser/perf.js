@@ -141,6 +141,19 @@
 
   const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  const PAINT_WAIT_MS = 2000;
+  const firstContentfulPaint = () => {
+    if (state.fcp != null || !performance.getEntriesByName) return state.fcp;
+    const paint = performance.getEntriesByName("first-contentful-paint")[0];
+    return paint && paint.startTime < state.hidden ? paint.startTime : null;
+  };
+  // Whether the paints this browser can report have been: FCP, and LCP where supported.
+  const painted = () => {
+    if (document.visibilityState === "hidden") return true;  // a hidden page paints nothing
+    const lcpDue = observers["largest-contentful-paint"] && !state.lcpStopped;
+    return firstContentfulPaint() != null && (!lcpDue || state.lcp != null);
+  };
+
   // Everything measured so far; waits (on the page, bounded) for loadEventEnd.
   const read = async ({ loadWaitMs = 0 } = {}) => {
     const deadline = performance.now() + loadWaitMs;
@@ -150,13 +163,16 @@
       nav = navigation();
     }
     flush();
+    // Paint timings come with the frame that showed the paint; on a starved
+    // machine that frame can come after load. Wait for it a little (bounded).
+    const paintDeadline = Math.min(deadline, performance.now() + PAINT_WAIT_MS);
+    while (!painted() && performance.now() < paintDeadline) {
+      await pause(20);
+      flush();
+    }
     const activation = (nav && nav.activationStart) || 0;
     const since = (v) => (v == null ? null : Math.max(0, v - activation));
-    let fcp = state.fcp;
-    if (fcp == null && performance.getEntriesByName) {
-      const paint = performance.getEntriesByName("first-contentful-paint")[0];
-      if (paint && paint.startTime < state.hidden) fcp = paint.startTime;
-    }
+    const fcp = firstContentfulPaint();
     // TBT as Lighthouse computes it from FCP on: each long task's part after
     // FCP, less 50 ms, counts; long_tasks counts the tasks that end after FCP.
     const from = fcp == null ? 0 : fcp;
