@@ -24,8 +24,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tests.services import LoopbackHttpServer
 
 Responder = Callable[[dict[str, Any]], str]
 
@@ -69,24 +70,18 @@ def error_body(status: int, message: str | None = None) -> bytes:
     return json.dumps(body).encode()
 
 
-class FakeMistral:
+class FakeMistral(LoopbackHttpServer):
     """Mistral's ``POST /v1/chat/completions`` on 127.0.0.1, in a daemon thread."""
 
     def __init__(self, responder: Responder | None = None) -> None:
+        super().__init__(_Handler)
         self.responder = responder
         # (headers with lower-case names, parsed JSON body) of every request, in order.
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self._queue: deque[_Answer] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a slow answer must not hold up the exit
         self._server.fake = self  # type: ignore[attr-defined]
-        # Poll for shutdown every 50 ms (not 0.5 s): tests start and stop many servers.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.port}"
 
     # -- scripting ------------------------------------------------------------
 
@@ -153,20 +148,6 @@ class FakeMistral:
                 },
             }
         ).encode()
-
-    def __enter__(self) -> FakeMistral:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):

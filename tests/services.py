@@ -11,9 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
 
 QUEUES = "context,writer,executor,reporter,optimizer,logger"
 
@@ -118,3 +121,31 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 30) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class LoopbackHttpServer:
+    """An HTTP server on a free 127.0.0.1 port, serving from a daemon thread while entered."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # a slow answer must not hold up the exit
+        # Poll for shutdown every 50 ms (not 0.5 s): tests start and stop many servers.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+        self.port = self._server.server_address[1]
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
