@@ -58,9 +58,15 @@ def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -
         run_id = create_run(session, "http://127.0.0.1:1/", {}).id
     results = [
         TestResult(
-            run_id=run_id, case_id=case, name=case, kind="functional", category="page",
-            browser="chromium", status=status, url="http://127.0.0.1:1/",
-        )  # fmt: skip
+            run_id=run_id,
+            case_id=case,
+            name=case,
+            kind="functional",
+            category="page",
+            browser="chromium",
+            status=status,
+            url="http://127.0.0.1:1/",
+        )
         for case, status in (("a", "passed"), ("b", "failed"))
     ]
 
