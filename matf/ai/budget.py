@@ -1,7 +1,8 @@
-"""A run's model budget, shared by everything that spends it after writing.
+"""A run's model budget: one rule for the writer, one ledger for what spends after it.
 
 ``--max-llm-calls`` and ``--max-tokens`` cap a whole run. The writer spends
-first, in one task, and keeps its own count (``matf.ai.writer``); what is left
+first, in one task, and keeps its own count (``matf.ai.writer``, by
+``Allowance.refusal``, the same rule the ledgers apply); what is left
 is then shared by the run's executors, which heal UI drift in parallel, on
 many workers. They draw from one ledger per run:
 
@@ -81,10 +82,18 @@ class Allowance:
     def refusal(self, calls: int, tokens: int) -> str | None:
         """Why one more call may not start after ``calls``/``tokens`` spent since writing."""
         if self.max_calls is not None and self.spent_calls + calls + 1 > self.max_calls:
-            return f"the run's budget of {self.max_calls} model calls is spent"
+            return self.calls_spent
         if self.max_tokens is not None and self.spent_tokens + tokens >= self.max_tokens:
-            return f"the run's budget of {self.max_tokens} tokens is spent"
+            return self.tokens_spent
         return None
+
+    @property
+    def calls_spent(self) -> str:
+        return f"the run's budget of {self.max_calls} model calls is spent"
+
+    @property
+    def tokens_spent(self) -> str:
+        return f"the run's budget of {self.max_tokens} tokens is spent"
 
 
 class Ledger(Protocol):
@@ -168,11 +177,7 @@ class RedisLedger:
             raise EnvironmentProblem(
                 f"Redis is unreachable for the run's model budget: {type(exc).__name__}"
             ) from exc
-        if verdict == 1:
-            return f"the run's budget of {allowance.max_calls} model calls is spent"
-        if verdict == 2:
-            return f"the run's budget of {allowance.max_tokens} tokens is spent"
-        return None
+        return {0: None, 1: allowance.calls_spent, 2: allowance.tokens_spent}[verdict]
 
     def spend(self, run_id: str, calls: int, tokens: int) -> None:
         key = self._prefix + run_id

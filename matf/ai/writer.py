@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from matf.agents.executor import ExecutionLimits, execute
 from matf.agents.explore import normalize
+from matf.ai.budget import Allowance
 from matf.ai.gateway import LlmError, MistralGateway
 from matf.ai.grounding import fingerprint, redact, snapshot, trimmed
 from matf.ai.prompts import PROMPT_VERSION, page_messages
@@ -205,7 +206,8 @@ def _page_specs(
     if found is not None:
         usage.cached_pages += 1
         return found[0]
-    reason = _over_budget(usage, options)
+    caps = Allowance(options.max_calls, options.max_tokens)
+    reason = caps.refusal(usage.calls, usage.prompt_tokens + usage.completion_tokens)
     if reason is not None:
         usage.skipped.append(f"{url}: {reason}")
         return []
@@ -238,15 +240,6 @@ def _page_specs(
             completion_tokens=proposal.completion_tokens,
         )
     return proposal.specs
-
-
-def _over_budget(usage: AiUsage, options: AiOptions) -> str | None:
-    if options.max_calls is not None and usage.calls + 1 > options.max_calls:
-        return f"the run's budget of {options.max_calls} model calls is spent"
-    spent = usage.prompt_tokens + usage.completion_tokens
-    if options.max_tokens is not None and spent >= options.max_tokens:
-        return f"the run's budget of {options.max_tokens} tokens is spent"
-    return None
 
 
 def _snapshot(pool: BrowserPool, url: str, timeout_ms: int, network: NetworkPolicy | None) -> Any:
