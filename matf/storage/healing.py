@@ -13,7 +13,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from matf.errors import Conflict, NotFound
@@ -71,16 +71,22 @@ def _supersede(
     """Older pending proposals for the same test give way to the newest one."""
     if suite_id is None and suite_file is None:
         return
-    same = (
-        HealingProposal.suite_id == suite_id
-        if suite_id is not None
-        else HealingProposal.suite_file == suite_file
-    )
     session.execute(
         update(HealingProposal)
-        .where(HealingProposal.case_id == case_id, HealingProposal.status == "pending", same)
+        .where(
+            HealingProposal.case_id == case_id,
+            HealingProposal.status == "pending",
+            _same_suite(suite_id, suite_file),
+        )
         .values(status="superseded", decided_at=datetime.now(UTC))
     )
+
+
+def _same_suite(suite_id: str | None, suite_file: str | None) -> ColumnElement[bool]:
+    """Proposals for tests of the same suite: the saved one, else the same suite file."""
+    if suite_id is not None:
+        return HealingProposal.suite_id == suite_id
+    return HealingProposal.suite_file == suite_file
 
 
 def rejected_changes(
@@ -89,16 +95,11 @@ def rejected_changes(
     """Per test of a suite, the locator changes a person rejected, not to be proposed again."""
     if (suite_id is None and suite_file is None) or not case_ids:
         return {}
-    same = (
-        HealingProposal.suite_id == suite_id
-        if suite_id is not None
-        else HealingProposal.suite_file == suite_file
-    )
     rows = session.execute(
         select(HealingProposal.case_id, HealingProposal.changes).where(
             HealingProposal.status == "rejected",
             HealingProposal.case_id.in_(case_ids),
-            same,
+            _same_suite(suite_id, suite_file),
         )
     ).all()
     found: dict[str, list[dict[str, Any]]] = {}
