@@ -29,7 +29,12 @@ class MatfTask(Task):  # type: ignore[misc]
 
     def emit(self, kind: str, run_id: str | None, key: str | None = None, **payload: Any) -> None:
         """Send an event to the logger queue (never waits for it)."""
-        event = make_event(kind, agent=self.name.split(".")[1], run_id=run_id, key=key, **payload)
+        self.send_event(
+            make_event(kind, agent=self.name.split(".")[1], run_id=run_id, key=key, **payload)
+        )
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Send a made event (``matf.agents.logger``) to the logger queue."""
         self.app.send_task("matf.logger.record", args=[event], queue="logger")
 
     def fail_run(self, run_id: str, reason: str) -> None:

@@ -12,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.healer import heal as propose_healing
-from matf.agents.logger import event_key
+from matf.agents.logger import event_key, finished_event
 from matf.ai.budget import Allowance, budgeted, ledger
 from matf.ai.gateway import MistralGateway
 from matf.browser.pool import thread_pool
@@ -81,16 +81,7 @@ def execute(
             error="the executor's time limit ran out",
             worker=worker_name(),
         )
-    _announce(
-        self,
-        "test_finished",
-        run_id,
-        test,
-        browser,
-        status=result.status,
-        duration_ms=result.duration_ms,
-        worker=result.worker,
-    )
+    self.send_event(finished_event(result))
     return result.model_dump(mode="json")
 
 

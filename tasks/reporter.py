@@ -9,7 +9,7 @@ from typing import Any
 from celery import shared_task
 from sqlalchemy.orm import Session
 
-from matf.agents.logger import event_key, make_event, persist
+from matf.agents.logger import finished_event, persist
 from matf.agents.reporter import build_document, store_results, write_reports
 from matf.results import TestResult
 from matf.storage.baselines import adopt
@@ -67,18 +67,7 @@ def _record_test_events(session: Session, results: list[TestResult]) -> list[dic
     """
     added = []
     for result in results:
-        event = make_event(
-            "test_finished",
-            agent="executor",
-            run_id=result.run_id,
-            key=event_key("test_finished", result.run_id, result.case_id, result.browser),
-            case_id=result.case_id,
-            name=result.name,
-            browser=result.browser,
-            status=result.status,
-            duration_ms=result.duration_ms,
-            worker=result.worker,
-        )
+        event = finished_event(result)
         event_id = persist(session, event)
         if event_id is not None:
             added.append({**event, "id": event_id})

@@ -46,8 +46,9 @@ def test_embedded_mode_publishes_in_process_and_a_full_watcher_does_not_block(
 
 def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -> None:
     """A test_finished still in the logger queue when the reporter ends is not lost to watchers."""
-    from matf.agents.logger import event_key, make_event, persist
+    from matf.agents.logger import finished_event, make_event, persist
     from matf.results import TestResult
+    from matf.spec import parse_spec
     from matf.storage.db import get_engine, session_scope
     from matf.storage.models import Event
     from matf.storage.runs import create_run
@@ -56,26 +57,17 @@ def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -
     engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with session_scope(engine, write=True) as session:
         run_id = create_run(session, "http://127.0.0.1:1/", {}).id
+    goto = [{"action": "goto", "url": "/"}]
     results = [
-        TestResult(
-            run_id=run_id,
-            case_id=case,
-            name=case,
-            kind="functional",
-            category="page",
-            browser="chromium",
-            status=status,
-            url="http://127.0.0.1:1/",
+        TestResult.for_spec(
+            parse_spec({"id": case, "name": case, "url": "http://127.0.0.1:1/", "steps": goto}),
+            "chromium",
+            run_id,
+            status,
         )
         for case, status in (("a", "passed"), ("b", "failed"))
     ]
-
-    def announced(result: TestResult) -> dict[str, object]:  # as the executor announces it
-        return make_event(
-            "test_finished", agent="executor", run_id=run_id, case_id=result.case_id,
-            key=event_key("test_finished", run_id, result.case_id, result.browser),
-            status=result.status,
-        )  # fmt: skip
+    announced = finished_event  # as the executor announces it
 
     with session_scope(engine, write=True) as session:
         persist(session, announced(results[0]))  # a's arrived; b's is still queued

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from matf.results import TestResult
 from matf.storage.runs import record_event
 
 KINDS = ("run_started", "phase", "test_started", "test_finished", "run_finished", "run_failed")
@@ -35,6 +36,22 @@ def make_event(
 
 def event_key(kind: str, run_id: str, case_id: str, browser: str) -> str:
     return f"{kind}:{run_id}:{case_id}:{browser}"
+
+
+def finished_event(result: TestResult) -> dict[str, Any]:
+    """The ``test_finished`` event of a result, keyed as its executor announces it."""
+    return make_event(
+        "test_finished",
+        agent="executor",
+        run_id=result.run_id,
+        key=event_key("test_finished", result.run_id, result.case_id, result.browser),
+        case_id=result.case_id,
+        name=result.name,
+        browser=result.browser,
+        status=result.status,
+        duration_ms=result.duration_ms,
+        worker=result.worker,
+    )
 
 
 def persist(session: Session, event: dict[str, Any]) -> int | None:
