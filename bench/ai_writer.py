@@ -119,7 +119,7 @@ def run(folder: Path, url: str, out: str, fake: FakeMistral, pages: int) -> dict
         [
             sys.executable,
             "-m",
-            "matf.cli",
+            "cli",
             "run",
             url,
             "--types",

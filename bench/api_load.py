@@ -85,7 +85,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log: IO[str] = open(folder / "serve.log", "w", encoding="utf-8")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "matf.cli", "serve", "--host", "127.0.0.1", "--port", port]
+            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", port]
             + ["--workers", str(workers), "--threads", str(threads)],
             cwd=folder,  # no stray .env
             env=self.env,

@@ -123,8 +123,7 @@ class Cluster:
             ),
         ]
         from matf.settings import load_settings
-        from tasks.app import make_celery
-        from tasks.launch import check_workers
+        from tasks.control import Platform
 
         self.settings = load_settings(
             redis_url=self.env["REDIS_URL"],
@@ -132,11 +131,11 @@ class Cluster:
             storage_path=self.env["STORAGE_PATH"],
             _env_file=None,
         )
-        self.app = make_celery(self.settings)
+        self.platform = Platform(self.settings)
         deadline = time.monotonic() + 60
         while True:
             try:
-                check_workers(self.app, timeout_s=0.5)
+                self.platform.check_workers(timeout_s=0.5)
                 break
             except Exception:
                 if time.monotonic() > deadline:
@@ -144,21 +143,15 @@ class Cluster:
         self.folder = folder
 
     def run(self, url: str, specs: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+        from matf.options import RunOptions
         from matf.spec import parse_spec
-        from matf.storage.db import get_engine
-        from tasks.launch import follow, submit
 
-        engine = get_engine(self.settings.database_url)
-        options = {
-            "types": ["functional"],
-            "browsers": ["chromium"],
-            "out_dir": str(self.folder / "out"),
-        }
+        options = RunOptions(types=("functional",), out_dir=str(self.folder / "out"))
         parsed = [parse_spec(s) for s in specs]
         started = time.perf_counter()
-        run_id, result = submit(self.app, engine, url, options, parsed)
-        state = follow(engine, run_id, result, 600, interval_s=0.1)
-        state["dispatch_gap_ms"] = dispatch_gap_ms(engine, run_id)
+        run_id, result = self.platform.start_run(url, options, parsed, follow_result=True)
+        state = self.platform.follow(run_id, result, 600, interval_s=0.1)
+        state["dispatch_gap_ms"] = dispatch_gap_ms(self.platform.engine, run_id)
         return time.perf_counter() - started, state
 
     def stop(self) -> None:

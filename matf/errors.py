@@ -15,7 +15,8 @@ Constructors take a message only, so errors survive Celery's serialisation.
     │   └── TargetForbidden     an internal address, refused      (server mode)
     ├── RunError                a run failed on the way           exit 2
     │   ├── RunNotFound
-    │   └── RunTimeout          the run did not finish in time
+    │   ├── RunTimeout          the run did not finish in time
+    │   └── ReportsUnwritable   the reports' folder refused them
     ├── AuthError               no valid credentials              HTTP 401
     ├── Forbidden               a role that may not do it         HTTP 403
     ├── NotFound                no such suite, case, user, key    HTTP 404
@@ -94,6 +95,10 @@ class RunTimeout(RunError):
     """A run did not finish within the time allowed."""
 
     http_status = 504
+
+
+class ReportsUnwritable(RunError):
+    """The run's reports could not be written where it asked for them."""
 
 
 class AuthError(MatfError):

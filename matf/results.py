@@ -6,6 +6,7 @@ validate it there, and describe the ``tests`` entries of ``report.json``.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,24 @@ from matf.spec import Category, Impact, Kind, TestSpec
 
 Status = Literal["passed", "failed", "flaky", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "flaky", "error", "skipped")
+
+
+class RunStatus(StrEnum):
+    """Where a whole run stands: queued, running, then one final verdict."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+
+    @property
+    def final(self) -> bool:
+        """True once the run has ended: nothing changes its verdict after that."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR})
 
 
 class _Model(BaseModel):

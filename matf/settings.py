@@ -26,6 +26,20 @@ TYPE_FLAGS = {
 }
 
 
+DEFAULT_ENGINE_LIMITS = {"chromium": 3, "firefox": 2, "webkit": 1}
+
+
+def parse_engine_limits(text: str) -> dict[str, int]:
+    """``"chromium:3,firefox:2,webkit:1"`` as a dict; ValueError naming a bad entry."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition(":")
+        name = name.strip().lower()
+        if name not in DEFAULT_ENGINE_LIMITS or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"{item!r} is not ENGINE:COUNT with chromium, firefox or webkit")
+        limits[name] = int(count)
+    return limits
+
 class Settings(BaseSettings):
     """Every setting MATF knows, with the environment variable that sets it."""
 
@@ -99,8 +113,6 @@ class Settings(BaseSettings):
     @field_validator("browser_pool")
     @classmethod
     def _pool(cls, value: str) -> str:
-        from matf.browser.pool import parse_engine_limits
-
         parse_engine_limits(value)
         return value
 
@@ -140,8 +152,6 @@ class Settings(BaseSettings):
     @property
     def engine_limits(self) -> dict[str, int]:
         """``BROWSER_POOL`` as a dict, engine to count."""
-        from matf.browser.pool import DEFAULT_ENGINE_LIMITS, parse_engine_limits
-
         return {**DEFAULT_ENGINE_LIMITS, **parse_engine_limits(self.browser_pool)}
 
     def type_enabled(self, kind: str) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from celery import Task
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from matf.agents.logger import make_event
 from matf.settings import Settings
@@ -26,6 +29,18 @@ class MatfTask(Task):  # type: ignore[misc]
     @property
     def engine(self) -> Engine:
         return get_engine(self.settings.database_url)
+
+    def sessions(self, write: bool = False) -> AbstractContextManager[Session]:
+        """A short transaction on the run database (``write``: one that begins immediately)."""
+        return session_scope(self.engine, write=write)
+
+    def phases(self, run_id: str) -> Callable[[str, str], None]:
+        """A run's phase announcer: ``(phase, event key)`` to the logger queue."""
+
+        def announce(phase: str, key: str) -> None:
+            self.emit("phase", run_id, key=key, phase=phase)
+
+        return announce
 
     def emit(self, kind: str, run_id: str | None, key: str | None = None, **payload: Any) -> None:
         """Send an event to the logger queue (never waits for it)."""

@@ -8,22 +8,20 @@ from celery import shared_task
 
 from matf.agents.context import check_target, record_target
 from matf.errors import MatfError, TargetUnreachable
-from matf.netguard import NetworkPolicy
-from matf.storage.db import session_scope
-from matf.storage.runs import FINAL, get_run, set_phase
+from matf.storage.runs import get_run, set_phase
 from tasks.base import MatfTask
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.context.prepare", max_retries=2)
 def prepare(self: MatfTask, run_id: str) -> str:
     """Check the run's target answers; record it. Returns the run id for the chain."""
-    with session_scope(self.engine, write=True) as session:
+    with self.sessions(write=True) as session:
         set_phase(session, run_id, "preparing")
         run = get_run(session, run_id)
-        url, network = run.target, run.options.get("network")
+        url, network = run.target, run.options.guard
     self.emit("run_started", run_id, key=f"run_started:{run_id}", target=url)
     try:
-        info = check_target(url, network=NetworkPolicy.from_dict(network))
+        info = check_target(url, network=network)
     except TargetUnreachable as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(countdown=2**self.request.retries) from exc
@@ -32,7 +30,7 @@ def prepare(self: MatfTask, run_id: str) -> str:
     except MatfError as exc:
         self.fail_run(run_id, exc.message)
         raise
-    with session_scope(self.engine, write=True) as session:
+    with self.sessions(write=True) as session:
         record_target(session, info)
     return run_id
 
@@ -42,8 +40,8 @@ def dispatch(self: MatfTask, run_id: str) -> Any:
     """Replace this task with the chord: one executor task per case and browser."""
     from tasks.canvas import fan_out
 
-    with session_scope(self.engine, write=True) as session:
-        if get_run(session, run_id).status in FINAL:
+    with self.sessions(write=True) as session:
+        if get_run(session, run_id).status.final:
             return run_id  # cancelled (or failed) while its tests were being written
         set_phase(session, run_id, "executing")
     self.emit("phase", run_id, key=f"phase:executing:{run_id}", phase="executing")

@@ -15,8 +15,8 @@ from matf.auth import create_api_key, create_user, issue_token
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import User
+from tasks.control import Platform
 from web import create_app
-from web.runtime import Runtime
 
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "editor", "admin")
@@ -41,12 +41,12 @@ class ApiServer:
     url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
-    runtime: Runtime | None = None
+    runtime: Platform | None = None
     _server: BaseWSGIServer | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> ApiServer:
-        self.runtime = Runtime(self.settings)
+        self.runtime = Platform(self.settings)
         app = create_app(self.settings, self.runtime)
         self._make_accounts(app.config["MATF_JWT_SECRET"])
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request

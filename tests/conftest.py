@@ -97,7 +97,7 @@ def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-MATF = [sys.executable, "-m", "matf.cli"]
+MATF = [sys.executable, "-m", "cli"]
 
 
 def run_matf(args: list[str], folder: Path, **env: str) -> subprocess.CompletedProcess[str]:

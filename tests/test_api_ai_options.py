@@ -18,7 +18,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from cli.main import parse_options
 from matf.ai.prompts import OPEN_MARKER
+from matf.options import AiOptions, RunOptions
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import get_run
 from tests.apiserver import FINAL, ApiServer, finished
@@ -77,9 +79,9 @@ def suite_id(editor: httpx.Client, demo: str) -> str:
     return str(answer.json()["id"])
 
 
-def _options(api: ApiServer, run_id: str) -> dict[str, Any]:
+def _options(api: ApiServer, run_id: str) -> RunOptions:
     with session_scope(get_engine(api.settings.database_url)) as session:
-        return dict(get_run(session, run_id).options)
+        return get_run(session, run_id).options
 
 
 def _start(client: httpx.Client, body: dict[str, Any]) -> str:
@@ -102,14 +104,26 @@ def test_the_ai_options_are_stored_on_the_run_as_the_command_line_stores_them(
     empty = _start(editor, {"suite_id": suite_id, "ai": {}})
     absent = _start(editor, {"suite_id": suite_id})
     # Then the run's options hold what `matf run --goal ... --max-llm-calls ...` would store
-    assert _options(server, given)["ai"] == {
-        "enabled": True,
-        "goals": [GOAL, "a visitor finds the returns policy"],
-        "max_calls": 40,
-        "max_tokens": 200_000,
-    }
-    assert _options(server, empty)["ai"] == {"enabled": True}
-    assert "ai" not in _options(server, absent)
+    assert (
+        _options(server, given).ai
+        == parse_options(
+            {
+                "ai": {
+                    "goals": [f"  {GOAL} ", "   ", "a visitor finds the returns policy"],
+                    "max_calls": 40,
+                    "max_tokens": 200_000,
+                }
+            }
+        ).ai
+    )
+    assert _options(server, given).ai == AiOptions(
+        enabled=True,
+        goals=(GOAL, "a visitor finds the returns policy"),
+        max_calls=40,
+        max_tokens=200_000,
+    )
+    assert _options(server, empty).ai == AiOptions()
+    assert _options(server, absent).ai == AiOptions()
     for run_id in (given, empty, absent):
         assert finished(editor, run_id)["status"] == "passed"
 
@@ -123,7 +137,7 @@ def test_a_rerun_keeps_the_ai_options_of_the_original_run(
     answer = editor.post(f"/api/v1/runs/{original}/rerun")
     assert answer.status_code == 202, answer.text
     again = answer.json()["run_id"]
-    assert _options(server, again)["ai"] == {"enabled": False, "goals": [GOAL], "max_tokens": 1000}
+    assert _options(server, again).ai == AiOptions(enabled=False, goals=(GOAL,), max_tokens=1000)
     assert finished(editor, again)["status"] == "passed"
 
 
@@ -231,11 +245,9 @@ def test_the_start_form_sends_goals_and_a_call_cap(
     # Then the run carries them as the API takes them
     expect(tab).to_have_url(re.compile(r"/runs/r-[\w-]+$"), timeout=30_000)
     run_id = tab.url.rsplit("/", 1)[1]
-    assert _options(server, run_id)["ai"] == {
-        "enabled": True,
-        "goals": ["a visitor reads the home page", "a visitor finds the catalogue"],
-        "max_calls": 3,
-    }
+    assert _options(server, run_id).ai == AiOptions(
+        goals=("a visitor reads the home page", "a visitor finds the catalogue"), max_calls=3
+    )
     assert finished(editor, run_id)["status"] in FINAL
 
 
@@ -251,7 +263,7 @@ def test_the_start_form_sends_no_ai_options_when_none_are_given(
     form.get_by_role("button", name="Start run").click()
     expect(tab).to_have_url(re.compile(r"/runs/r-[\w-]+$"), timeout=30_000)
     run_id = tab.url.rsplit("/", 1)[1]
-    assert "ai" not in _options(server, run_id)
+    assert _options(server, run_id).ai == AiOptions()
     finished(editor, run_id)
 
 

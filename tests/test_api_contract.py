@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
+from matf.options import Limits, RunOptions
 from matf.results import Healing, LocatorChange, TestResult
 from matf.secrets import generate_key
 from matf.spec import Locator, TestSpec, retarget
@@ -186,7 +187,7 @@ def seeded(server: ApiServer) -> dict[str, str]:
         }
     )
     engine = get_engine(server.settings.database_url)
-    options = {"types": ["functional"], "browsers": ["chromium"], "max_pages": 5}
+    options = RunOptions(types=("functional",), limits=Limits(max_pages=5))
     with session_scope(engine, write=True) as session:
         done = create_run(session, TARGET, options).id
         save_cases(session, done, [spec])

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from matf.options import RunOptions
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import Locator, TestSpec, retarget, same_but_locators
 from matf.storage.db import get_engine, session_scope
@@ -66,7 +67,7 @@ def _proposal(api: ApiServer, case_id: str, suite_id: str | None) -> tuple[str, 
     """A run (from ``suite_id``, or from no saved suite) with one proposal: (run id, its id)."""
     engine = get_engine(api.settings.database_url)
     with session_scope(engine, write=True) as session:
-        run = create_run(session, TARGET, {"types": ["functional"], "browsers": ["chromium"]})
+        run = create_run(session, TARGET, RunOptions(types=("functional",)))
         run.suite_id = suite_id
         assert record_proposals(session, run, [_healed_result(_spec(case_id), run.id)]) == 1
         [proposal] = session.scalars(

@@ -18,6 +18,7 @@ from matf.agents.writer import WriterOptions, write_specs
 from matf.browser.pool import BrowserPool
 from matf.browser.visual import baseline_file, baseline_key
 from matf.errors import Conflict
+from matf.options import RunOptions
 from matf.results import PerfMetrics, TestResult, VisualCheck
 from matf.spec import CheckVisual, parse_spec
 from matf.storage.baselines import adopt, approve, list_baselines, reject
@@ -238,7 +239,7 @@ def test_performance_history_is_served_per_page(served: ApiServer) -> None:
     engine = get_engine(served.settings.database_url)
     with session_scope(engine, write=True) as session:
         for number, lcp in enumerate((900.0, 1200.0)):
-            run = create_run(session, "http://shop.test/", {"types": ["performance"]})
+            run = create_run(session, "http://shop.test/", RunOptions(types=("performance",)))
             metrics = PerfMetrics(url="http://shop.test/", lcp_ms=lcp, ttfb_ms=10, requests=3)
             spec = SPEC.model_copy(update={"id": "perf-root", "kind": "performance"})
             record_results(

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from matf.options import RunOptions
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import Locator, TestSpec, retarget
 from matf.storage.db import get_engine, session_scope
@@ -99,7 +100,7 @@ def _proposal(
     )
     engine = get_engine(api.settings.database_url)
     with session_scope(engine, write=True) as session:
-        run = create_run(session, TARGET, {"types": ["functional"], "browsers": ["chromium"]})
+        run = create_run(session, TARGET, RunOptions(types=("functional",)))
         run.suite_id = suite_id
         proposal = HealingProposal(
             id=f"h-{secrets.token_hex(6)}",

@@ -150,6 +150,6 @@ def _kill_a_child_running(workers: Workers, prefix: str) -> tuple[str, str]:
                 if prefix in json.dumps(task.get("args")) and task.get("worker_pid"):
                     time.sleep(0.5)  # let the browser get into the page load
                     os.kill(int(task["worker_pid"]), signal.SIGKILL)
-                    return str(task["worker_pid"]), str(task["args"][0]["id"])
+                    return str(task["worker_pid"]), str(task["args"][0]["spec"]["id"])
         time.sleep(0.1)
     raise AssertionError("no slow test became active")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.browser.pool import BrowserPool
 from matf.spec import parse_spec
 
@@ -34,7 +34,7 @@ def test_a_passing_test_passes_in_one_attempt(demo: str, pool: BrowserPool, tmp_
             {"action": "expect_text", "target": {"role": "heading"}, "text": "Lab"},
         ],
     )
-    result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
+    result = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
     assert (result.status, result.attempts, result.error) == ("passed", 1, None)
     assert [s.status for s in result.steps] == ["passed", "passed"]
     assert result.artifacts.screenshot is None  # evidence only on failure
@@ -51,7 +51,7 @@ def test_a_failing_test_fails_every_attempt_and_keeps_evidence(
             {"action": "expect_content"},
         ],
     )
-    result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
+    result = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
     assert result.status == "failed" and result.attempts == 3
     assert "All good" in (result.error or "") and "step 2" in (result.error or "")
     assert [s.status for s in result.steps] == ["passed", "failed", "skipped"]
@@ -66,7 +66,7 @@ def test_a_test_that_fails_then_passes_is_flaky_not_passed(
 ) -> None:
     key = uuid.uuid4().hex
     spec = _spec(f"{demo}/", [{"action": "goto", "url": f"/lab/flaky?key={key}&fail=1"}])
-    result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
+    result = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
     assert result.status == "flaky" and result.attempts == 2
     assert result.error is None and "HTTP 500" in result.attempt_errors[0]
 
@@ -75,13 +75,15 @@ def test_a_test_past_its_time_budget_fails_as_timed_out(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
     spec = _spec(f"{demo}/", [{"action": "goto", "url": "/lab/slow?ms=4000"}], timeout_ms=1000)
-    result = execute(
+    result = run_test(
         spec,
         "chromium",
         "run1",
-        pool,
-        ExecutionLimits(test_timeout_ms=60_000, step_timeout_ms=30_000, retries=0),
-        tmp_path,
+        Environment(
+            pool,
+            ExecutionLimits(test_timeout_ms=60_000, step_timeout_ms=30_000, retries=0),
+            tmp_path,
+        ),
     )
     assert result.status == "failed"
     assert "timed out after 1000 ms" in (result.error or "")
@@ -98,13 +100,15 @@ def test_page_problems_are_recorded_with_the_result(
             {"action": "expect_no_failed_requests"},
         ],
     )
-    result = execute(
+    result = run_test(
         spec,
         "chromium",
         "run1",
-        pool,
-        ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0),
-        tmp_path,
+        Environment(
+            pool,
+            ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0),
+            tmp_path,
+        ),
     )
     assert result.status == "failed"
     assert any(r.url.endswith("/api/stats") and r.status == 500 for r in result.failed_requests)
@@ -114,7 +118,7 @@ def test_a_browser_that_is_not_installed_is_skipped_with_the_reason(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
     spec = _spec(f"{demo}/", [{"action": "goto", "url": "/"}])
-    result = execute(spec, "webkit", "run1", pool, LIMITS, tmp_path)
+    result = run_test(spec, "webkit", "run1", Environment(pool, LIMITS, tmp_path))
     if result.status != "skipped":
         pytest.skip("Playwright's WebKit is installed here")
     assert "webkit is not installed" in (result.error or "")
@@ -124,8 +128,10 @@ def test_a_worker_launches_its_browser_once_for_many_tests(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
     spec = _spec(f"{demo}/lab/ok", [{"action": "goto", "url": "/lab/ok"}])
-    execute(spec, "chromium", "run1", pool, LIMITS, tmp_path)
+    run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
     launched = pool.launches
-    results = [execute(spec, "chromium", "run1", pool, LIMITS, tmp_path) for _ in range(3)]
+    results = [
+        run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path)) for _ in range(3)
+    ]
     assert [r.status for r in results] == ["passed"] * 3
     assert pool.launches == launched

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from matf.commands.export import export
+from cli.commands.export import export
 from matf.errors import UsageError
 from matf.export import MARKER, export_suite, render_suite
 from matf.spec import Suite

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
-from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.explore import explore
 from matf.agents.healer import heal
 from matf.agents.writer import write_specs
@@ -25,6 +27,8 @@ from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
 from matf.ai.writer import grounded_alternatives
 from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
+from matf.options import RunOptions
+from matf.pipeline.fanout import ExecutorJob
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TestSpec, parse_spec, same_but_locators
 from matf.storage.db import get_engine, session_scope
@@ -90,8 +94,12 @@ def _journey(url: str) -> TestSpec:
     )
 
 
-def _run(spec: TestSpec, pool: BrowserPool, tmp_path: Path, **extra: Any):  # type: ignore[no-untyped-def]
-    return execute(spec, "chromium", "r-heal", pool, LIMITS, tmp_path, **extra)
+def _env(pool: BrowserPool, tmp_path: Path, **extra: Any) -> Environment:
+    return Environment(pool, LIMITS, tmp_path, **extra)
+
+
+def _run(spec: TestSpec, pool: BrowserPool, tmp_path: Path, **extra: Any) -> TestResult:
+    return run_test(spec, "chromium", "r-heal", _env(pool, tmp_path, **extra))
 
 
 Ask = Callable[[list[dict[str, str]]], Completion]
@@ -117,7 +125,9 @@ def _heal_asking(
         try:
             ask = wrap(gateway.complete)
             healings = [
-                heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET}, ask=ask, **extra)
+                heal(
+                    spec, result, _env(pool, tmp_path, secrets={"EMAIL": SECRET}), ask=ask, **extra
+                )
                 for _ in range(times)
             ]
         finally:
@@ -155,7 +165,7 @@ def test_stored_alternatives_heal_two_drifted_steps_and_the_rerun_passes(
     result = _run(form, pool, tmp_path)
     assert result.status == "failed" and "Email" in (result.error or "")
 
-    healing = heal(form, result, pool, LIMITS)
+    healing = heal(form, result, _env(pool, tmp_path))
 
     assert healing is not None and healing.outcome == "passed", healing
     assert [(c.action, c.source) for c in healing.changes] == [
@@ -236,7 +246,7 @@ def test_only_a_missing_element_is_healed(
     wrong = spec.model_copy(update={"steps": steps})
     result = _run(wrong, pool, tmp_path, secrets={"EMAIL": SECRET})
     assert result.status == "failed"  # the element is there; what it says is not
-    assert heal(wrong, result, pool, LIMITS) is None
+    assert heal(wrong, result, _env(pool, tmp_path)) is None
 
 
 def test_without_the_model_healing_says_why_it_found_nothing(
@@ -245,7 +255,7 @@ def test_without_the_model_healing_says_why_it_found_nothing(
     spec = _journey(site.url)
     site.version = 3
     result = _run(spec, pool, tmp_path, secrets={"EMAIL": SECRET})
-    healing = heal(spec, result, pool, LIMITS, secrets={"EMAIL": SECRET})
+    healing = heal(spec, result, _env(pool, tmp_path, secrets={"EMAIL": SECRET}))
     assert healing is not None and healing.outcome == "failed"  # the fill healed, the click not
     assert [c.step for c in healing.changes] == [1]
     assert "step 3 (click button 'Subscribe')" in (healing.error or "")
@@ -327,18 +337,19 @@ def test_only_the_runs_first_browser_heals_and_a_run_can_decline(tmp_path: Path)
     runs: dict[str, dict[str, Any]] = {
         "default": {"browsers": ["chromium", "firefox"]},
         "no-ai": {"browsers": ["firefox", "chromium"], "ai": {"enabled": False}},
-        "no-heal": {"browsers": ["chromium"], "heal": False},
+        "no-heal": {"browsers": ["chromium"], "healing": {"enabled": False}},
         "capped": {
             "browsers": ["chromium"],
             "ai": {"enabled": True, "max_calls": 10, "max_tokens": None},
-            "llm": {"calls": 6, "prompt_tokens": 9_000, "completion_tokens": 900},
         },
     }
+    spent = {"capped": {"calls": 6, "prompt_tokens": 9_000, "completion_tokens": 900}}
     for name, options in runs.items():
         with session_scope(engine, write=True) as session:
-            run_id = create_run(session, spec.url, options).id
+            run = create_run(session, spec.url, RunOptions.model_validate(options))
+            run.llm_usage, run_id = spent.get(name), run.id
             save_cases(session, run_id, [spec])
-        sent[name] = [(t.args[1], t.kwargs.get("heal")) for t in fan_out(engine, run_id).tasks]
+        sent[name] = [(job.browser, _heal_sent(job)) for job in _jobs(engine, run_id)]
     engine.dispose()
     assert sent["default"] == [("chromium", {"ai": True}), ("firefox", None)]
     assert sent["no-ai"] == [("firefox", {"ai": False}), ("chromium", None)]
@@ -346,6 +357,22 @@ def test_only_the_runs_first_browser_heals_and_a_run_can_decline(tmp_path: Path)
     # What the writer spent travels with the healing task, to be counted against the caps.
     budget = {"max_calls": 10, "max_tokens": None, "spent_calls": 6, "spent_tokens": 9_900}
     assert sent["capped"] == [("chromium", {"ai": True, "budget": budget})]
+
+
+def _jobs(engine: Engine, run_id: str) -> list[ExecutorJob]:
+    return [ExecutorJob.model_validate(task.args[0]) for task in fan_out(engine, run_id).tasks]
+
+
+def _heal_sent(job: ExecutorJob) -> dict[str, Any] | None:
+    """What a job asks of its healer, as plain data."""
+    if job.heal is None:
+        return None
+    sent: dict[str, Any] = {"ai": job.heal.ai}
+    if job.heal.budget is not None:
+        sent["budget"] = asdict(job.heal.budget)
+    if job.heal.rejected:
+        sent["rejected"] = [change.model_dump(mode="json") for change in job.heal.rejected]
+    return sent
 
 
 def test_a_suites_refusals_travel_with_its_tests_and_no_further(tmp_path: Path) -> None:
@@ -365,14 +392,14 @@ def test_a_suites_refusals_travel_with_its_tests_and_no_further(tmp_path: Path) 
         )  # fmt: skip
 
     with session_scope(engine, write=True) as session:
-        earlier = create_run(session, spec.url, {"suite_file": "/s/suite.json"}).id
-        elsewhere = create_run(session, spec.url, {"suite_file": "/s/other.json"}).id
+        earlier = create_run(session, spec.url, RunOptions(suite_file="/s/suite.json")).id
+        elsewhere = create_run(session, spec.url, RunOptions(suite_file="/s/other.json")).id
         proposal(earlier, "/s/suite.json", "signup", "rejected", "#b")
         proposal(elsewhere, "/s/other.json", "signup", "rejected", "#c")  # another suite
         proposal(elsewhere, "/s/suite.json", "other", "pending", "#d")  # not decided
-        now = create_run(session, spec.url, {"suite_file": "/s/suite.json"}).id
+        now = create_run(session, spec.url, RunOptions(suite_file="/s/suite.json")).id
         save_cases(session, now, [spec, other])
-    heals = {t.args[0]["id"]: t.kwargs.get("heal") for t in fan_out(engine, now).tasks}
+    heals = {job.spec.id: _heal_sent(job) for job in _jobs(engine, now)}
     engine.dispose()
     assert heals["signup"] == {
         "ai": True,

@@ -47,16 +47,17 @@ def test_embedded_mode_publishes_in_process_and_a_full_watcher_does_not_block(
 def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -> None:
     """A test_finished still in the logger queue when the reporter ends is not lost to watchers."""
     from matf.agents.logger import finished_event, make_event, persist
+    from matf.options import RunOptions
+    from matf.pipeline.report import record_test_events
     from matf.results import TestResult
     from matf.spec import parse_spec
     from matf.storage.db import get_engine, session_scope
     from matf.storage.models import Event
     from matf.storage.runs import create_run
-    from tasks.reporter import _record_test_events
 
     engine = get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with session_scope(engine, write=True) as session:
-        run_id = create_run(session, "http://127.0.0.1:1/", {}).id
+        run_id = create_run(session, "http://127.0.0.1:1/", RunOptions()).id
     goto = [{"action": "goto", "url": "/"}]
     results = [
         TestResult.for_spec(
@@ -72,7 +73,7 @@ def test_every_test_finished_is_stored_before_its_run_finished(tmp_path: Path) -
     with session_scope(engine, write=True) as session:
         persist(session, announced(results[0]))  # a's arrived; b's is still queued
     with session_scope(engine, write=True) as session:
-        added = _record_test_events(session, results)
+        added = record_test_events(session, results)
         finished_id = persist(session, make_event("run_finished", "reporter", run_id))
     with session_scope(engine, write=True) as session:
         late = persist(session, announced(results[1]))  # b's executor event, at last

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from matf.agents import AGENTS
+from matf.options import RunOptions
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import TestResultRow
 from matf.storage.runs import create_run
@@ -88,8 +89,8 @@ def test_a_worker_is_online_by_its_heartbeat_and_unconsumed_queues_are_not(
     assert optimizer["last_heartbeat"] is None and optimizer["workers"] == []
     # When the executor runs a slow test, it is counted active on the executor queue
     spec = {"id": "slow", "name": "slow", "url": f"{demo}/lab/ok", "steps": [SLOW_STEP]}
-    args = [spec, "chromium", "r-monitor"]
-    result = app.send_task("matf.executor.execute", args=args, queue="executor")
+    job = {"run_id": "r-monitor", "spec": spec, "browser": "chromium"}
+    result = app.send_task("matf.executor.execute", args=[job], queue="executor")
     busy = _until(lambda: _busy(app, "executor"))
     assert busy["executor"]["active_tasks"] == 1 and busy["writer"]["active_tasks"] == 0
     # And readiness is ok: the optimizer is optional
@@ -216,7 +217,8 @@ def _results_db(tmp_path: Path) -> str:
     with session_scope(get_engine(url), write=True) as session:
         usage = {"calls": 6, "prompt_tokens": 600, "completion_tokens": 60}  # the AI writer's
         healing = {"calls": 1, "prompt_tokens": 90, "completion_tokens": 9}  # the healer's
-        run = create_run(session, "http://127.0.0.1/", {"llm": usage, "healing": healing})
+        run = create_run(session, "http://127.0.0.1/", RunOptions())
+        run.llm_usage, run.healing_usage = usage, healing
         for case_id, browser, status, ms in rows:
             session.add(
                 TestResultRow(

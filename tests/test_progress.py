@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from matf.progress import Progress
+from cli.progress import Progress
 
 
 class _Terminal(io.StringIO):

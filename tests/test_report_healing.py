@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from matf.campaign import Campaign, healer_line
+from cli.campaign import Campaign, healer_line
 from matf.reports.document import Counts, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.results import Healing, LocatorChange

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from matf.cli import cli, main
-from matf.commands.secrets import secrets
+from cli.commands.secrets import secrets
+from cli.main import cli, main
 from matf.errors import ConfigError, UsageError
 from matf.secrets import (
     Keyring,
@@ -512,7 +512,7 @@ def _main(
     args: list[str],
     stdin: str = "",
 ) -> tuple[int, str, str]:
-    """Run ``matf secrets ...`` through ``matf.cli.main``, the real error boundary."""
+    """Run ``matf secrets ...`` through ``cli.main.main``, the real error boundary."""
     monkeypatch.setitem(cli.commands, "secrets", secrets)
     monkeypatch.chdir(tmp_path)
     for name, value in env.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from matf.campaign import write_schemas
+from cli.campaign import write_schemas
 from matf.errors import SpecError
 from matf.spec import load_suite, parse_spec
 

@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from matf.agents.context import check_target
-from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.explore import explore
 from matf.browser.guard import context_options, guard_for
 from matf.browser.pool import BrowserPool
 from matf.errors import ConfigError, TargetForbidden
 from matf.netguard import NetworkPolicy, check_host, check_url, parse_literal
+from matf.options import NetworkOptions, RunOptions
+from matf.pipeline.fanout import ExecutorJob, HealRequest
 from matf.spec import parse_spec
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import create_run, save_cases
@@ -317,11 +319,15 @@ def test_a_guarded_executor_fails_a_test_that_redirects_inside(
             "steps": [{"action": "goto", "url": f"/redirect?to={target}"}],
         }
     )
-    result = execute(spec, "chromium", "run1", pool, LIMITS, tmp_path, ALLOW_LOOPBACK_ONE)
+    result = run_test(
+        spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path, ALLOW_LOOPBACK_ONE)
+    )
     assert result.status == "failed"
     assert "was not visited: refused: 127.0.0.2 is a loopback address" in (result.error or "")
     assert "/from-executor" not in internal.hits
-    assert execute(spec, "chromium", "run1", pool, LIMITS, tmp_path).status == "passed"
+    assert (
+        run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path)).status == "passed"
+    )
     assert "/from-executor" in internal.hits
 
 
@@ -346,14 +352,15 @@ def test_a_guarded_run_hands_its_policy_to_every_executor_task(tmp_path: Path) -
     )
     runs = {}
     for name, options in {
-        "guarded": {"browsers": ["chromium"], "network": ALLOW_LOOPBACK_ONE.to_dict()},
-        "cli": {"browsers": ["chromium"]},
+        "guarded": RunOptions(network=NetworkOptions.of(ALLOW_LOOPBACK_ONE)),
+        "cli": RunOptions(),
     }.items():
         with session_scope(engine, write=True) as session:
             run_id = create_run(session, "https://example.com/", options).id
             save_cases(session, run_id, [spec])
-        runs[name] = [task.kwargs for task in fan_out(engine, run_id).tasks]
-    heal = {"heal": {"ai": True}}  # the first browser heals UI drift
-    assert runs["guarded"] == [{"network": ALLOW_LOOPBACK_ONE.to_dict(), **heal}]
-    assert runs["cli"] == [heal]
+        jobs = [ExecutorJob.model_validate(task.args[0]) for task in fan_out(engine, run_id).tasks]
+        runs[name] = [(job.network.policy(), job.heal) for job in jobs]
+    heal = HealRequest(ai=True)  # the first browser heals UI drift
+    assert runs["guarded"] == [(ALLOW_LOOPBACK_ONE, heal)]
+    assert runs["cli"] == [(NetworkPolicy(), heal)]
     engine.dispose()

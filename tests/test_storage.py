@@ -9,6 +9,7 @@ from sqlalchemy import func, inspect, select, text
 from matf.agents.logger import event_key, make_event, persist
 from matf.agents.optimizer import flaky_tests
 from matf.agents.reporter import LOST, build_document, store_results
+from matf.options import RunOptions
 from matf.results import TestResult
 from matf.spec import parse_spec
 from matf.storage import models
@@ -79,7 +80,7 @@ def test_the_migrations_build_exactly_the_models(tmp_path: Path) -> None:
 
 def _run_with_cases(engine, cases: list[str]) -> str:  # type: ignore[no-untyped-def]
     with session_scope(engine, write=True) as session:
-        run = create_run(session, "http://127.0.0.1/", {"browsers": ["chromium"]})
+        run = create_run(session, "http://127.0.0.1/", RunOptions(browsers=("chromium",)))
         save_cases(session, run.id, [_spec(c) for c in cases])
         return run.id
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.triage import classify
 from matf.browser.pool import BrowserPool
 from matf.results import TestResult
@@ -32,7 +32,7 @@ def _run(
     browser: str = "chromium",
 ) -> TestResult:
     spec = parse_spec({"id": "t", "name": "t", "url": url, "steps": steps})
-    return execute(spec, browser, uuid.uuid4().hex[:8], pool, LIMITS, tmp)
+    return run_test(spec, browser, uuid.uuid4().hex[:8], Environment(pool, LIMITS, tmp))
 
 
 def test_a_vanished_button_is_ui_drift(demo: str, pool: BrowserPool, tmp_path: Path) -> None:

@@ -18,14 +18,14 @@ from matf.netguard import NetworkPolicy
 from matf.secrets import check_production
 from matf.settings import Settings, load_settings
 from matf.storage.db import get_engine
-from web.runtime import Runtime
+from tasks.control import Platform
 from web.security import KeyCache
 
 log = logging.getLogger("matf.web")
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings | None = None, runtime: Platform | None = None) -> Flask:
     """Build the app for ``settings``; refuse unsafe production settings first."""
     settings = settings or load_settings()
     check_production(settings)
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config.update(
         MATF_SETTINGS=settings,
         MATF_ENGINE=get_engine(settings.database_url),
-        MATF_RUNTIME=runtime or Runtime(settings),
+        MATF_RUNTIME=runtime or Platform(settings),
         MATF_JWT_SECRET=settings.jwt_secret or _development_secret(settings),
         MATF_KEY_CACHE=KeyCache(),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
@@ -61,13 +61,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-def _status_provider(runtime: Runtime) -> Any:
+def _status_provider(runtime: Platform) -> Any:
     """What /metrics reports of agents and queues, read the way the API reads them."""
-    from tasks import monitor
 
     def provide() -> tuple[list[dict[str, Any]], dict[str, int | None]]:
-        app = runtime.app(start=False)
-        return monitor.agents_status(app, runtime.embedded), monitor.queue_lengths(app)
+        return runtime.agents_status(), runtime.queue_lengths()
 
     return provide
 

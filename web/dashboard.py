@@ -26,14 +26,14 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound
-from matf.results import TestResult
+from matf.results import RunStatus, TestResult
 from matf.spec import KINDS, describe_locator
 from matf.storage.baselines import list_baselines
 from matf.storage.healing import STATUSES as HEALING_STATUSES
 from matf.storage.healing import as_dict, changes_of, list_proposals
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
 from matf.storage.models import HealingProposal, Run
-from matf.storage.runs import FINAL, get_run, progress, stored_results
+from matf.storage.runs import get_run, progress, stored_results
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
 from web.routes.common import db, settings
 from web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal, jwt_secret, new_csrf_token
@@ -46,7 +46,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-RUN_STATUSES = ("queued", "running", "passed", "failed", "error")
+RUN_STATUSES = tuple(status.value for status in RunStatus)
 # Failures first on a run's page: what a reader came for.
 RESULT_ORDER = {"failed": 0, "error": 1, "flaky": 2, "skipped": 3, "passed": 4}
 PAGE_SIZE = 20
@@ -216,14 +216,14 @@ def run(run_id: str) -> str:
     with db() as session:
         row = get_run(session, run_id)
         state = progress(session, run_id)
-        results = stored_results(session, run_id) if row.status in FINAL else []
+        results = stored_results(session, run_id) if row.status.final else []
         tally = result_counts(session, [run_id])[run_id]
     results.sort(key=lambda r: (RESULT_ORDER.get(r.status, 9), r.name, r.browser))
     return render_template(
         "run.html",
         run=_row(row, tally),
         state=state,
-        final=row.status in FINAL,
+        final=row.status.final,
         options=row.options,
         problems=[r for r in results if r.status != "passed"],
         passed=[r for r in results if r.status == "passed"],
@@ -300,12 +300,12 @@ def _row(run: Run, tally: dict[str, int]) -> dict[str, Any]:
     return {
         "id": run.id,
         "target": run.target,
-        "status": run.status,
+        "status": run.status.value,
         "phase": run.phase,
         "error": run.error,
         "total": run.total,
-        "types": list(run.options.get("types") or []),
-        "browsers": list(run.options.get("browsers") or []),
+        "types": list(run.options.types),
+        "browsers": list(run.options.browsers),
         "created_by": run.created_by,
         "created_at": run.created_at,
         "duration_s": run_duration(run),

@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 from matf.errors import Forbidden, UsageError
 from matf.storage.models import Event
 from matf.storage.runs import get_run
-from tasks.live import HUB, ensure_relay
-from web.routes.common import db, iso_req, settings
+from web.routes.common import db, iso_req, runtime
 from web.security import authorize
 
 bp = Blueprint("live", __name__)
@@ -54,8 +53,7 @@ def stream(ws: Any) -> None:
     after = int(request.args.get("after", "0"))
     if run_id is None and after == 0:
         after = _last_id()  # all runs: only what happens from now on
-    ensure_relay(settings())
-    with HUB.subscribe() as inbox:
+    with runtime().subscribe() as inbox:
         after = _send_stored(ws, run_id, after)
         while ws.connected:
             try:

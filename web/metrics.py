@@ -47,6 +47,7 @@ from prometheus_flask_exporter import NO_PREFIX, PrometheusMetrics
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from matf.results import RunStatus
 from matf.settings import Settings
 from matf.storage.db import get_engine
 from matf.storage.models import Run, TestResultRow
@@ -56,7 +57,6 @@ log = logging.getLogger("matf.web")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CACHE_S = 5.0
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300)
-FINAL_RUN_STATUSES = ("passed", "failed", "error")
 
 StatusProvider = Callable[[], tuple[list[dict[str, Any]], dict[str, int | None]]]
 
@@ -167,7 +167,7 @@ class MatfCollector(Collector):
         """What writing and healing asked of the model, from each run's recorded usage."""
         spent = [0.0, 0.0, 0.0]
         with self._engine.connect() as conn:
-            for usage in (Run.options["llm"], Run.options["healing"]):
+            for usage in (Run.llm_usage, Run.healing_usage):
                 row = conn.execute(
                     select(
                         func.sum(usage["calls"].as_integer()),
@@ -208,7 +208,7 @@ class MatfCollector(Collector):
         buckets = [(_le(b), float(c)) for b, c in zip(DURATION_BUCKETS, cumulative, strict=True)]
         durations.add_metric([], buckets + [("+Inf", float(total))], sum_value=sum_ms / 1000)
         for status, count in run_counts:
-            target = runs if status in FINAL_RUN_STATUSES else active
+            target = runs if RunStatus(status).final else active
             target.add_metric([status], float(count))
 
 

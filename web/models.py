@@ -15,11 +15,20 @@ from pydantic import (
     model_validator,
 )
 
-from matf.results import LocatorChange, PerfMetrics, TestResult
+from matf.netguard import NetworkPolicy
+from matf.options import (
+    DEFAULT_TYPES,
+    AiOptions,
+    HealingOptions,
+    Limits,
+    NetworkOptions,
+    RenderingOptions,
+    RunOptions,
+)
+from matf.results import LocatorChange, PerfMetrics, RunStatus, TestResult
 from matf.settings import BrowserName
 from matf.spec import Kind
 
-RunStatus = Literal["queued", "running", "passed", "failed", "error"]
 Role = Literal["viewer", "editor", "admin"]
 
 
@@ -207,17 +216,13 @@ class AiRequest(Strict):
     def _drop_blank(cls, goals: list[str]) -> list[str]:
         return [goal for goal in goals if goal]
 
-    def options(self) -> dict[str, Any]:
-        """The run's ``ai`` option, in the shape ``matf run`` stores."""
-        from matf.campaign import ai_options
-
-        return ai_options(
-            {
-                "enabled": self.enabled,
-                "goals": self.goals,
-                "max_calls": self.max_llm_calls,
-                "max_tokens": self.max_tokens,
-            }
+    def options(self) -> AiOptions:
+        """The run's AI options, as ``matf run`` builds them."""
+        return AiOptions(
+            enabled=self.enabled,
+            goals=tuple(self.goals),
+            max_calls=self.max_llm_calls,
+            max_tokens=self.max_tokens,
         )
 
 
@@ -267,24 +272,30 @@ class ExecuteRequest(Strict):
             raise ValueError("give type or types, not both")
         return self
 
-    def rendering(self) -> dict[str, Any]:
-        """The run options for rendering (device, video, budgets, masks, viewports, baseline
-        set), and whether to heal."""
-        from matf.campaign import Rendering
-
-        return Rendering(
-            device=self.device,
-            video=self.video,
-            budgets=dict(self.budgets or {}),
-            masks=tuple(m for m in self.masks or [] if m.strip()),
-            baseline_set=self.baseline_set,
-            viewports=tuple((w, h) for w, h in self.viewports or []),
-        ).options() | ({} if self.heal else {"heal": False})
-
-    def kinds(self) -> list[str]:
+    def kinds(self) -> tuple[Kind, ...]:
         if self.types:
-            return list(dict.fromkeys(self.types))
-        return [self.type] if self.type else ["functional", "accessibility"]
+            return tuple(self.types)
+        return (self.type,) if self.type else DEFAULT_TYPES
+
+    def options(self, max_pages: int, quarantined: list[str], guard: NetworkPolicy) -> RunOptions:
+        """The run's options; ``max_pages`` unless the request names its own."""
+        return RunOptions(
+            types=self.kinds(),
+            browsers=tuple(self.browsers),
+            limits=Limits(max_pages=self.max_pages or max_pages),
+            rendering=RenderingOptions(
+                device=self.device,
+                video=self.video,
+                masks=tuple(self.masks or ()),
+                viewports=tuple((w, h) for w, h in self.viewports or []),
+                baseline_set=self.baseline_set,
+            ),
+            budgets=dict(self.budgets or {}),
+            ai=self.ai.options() if self.ai is not None else AiOptions(),
+            healing=HealingOptions(enabled=self.heal),
+            network=NetworkOptions.of(guard),
+            quarantined=tuple(quarantined),
+        )
 
 
 class RunAccepted(BaseModel):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from matf.errors import TargetError, TargetUnreachable, UsageError
 from matf.netguard import NetworkPolicy, open_connection
+from matf.options import check_budgets
 from matf.storage.models import Target
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -190,21 +191,6 @@ def save_budgets(session: Session, url: str, budgets: dict[str, Any] | None) -> 
     target.budgets = checked or None
     session.add(target)
     return checked
-
-
-def check_budgets(budgets: dict[str, Any]) -> dict[str, Any]:
-    """Budgets validated against ``spec.Budgets``; a one-line UsageError otherwise."""
-    from pydantic import ValidationError
-
-    from matf.spec import Budgets
-
-    try:
-        Budgets.model_validate(budgets)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(part) for part in err["loc"]) or "budgets"
-        raise UsageError(f"invalid budget {where}: {err['msg']}") from exc
-    return dict(budgets)
 
 
 def parse_budgets(items: list[str]) -> dict[str, Any]:

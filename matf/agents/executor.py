@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +67,23 @@ class Rendering:
     baseline_set: str | None = None
 
 
+@dataclass(frozen=True)
+class Environment:
+    """Everything a test runs with besides itself, the same for every test of a run here.
+
+    A guarded ``network`` policy sends every connection of the test's browser
+    context through the guard proxy (``matf.browser.guard``). ``secrets`` fill
+    the spec's ``{{secret:NAME}}`` placeholders as steps run, and nowhere else.
+    """
+
+    pool: BrowserPool
+    limits: ExecutionLimits
+    artifacts_root: Path
+    network: NetworkPolicy | None = None
+    rendering: Rendering = Rendering()
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class _Attempt:
     outcome: Status  # passed | failed | error
@@ -83,41 +100,23 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute(
-    spec: TestSpec,
-    browser_name: str,
-    run_id: str,
-    pool: BrowserPool,
-    limits: ExecutionLimits,
-    artifacts_root: Path,
-    network: NetworkPolicy | None = None,
-    rendering: Rendering | None = None,
-    secrets: Mapping[str, str] | None = None,
-) -> TestResult:
-    """Run ``spec`` in ``browser_name`` with retries and return its final result.
-
-    A guarded ``network`` policy sends every connection of the test's browser
-    context through the guard proxy (``matf.browser.guard``). ``secrets`` fill
-    the spec's ``{{secret:NAME}}`` placeholders as steps run, and nowhere else.
-    """
-    rendering = rendering or Rendering()
-    if rendering.video and not video_available():
-        rendering = replace(rendering, video=False)  # the run says so once, not every test
+def run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -> TestResult:
+    """Run ``spec`` in ``browser_name`` with retries and return its final result."""
+    if env.rendering.video and not video_available():
+        # The run says so once, not every test.
+        env = replace(env, rendering=replace(env.rendering, video=False))
     started = time.monotonic()
     base = TestResult.for_spec(
-        spec, browser_name, run_id, "skipped", worker=worker_name(), device=rendering.device
+        spec, browser_name, run_id, "skipped", worker=worker_name(), device=env.rendering.device
     )
+    pool = env.pool
     try:
         with pool.slot(browser_name):
             browser = pool.browser(browser_name)
-            options = context_keywords(pool, spec, browser_name, network, rendering)
+            test = _Test(spec, browser_name, run_id, env, context_keywords(spec, browser_name, env))
             attempts: list[_Attempt] = []
-            for number in range(1, limits.retries + 2):
-                trace = number > 1 or limits.retries == 0
-                attempt = _run_attempt(
-                    spec, browser, number, trace, limits, artifacts_root, run_id, browser_name,
-                    options, rendering, secrets or {},
-                )  # fmt: skip
+            for number in range(1, env.limits.retries + 2):
+                attempt = _run_attempt(test, browser, number)
                 attempts.append(attempt)
                 if attempt.outcome == "passed" or attempt.conclusive:
                     break
@@ -154,73 +153,79 @@ def execute(
     )
 
 
-def context_keywords(
-    pool: BrowserPool,
-    spec: TestSpec,
-    browser_name: str,
-    network: NetworkPolicy | None,
-    rendering: Rendering,
-) -> dict[str, Any]:
+def context_keywords(spec: TestSpec, browser_name: str, env: Environment) -> dict[str, Any]:
     """``new_context`` keywords: guard proxy, device or viewport, a fixed device scale."""
-    options: dict[str, Any] = {"viewport": dict(DEFAULT_VIEWPORT), "device_scale_factor": 1}
+    rendering = env.rendering
+    keywords: dict[str, Any] = {"viewport": dict(DEFAULT_VIEWPORT), "device_scale_factor": 1}
     if rendering.device is not None:
-        descriptor = dict(pool.device(rendering.device))
+        descriptor = dict(env.pool.device(rendering.device))
         descriptor.pop("default_browser_type", None)
         if browser_name == "firefox" and descriptor.get("is_mobile"):
             raise BrowserUnavailable(
                 f"firefox cannot emulate the mobile device {rendering.device!r} "
                 "(Playwright supports mobile emulation in Chromium and WebKit only)"
             )
-        options.update(descriptor)
+        keywords.update(descriptor)
     if spec.viewport is not None:
-        options["viewport"] = spec.viewport.model_dump()
-    options.update(context_options(network, browser_name))
-    return options
+        keywords["viewport"] = spec.viewport.model_dump()
+    keywords.update(context_options(env.network, browser_name))
+    return keywords
 
 
-def _variant(rendering: Rendering, options: dict[str, Any]) -> str:
+def _variant(rendering: Rendering, keywords: dict[str, Any]) -> str:
     if rendering.device is not None:
         return rendering.device
-    viewport = options.get("viewport") or DEFAULT_VIEWPORT
+    viewport = keywords.get("viewport") or DEFAULT_VIEWPORT
     return f"{viewport['width']}x{viewport['height']}"
 
 
-def _run_attempt(
-    spec: TestSpec,
-    browser: Browser,
-    number: int,
-    trace: bool,
-    limits: ExecutionLimits,
-    artifacts_root: Path,
-    run_id: str,
-    browser_name: str,
-    options: dict[str, Any],
-    rendering: Rendering,
-    secrets: Mapping[str, str],
-) -> _Attempt:
-    seen = Observed(origin=origin_of(spec.url), secrets=secrets)
-    stem = f"{spec.id}-{browser_name}-{number}"
-    if rendering.baselines_root is not None:
+@dataclass(frozen=True)
+class _Test:
+    """One test in one browser, as every attempt at it sees it."""
+
+    spec: TestSpec
+    browser_name: str
+    run_id: str
+    env: Environment
+    keywords: dict[str, Any]  # the browser context's
+
+    def stem(self, number: int) -> str:
+        return f"{self.spec.id}-{self.browser_name}-{number}"
+
+    def traced(self, number: int) -> bool:
+        """Playwright's "on-first-retry", or the only attempt when there are no retries."""
+        return number > 1 or self.env.limits.retries == 0
+
+
+def _observer(test: _Test, number: int) -> Observed:
+    spec, env = test.spec, test.env
+    seen = Observed(origin=origin_of(spec.url), secrets=env.secrets)
+    if env.rendering.baselines_root is not None:
         seen.visual_env = VisualEnv(
-            baselines_root=rendering.baselines_root,
-            artifacts_root=artifacts_root,
-            baseline_set=rendering.baseline_set or baseline_set(spec.url),
+            baselines_root=env.rendering.baselines_root,
+            artifacts_root=env.artifacts_root,
+            baseline_set=env.rendering.baseline_set or baseline_set(spec.url),
             case_id=spec.id,
-            browser=browser_name,
-            variant=_variant(rendering, options),
-            stem=f"{run_id}/{stem}",
+            browser=test.browser_name,
+            variant=_variant(env.rendering, test.keywords),
+            stem=f"{test.run_id}/{test.stem(number)}",
         )
+    return seen
+
+
+def _run_attempt(test: _Test, browser: Browser, number: int) -> _Attempt:
+    spec, env = test.spec, test.env
+    seen = _observer(test, number)
+    trace = test.traced(number)
     steps: list[StepResult] = []
-    budget_ms = spec.timeout_ms or limits.test_timeout_ms
-    deadline = time.monotonic() + budget_ms / 1000
-    video_dir = artifacts_root / run_id / f"{stem}-video" if rendering.video else None
+    video_dir = None
+    if env.rendering.video:
+        video_dir = env.artifacts_root / test.run_id / f"{test.stem(number)}-video"
     try:
-        context = _new_context(browser, options, video_dir)
+        context = _new_context(browser, test.keywords, video_dir)
     except Exception as exc:  # noqa: BLE001 - any failure here is infrastructure
         return _Attempt("error", f"could not open a browser context: {exc}", steps, seen)
-    outcome: Status = "passed"
-    error: str | None = None
-    attempt = _Attempt(outcome, error, steps, seen)
+    attempt = _Attempt("passed", None, steps, seen)
     page: Page | None = None
     try:
         if any(isinstance(step, s.CheckPerformance) for step in spec.steps):
@@ -231,41 +236,9 @@ def _run_attempt(
             context.tracing.start(screenshots=True, snapshots=True, sources=False)
         page = context.new_page()
         seen.attach(page)
-        for index, step in enumerate(spec.steps):
-            remaining_ms = (deadline - time.monotonic()) * 1000
-            t0 = time.monotonic()
-            try:
-                if remaining_ms <= 0:
-                    raise TestTimedOut(f"test timed out after {budget_ms} ms")
-                with playwright_errors():
-                    run_step(page, step, spec.url, seen, min(limits.step_timeout_ms, remaining_ms))
-            except StepFailed as exc:
-                message = str(exc)
-                if time.monotonic() >= deadline and not isinstance(exc, TestTimedOut):
-                    message = f"test timed out after {budget_ms} ms: {message}"
-                steps.append(_step(index, step, "failed", t0, message))
-                attempt.outcome, attempt.error = (
-                    "failed",
-                    f"step {index + 1} ({describe(step)}): {message}",
-                )
-                attempt.conclusive = isinstance(exc, Conclusive)
-                break
-            except BrowserCrashed as exc:
-                steps.append(_step(index, step, "failed", t0, str(exc)))
-                attempt.outcome, attempt.error = "error", f"browser failure: {exc}"
-                break
-            steps.append(_step(index, step, "passed", t0, None))
-        for index in range(len(steps), len(spec.steps)):
-            step = spec.steps[index]
-            steps.append(
-                StepResult(
-                    index=index, action=step.action, description=describe(step), status="skipped"
-                )
-            )
+        _run_steps(test, page, attempt)
         if attempt.outcome != "passed":
-            _keep_evidence(
-                attempt, context, page, trace, artifacts_root, run_id, spec.id, browser_name, number
-            )
+            _keep_evidence(attempt, context, page, trace, test, number)
     except Exception as exc:  # noqa: BLE001 - anything unforeseen is reported, not raised
         attempt.outcome, attempt.error = "error", f"{type(exc).__name__}: {exc}"
     finally:
@@ -277,15 +250,53 @@ def _run_attempt(
             pass
         if video_dir is not None:
             attempt.video = _keep_video(
-                video_dir, page, attempt.outcome != "passed", artifacts_root
+                video_dir, page, attempt.outcome != "passed", env.artifacts_root
             )
     return attempt
 
 
-def _new_context(browser: Browser, options: dict[str, Any], video_dir: Path | None) -> Any:
+def _run_steps(test: _Test, page: Page, attempt: _Attempt) -> None:
+    """Run the spec's steps until one fails; the rest are recorded as skipped."""
+    spec, limits, steps = test.spec, test.env.limits, attempt.steps
+    budget_ms = spec.timeout_ms or limits.test_timeout_ms
+    deadline = time.monotonic() + budget_ms / 1000
+    for index, step in enumerate(spec.steps):
+        remaining_ms = (deadline - time.monotonic()) * 1000
+        t0 = time.monotonic()
+        try:
+            if remaining_ms <= 0:
+                raise TestTimedOut(f"test timed out after {budget_ms} ms")
+            with playwright_errors():
+                run_step(
+                    page, step, spec.url, attempt.seen, min(limits.step_timeout_ms, remaining_ms)
+                )
+        except StepFailed as exc:
+            message = str(exc)
+            if time.monotonic() >= deadline and not isinstance(exc, TestTimedOut):
+                message = f"test timed out after {budget_ms} ms: {message}"
+            steps.append(_step(index, step, "failed", t0, message))
+            attempt.outcome = "failed"
+            attempt.error = f"step {index + 1} ({describe(step)}): {message}"
+            attempt.conclusive = isinstance(exc, Conclusive)
+            break
+        except BrowserCrashed as exc:
+            steps.append(_step(index, step, "failed", t0, str(exc)))
+            attempt.outcome, attempt.error = "error", f"browser failure: {exc}"
+            break
+        steps.append(_step(index, step, "passed", t0, None))
+    for index in range(len(steps), len(spec.steps)):
+        step = spec.steps[index]
+        steps.append(
+            StepResult(
+                index=index, action=step.action, description=describe(step), status="skipped"
+            )
+        )
+
+
+def _new_context(browser: Browser, keywords: dict[str, Any], video_dir: Path | None) -> Any:
     if video_dir is None:
-        return browser.new_context(**options)
-    return browser.new_context(**options, record_video_dir=str(video_dir))
+        return browser.new_context(**keywords)
+    return browser.new_context(**keywords, record_video_dir=str(video_dir))
 
 
 def _keep_video(folder: Path, page: Page | None, failed: bool, root: Path) -> str | None:
@@ -307,15 +318,13 @@ def _keep_evidence(
     context: BrowserContext,
     page: Page,
     trace: bool,
-    artifacts_root: Path,
-    run_id: str,
-    case_id: str,
-    browser_name: str,
+    test: _Test,
     number: int,
 ) -> None:
-    folder = artifacts_root / run_id
+    run_id = test.run_id
+    folder = test.env.artifacts_root / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{case_id}-{browser_name}-{number}"
+    stem = test.stem(number)
     try:
         page.screenshot(path=str(folder / f"{stem}.png"), full_page=True, timeout=3_000)
         attempt.screenshot = f"{run_id}/{stem}.png"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from matf.agents.executor import ExecutionLimits, Rendering, context_keywords, execute
+from matf.agents.executor import Environment, context_keywords, run_test
 from matf.agents.triage import classify
 from matf.browser.errors import BrowserCrashed, StepFailed, first_line, playwright_errors
 from matf.browser.steps import Observed, matching, origin_of, resolve, run_step
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from matf.ai.gateway import Completion
-    from matf.browser.pool import BrowserPool
-    from matf.netguard import NetworkPolicy
 
 log = logging.getLogger("matf.healer")
 
@@ -64,12 +62,7 @@ class _Run:
 
     browser: str
     run_id: str
-    pool: BrowserPool
-    limits: ExecutionLimits
-    scratch: Path  # the re-runs' evidence goes here, and away with it
-    network: NetworkPolicy | None
-    rendering: Rendering | None
-    secrets: Mapping[str, str]
+    env: Environment  # re-runs keep no retries, and their evidence goes away with them
     ask: Callable[[list[dict[str, str]]], Completion] | None
     rejected: Sequence[LocatorChange] = ()  # changes a person refused for this test before
     calls: int = 0
@@ -78,21 +71,13 @@ class _Run:
     model_trouble: str | None = None  # why the model gave no answer, when it gave none
 
     def execute(self, spec: TestSpec) -> TestResult:
-        return execute(
-            spec, self.browser, f"{self.run_id}-heal", self.pool,
-            replace(self.limits, retries=0), self.scratch, self.network,
-            self.rendering, self.secrets,
-        )  # fmt: skip
+        return run_test(spec, self.browser, f"{self.run_id}-heal", self.env)
 
 
 def heal(
     spec: TestSpec,
     result: TestResult,
-    pool: BrowserPool,
-    limits: ExecutionLimits,
-    network: NetworkPolicy | None = None,
-    rendering: Rendering | None = None,
-    secrets: Mapping[str, str] | None = None,
+    env: Environment,
     ask: Callable[[list[dict[str, str]]], Completion] | None = None,
     rejected: Sequence[LocatorChange] = (),
 ) -> Healing | None:
@@ -106,10 +91,8 @@ def heal(
     if triage is None or triage[0] != "ui-drift":
         return None
     with tempfile.TemporaryDirectory(prefix="matf-heal-") as scratch:
-        job = _Run(
-            result.browser, result.run_id, pool, limits, Path(scratch), network, rendering,
-            secrets or {}, ask, tuple(rejected),
-        )  # fmt: skip
+        quiet = replace(env, limits=replace(env.limits, retries=0), artifacts_root=Path(scratch))
+        job = _Run(result.browser, result.run_id, quiet, ask, tuple(rejected))
         return _heal(job, spec, result)
 
 
@@ -213,7 +196,7 @@ def _ask_model(
     from matf.ai.prompts import heal_messages
 
     assert job.ask is not None
-    snap = redact(snapshot(page, job.limits.step_timeout_ms), job.secrets)
+    snap = redact(snapshot(page, job.env.limits.step_timeout_ms), job.env.secrets)
     step = spec.steps[index].model_dump(mode="json", exclude_none=True)
     messages = heal_messages(
         step,
@@ -248,20 +231,18 @@ def _ask_model(
 
 def _at_step(job: _Run, spec: TestSpec, index: int, inspect: Callable[[Page], T]) -> T:
     """``inspect`` the page as the test reaches step ``index`` (its actions replayed)."""
-    options = context_keywords(
-        job.pool, spec, job.browser, job.network, job.rendering or Rendering()
-    )
-    context = job.pool.browser(job.browser).new_context(**options)
+    options = context_keywords(spec, job.browser, job.env)
+    context = job.env.pool.browser(job.browser).new_context(**options)
     try:
         page = context.new_page()
-        seen = Observed(origin=origin_of(spec.url), secrets=job.secrets)
+        seen = Observed(origin=origin_of(spec.url), secrets=job.env.secrets)
         seen.attach(page)
         for number, step in enumerate(spec.steps[:index], start=1):
             if step.action.startswith(_CHECKS):
                 continue
             try:
                 with playwright_errors():
-                    run_step(page, step, spec.url, seen, job.limits.step_timeout_ms)
+                    run_step(page, step, spec.url, seen, job.env.limits.step_timeout_ms)
             except (StepFailed, BrowserCrashed) as exc:
                 raise _Stop(f"step {number} did not run again: {first_line(str(exc))}") from exc
         return inspect(page)

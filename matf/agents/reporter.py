@@ -23,13 +23,14 @@ from matf.files import write_atomic
 from matf.reports.document import ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
-from matf.results import TestResult, Triage
+from matf.results import RunStatus, TestResult, Triage
 from matf.storage.healing import record_proposals
 from matf.storage.models import Run
 from matf.storage.runs import (
     counts,
     get_run,
     load_specs,
+    record_healing_usage,
     record_results,
     stored_results,
 )
@@ -41,7 +42,7 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
     """Validate and store the chord's results; missing ones become errors."""
     run = get_run(session, run_id)
     specs = load_specs(session, run_id)
-    browsers: list[str] = list(run.options.get("browsers", ["chromium"]))
+    browsers = run.options.browsers
     got: dict[tuple[str, str], TestResult] = {}
     for item in raw:
         try:
@@ -59,25 +60,24 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
     record_results(session, [_triaged(result) for result in got.values()])
     stored = stored_results(session, run_id)  # the first of re-delivered results won
     record_proposals(session, run, stored)
-    _record_healing_usage(run, stored)
+    usage = healing_usage(stored)
+    if usage is not None:
+        record_healing_usage(session, run_id, usage)
     return run
 
 
-def _record_healing_usage(run: Run, results: list[TestResult]) -> None:
-    """What healing asked of the model in this run, next to the writer's usage."""
+def healing_usage(results: list[TestResult]) -> dict[str, int] | None:
+    """What healing asked of the model in a run, next to the writer's usage (None: no healing)."""
     healed = [r.healing for r in results if r.healing is not None]
     if not healed:
-        return
-    run.options = {
-        **run.options,
-        "healing": {
-            "tests": len(healed),
-            "proposals": sum(1 for h in healed if h.changes),
-            "passed": sum(1 for h in healed if h.changes and h.outcome == "passed"),
-            "calls": sum(h.calls for h in healed),
-            "prompt_tokens": sum(h.prompt_tokens for h in healed),
-            "completion_tokens": sum(h.completion_tokens for h in healed),
-        },
+        return None
+    return {
+        "tests": len(healed),
+        "proposals": sum(1 for h in healed if h.changes),
+        "passed": sum(1 for h in healed if h.changes and h.outcome == "passed"),
+        "calls": sum(h.calls for h in healed),
+        "prompt_tokens": sum(h.prompt_tokens for h in healed),
+        "completion_tokens": sum(h.completion_tokens for h in healed),
     }
 
 
@@ -95,13 +95,13 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         stored_results(session, run_id), key=lambda r: (order.get(r.case_id, len(order)), r.browser)
     )
     tally = counts(results)
-    muted = set(run.options.get("quarantined") or [])
-    if run.status in ("passed", "failed", "error") and run.finished_at is not None:
+    muted = set(run.options.quarantined)
+    if run.status.final and run.finished_at is not None:
         status, finished = run.status, run.finished_at  # a second report of an ended run
     else:
         # Quarantined tests run and are reported, but do not fail the run.
         failing = [r for r in results if r.status in ("failed", "error") and r.case_id not in muted]
-        status = "failed" if failing else "passed"
+        status = RunStatus.FAILED if failing else RunStatus.PASSED
         finished = datetime.now(UTC)
     started = run.started_at or run.created_at
     duration = (finished - started).total_seconds()
@@ -112,14 +112,14 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         started_at=_iso(started),
         finished_at=_iso(finished),
         duration_s=round(max(duration, 0.0), 3),
-        browsers=list(run.options.get("browsers", [])),
-        types=list(run.options.get("types", [])),
+        browsers=list(run.options.browsers),
+        types=list(run.options.types),
         error=run.error,
         counts=tally,  # type: ignore[arg-type]
-        llm=run.options.get("llm"),
-        healing=run.options.get("healing"),
+        llm=run.llm_usage,
+        healing=run.healing_usage,
     )
-    written = (run.options.get("llm") or {}).get("tests") or {}
+    written = (run.llm_usage or {}).get("tests") or {}
     tests = [
         ReportTest(
             id=f"{r.case_id}:{r.browser}",

@@ -143,7 +143,7 @@ def _fit_length(value: str, f: Field) -> str:
 def value_for(f: Field) -> str | None:
     """A value for a text-like control or select, or None when none fits."""
     if f.tag == "select":
-        return f.options[0] if f.options else None
+        return next(iter(f.options), None)
     if f.type in ("number", "range"):
         return _number(f)
     if f.pattern:

@@ -18,6 +18,7 @@ from matf.agents.apidiscovery import ApiOperation, operation_spec
 from matf.agents.explore import FormInfo, PageInfo, SiteMap
 from matf.agents.values import value_for
 from matf.browser.steps import origin_of
+from matf.options import RunOptions
 from matf.spec import TestSpec, parse_spec
 
 MAX_LINK_TESTS = 200
@@ -280,11 +281,10 @@ def _a11y_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
     }
 
 
-def writer_options(target_budgets: dict[str, Any], run_options: dict[str, Any]) -> WriterOptions:
+def writer_options(target_budgets: dict[str, Any], options: RunOptions) -> WriterOptions:
     """A run's writer options: its own budgets over the target's saved ones."""
     return WriterOptions(
-        budgets={**target_budgets, **(run_options.get("budgets") or {})},
-        masks=tuple(run_options.get("visual_masks") or ()),
-        viewports=tuple((int(w), int(h)) for w, h in run_options.get("viewports") or ()),
-        api_time_ms=int(run_options.get("api_time_ms") or DEFAULT_API_TIME_MS),
+        budgets={**target_budgets, **options.budgets},
+        masks=options.rendering.masks,
+        viewports=options.rendering.viewports,
     )

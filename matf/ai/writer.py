@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 from pydantic import ValidationError
 
-from matf.agents.executor import ExecutionLimits, execute
+from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.explore import normalize
 from matf.ai.budget import Allowance
 from matf.ai.gateway import LlmError, MistralGateway
@@ -271,10 +271,8 @@ def _verify(
 ) -> tuple[TestSpec | None, str | None]:
     """Run the proposal once: a verified test, a finding, or why it was dropped."""
     limits = ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0)
-    result = execute(
-        spec, "chromium", f"{run_id}-verify", pool, limits, artifacts_root, network,
-        secrets=secrets,
-    )  # fmt: skip
+    env = Environment(pool, limits, artifacts_root, network, secrets=secrets)
+    result = run_test(spec, "chromium", f"{run_id}-verify", env)
     if result.status == "passed":
         return spec.model_copy(update={"tags": _tags(spec, VERIFIED_TAG)}), None
     failed = next((step for step in result.steps if step.status == "failed"), None)

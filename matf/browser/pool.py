@@ -19,27 +19,14 @@ from typing import TYPE_CHECKING, Any
 from matf.browser.launch import BrowserUnavailable, launch
 from matf.browser.registry import register
 from matf.errors import UsageError
+from matf.settings import DEFAULT_ENGINE_LIMITS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
 
-DEFAULT_ENGINE_LIMITS = {"chromium": 3, "firefox": 2, "webkit": 1}
-
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
-
-
-def parse_engine_limits(text: str) -> dict[str, int]:
-    """``"chromium:3,firefox:2,webkit:1"`` as a dict; ValueError naming a bad entry."""
-    limits: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, count = item.partition(":")
-        name = name.strip().lower()
-        if name not in DEFAULT_ENGINE_LIMITS or not count.strip().isdigit() or int(count) < 1:
-            raise ValueError(f"{item!r} is not ENGINE:COUNT with chromium, firefox or webkit")
-        limits[name] = int(count)
-    return limits
 
 
 def _slot(name: str, limits: Mapping[str, int]) -> threading.BoundedSemaphore:

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from matf.files import write_atomic
+from matf.results import FINAL_STATUSES
 from matf.spec import describe_locator
 
 REPORT_NAME = "report.html"
@@ -34,7 +35,6 @@ STATUS_LABELS = {
     "skipped": "Skipped",
     "passed": "Passed",
 }
-RUN_STATUSES = ("passed", "failed", "error")
 IMPACT_ORDER = ("critical", "serious", "moderate", "minor")
 MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024
 _IMAGE_SIGNATURES = (
@@ -87,7 +87,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         "target": _text(run.get("target")),
         "target_href": _safe_http_url(run.get("target")),
         "status": status,
-        "status_class": status if status in RUN_STATUSES else "error",
+        "status_class": status if status in FINAL_STATUSES else "error",
         "started": _format_timestamp(run.get("started_at")),
         "finished": _format_timestamp(run.get("finished_at")),
         "duration": _format_seconds(run.get("duration_s")),

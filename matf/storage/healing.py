@@ -40,7 +40,7 @@ def record_proposals(session: Session, run: Run, results: list[TestResult]) -> i
         if result.case_id in known:
             continue
         known.add(result.case_id)
-        suite_file = run.options.get("suite_file")
+        suite_file = run.options.suite_file
         _supersede(session, result.case_id, run.suite_id, suite_file)
         session.add(
             HealingProposal(

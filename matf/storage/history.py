@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from matf.results import STATUSES
+from matf.results import FINAL_STATUSES, STATUSES
 from matf.storage.models import Run, Target, TestResultRow
 
 
@@ -61,7 +61,7 @@ def result_counts(session: Session, run_ids: list[str]) -> dict[str, dict[str, i
 
 def ended_runs(session: Session, target: str | None, limit: int) -> list[Run]:
     """The last ``limit`` ended runs (of ``target``, when given), oldest first."""
-    query = select(Run).where(Run.status.in_(("passed", "failed", "error")))
+    query = select(Run).where(Run.status.in_(FINAL_STATUSES))
     if target:
         query = query.where(Run.target == target)
     return list(reversed(session.scalars(query.order_by(Run.created_at.desc()).limit(limit)).all()))

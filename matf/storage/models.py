@@ -22,6 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from matf.options import RunOptions
+from matf.results import RunStatus
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -57,6 +60,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value
 
 
+class RunStatusType(TypeDecorator[RunStatus]):
+    """A run's status, stored as its name and read back as a ``RunStatus``."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: RunStatus | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else RunStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> RunStatus | None:
+        return None if value is None else RunStatus(value)
+
+
+class RunOptionsType(TypeDecorator[RunOptions]):
+    """A run's ``RunOptions``, stored as their JSON and validated once when read."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: RunOptions | None, dialect: Dialect) -> Any:
+        return None if value is None else value.to_json()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> RunOptions | None:
+        return None if value is None else RunOptions.model_validate(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -81,11 +110,12 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     target: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(
-        String(16), index=True
-    )  # queued|running|passed|failed|error
+    status: Mapped[RunStatus] = mapped_column(RunStatusType(), index=True)
     phase: Mapped[str] = mapped_column(String(16), default="queued")
-    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[RunOptions] = mapped_column(RunOptionsType(), default=RunOptions)
+    # What the run produced beyond results: the AI writer's and the healer's model usage.
+    llm_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    healing_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -15,19 +15,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matf.errors import RunNotFound
-from matf.results import STATUSES, TestResult
+from matf.options import RunOptions
+from matf.results import STATUSES, RunStatus, TestResult
 from matf.spec import TestSpec
 from matf.storage.models import AttemptRow, Event, Run, TestCase, TestResultRow
-
-FINAL = ("passed", "failed", "error")
 
 
 def new_run_id() -> str:
     return f"r-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def create_run(session: Session, target: str, options: dict[str, Any]) -> Run:
-    run = Run(id=new_run_id(), target=target, status="queued", phase="queued", options=options)
+def create_run(session: Session, target: str, options: RunOptions) -> Run:
+    run = Run(
+        id=new_run_id(), target=target, status=RunStatus.QUEUED, phase="queued", options=options
+    )
     session.add(run)
     session.flush()
     return run
@@ -42,10 +43,10 @@ def get_run(session: Session, run_id: str) -> Run:
 
 def set_phase(session: Session, run_id: str, phase: str) -> None:
     run = get_run(session, run_id)
-    if run.status in FINAL:
+    if run.status.final:
         return
     run.phase = phase
-    run.status = "running"
+    run.status = RunStatus.RUNNING
     if run.started_at is None:
         run.started_at = datetime.now(UTC)
 
@@ -53,9 +54,9 @@ def set_phase(session: Session, run_id: str, phase: str) -> None:
 def fail_run(session: Session, run_id: str, reason: str) -> None:
     """Mark a run as errored with its reason, unless it already ended."""
     run = session.get(Run, run_id)
-    if run is None or run.status in FINAL:
+    if run is None or run.status.final:
         return
-    run.status, run.phase, run.error = "error", "done", reason[:4000]
+    run.status, run.phase, run.error = RunStatus.ERROR, "done", reason[:4000]
     run.finished_at = datetime.now(UTC)
 
 
@@ -73,7 +74,7 @@ def save_cases(session: Session, run_id: str, specs: list[TestSpec]) -> int:
                 )
             )
     run = get_run(session, run_id)
-    run.total = len(specs) * len(run.options.get("browsers", ["chromium"]))
+    run.total = len(specs) * len(run.options.browsers)
     return len(specs)
 
 
@@ -139,11 +140,11 @@ def counts(results: list[TestResult]) -> dict[str, int]:
     return {"total": len(results), **{status: tally.get(status, 0) for status in STATUSES}}
 
 
-def finish_run(session: Session, run_id: str, status: str, finished_at: datetime) -> Run:
+def finish_run(session: Session, run_id: str, status: RunStatus, finished_at: datetime) -> Run:
     """End a run with its verdict; a run that already ended keeps its first verdict."""
     run = get_run(session, run_id)
-    if run.status not in FINAL:
-        run.status, run.phase, run.finished_at = status, "done", finished_at
+    if not run.status.final:
+        run.status, run.phase, run.finished_at = RunStatus(status), "done", finished_at
     return run
 
 
@@ -184,7 +185,7 @@ def progress(session: Session, run_id: str) -> dict[str, Any]:
     )
     done = sum(finished.values())
     return {
-        "status": run.status,
+        "status": run.status.value,
         "phase": run.phase,
         "total": run.total,
         "done": done,
@@ -195,5 +196,9 @@ def progress(session: Session, run_id: str) -> dict[str, Any]:
 
 def record_llm_usage(session: Session, run_id: str, usage: dict[str, Any]) -> None:
     """What the AI writer spent and made for a run, shown in its reports."""
-    run = get_run(session, run_id)
-    run.options = {**run.options, "llm": usage}
+    get_run(session, run_id).llm_usage = usage
+
+
+def record_healing_usage(session: Session, run_id: str, usage: dict[str, Any]) -> None:
+    """What the run's healers asked of the model, next to the writer's usage."""
+    get_run(session, run_id).healing_usage = usage

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -13,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from matf.settings import Settings
 from matf.storage.db import session_scope
-from web.runtime import Runtime
+from tasks.control import Platform
 
 
 def engine() -> Engine:
     return current_app.config["MATF_ENGINE"]  # type: ignore[no-any-return]
 
 
-def runtime() -> Runtime:
+def runtime() -> Platform:
     return current_app.config["MATF_RUNTIME"]  # type: ignore[no-any-return]
 
 
@@ -41,7 +40,3 @@ def iso(value: datetime | None) -> str | None:
 
 def iso_req(value: datetime) -> str:
     return iso(value) or ""
-
-
-def options_list(options: dict[str, Any], key: str) -> list[str]:
-    return [str(item) for item in options.get(key) or []]

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Response, abort, send_file, url_for
 from sqlalchemy import select
 
-from matf.agents.context import check_budgets, validate_url
 from matf.agents.reporter import build_document, write_reports
 from matf.auth import Principal
-from matf.campaign import Rendering, check_device
-from matf.errors import Conflict, NotFound, UsageError
-from matf.netguard import NetworkPolicy, check_url
-from matf.results import TestResult
+from matf.errors import Conflict, NotFound
+from matf.netguard import NetworkPolicy
+from matf.options import NetworkOptions, RunOptions
+from matf.results import RunStatus, TestResult
 from matf.spec import TestSpec
 from matf.storage.history import (
     list_runs,
@@ -27,10 +24,8 @@ from matf.storage.history import (
     trend,
 )
 from matf.storage.models import Event, Run
-from matf.storage.runs import FINAL, fail_run, get_run, load_specs, progress, stored_results
+from matf.storage.runs import get_run, load_specs, progress, stored_results
 from matf.storage.suites import plan_suite
-from tasks.canvas import revoke_run
-from tasks.launch import submit
 from web.models import (
     ArtifactList,
     EventList,
@@ -50,12 +45,10 @@ from web.models import (
     Trends,
 )
 from web.routes import api
-from web.routes.common import db, engine, iso, iso_req, options_list, runtime, settings
+from web.routes.common import db, iso, iso_req, runtime, settings
 from web.security import current_principal
 
 bp = Blueprint("runs", __name__)
-
-RENDERING_OPTIONS = Rendering.KEYS
 
 REPORTS = {
     "report.html": "text/html",
@@ -77,71 +70,36 @@ REPORTS = {
 )
 def execute(body: ExecuteRequest) -> Response:
     principal = _principal()
-    ai = body.ai.options() if body.ai is not None else None
-    if ai and ai.get("goals") and ai["enabled"] and not settings().mistral_api_key:
-        raise UsageError("ai.goals needs the AI writer: the server has no MISTRAL_API_KEY")
-    kinds = body.kinds()
+    s = settings()
     specs: list[TestSpec] | None = None
     quarantined: list[str] = []
     target = str(body.url) if body.url is not None else None
     if body.suite_id is not None:
         with db() as session:
-            plan = plan_suite(session, body.suite_id, kinds if (body.type or body.types) else None)
+            kinds: list[str] | None = list(body.kinds()) if (body.type or body.types) else None
+            plan = plan_suite(session, body.suite_id, kinds)
         specs, quarantined = plan.specs, plan.quarantined
         target = target or plan.target
     assert target is not None
-    return _start(
-        principal, target, kinds, body.browsers, body.max_pages, specs, quarantined, body.suite_id,
-        body.rendering(), ai,
-    )  # fmt: skip
+    guard = NetworkPolicy.guard(s.matf_allowed_targets)
+    options = body.options(s.max_pages, quarantined, guard)
+    return _start(principal, target, options, specs, body.suite_id)
 
 
 def _start(
     principal: Principal,
-    url: str,
-    kinds: Sequence[str],
-    browsers: Sequence[str],
-    max_pages: int | None,
+    target: str,
+    options: RunOptions,
     specs: list[TestSpec] | None,
-    quarantined: list[str],
     suite_id: str | None,
-    rendering: dict[str, Any],
-    ai: dict[str, Any] | None,
 ) -> Response:
-    """Check and submit a run; ``ai`` is its AI writer's options (absent: the defaults)."""
-    s = settings()
-    target = validate_url(url)
-    s.check_types(list(kinds))
-    if rendering.get("budgets"):
-        check_budgets(rendering["budgets"])
-    if rendering.get("device"):
-        check_device(rendering["device"])
-    policy = NetworkPolicy.guard(s.matf_allowed_targets)
-    check_url(target, policy)
-    options: dict[str, Any] = {
-        **rendering,
-        "types": list(kinds),
-        "browsers": list(dict.fromkeys(browsers)),
-        "max_pages": max_pages or s.max_pages,
-        "mode": runtime().mode,
-        "network": policy.to_dict(),
-        "quarantined": quarantined,
-        **({"ai": ai} if ai is not None else {}),
-    }
-    run_id, _result = submit(
-        runtime().app(),
-        engine(),
-        target,
-        options,
-        specs,
-        reports_root=Path(s.storage_path) / "reports",
-        created_by=principal.label,
-        suite_id=suite_id,
-        follow_result=False,
+    """Check and start a run; answer at once with where to follow it."""
+    run_id, _result = runtime().start_run(
+        target, options, specs, created_by=principal.label, suite_id=suite_id
     )
     accepted = RunAccepted(
         run_id=run_id,
-        status="queued",
+        status=RunStatus.QUEUED,
         status_url=url_for("runs.run_status", run_id=run_id),
         links=_links(run_id),
     )
@@ -194,12 +152,11 @@ def run_status(run_id: str) -> RunProgress:
 )
 def cancel(run_id: str) -> RunOut:
     principal = _principal()
-    with db(write=True) as session:
+    with db() as session:
         run = get_run(session, run_id)
-        if run.status in FINAL:
+        if run.status.final:
             raise Conflict(f"run {run_id} has ended already ({run.status})")
-        fail_run(session, run_id, f"cancelled by {principal.label}")
-    revoke_run(runtime().app(start=False), engine(), run_id)
+    runtime().cancel_run(run_id, f"cancelled by {principal.label}")
     with db() as session:
         run = get_run(session, run_id)
         return _run_out(run, result_counts(session, [run_id])[run_id])
@@ -220,23 +177,15 @@ def rerun(run_id: str) -> Response:
     with db() as session:
         run = get_run(session, run_id)
         specs = load_specs(session, run_id)
-        options = dict(run.options)
-        suite_id = run.suite_id
-        target = run.target
+        options, suite_id, target = run.options, run.suite_id, run.target
     if not specs:
         raise Conflict(f"run {run_id} wrote no tests to run again")
-    return _start(
-        principal,
-        target,
-        options_list(options, "types") or ["functional"],
-        options_list(options, "browsers") or ["chromium"],
-        options.get("max_pages"),
-        specs,
-        options_list(options, "quarantined"),
-        suite_id,
-        {k: options[k] for k in (*RENDERING_OPTIONS, "heal") if options.get(k) is not None},
-        options.get("ai"),
+    # The same tests and options, new reports, and the server's guard as it is now.
+    guard = NetworkPolicy.guard(settings().matf_allowed_targets)
+    again = options.model_copy(
+        update={"out_dir": None, "suite_file": None, "network": NetworkOptions.of(guard)}
     )
+    return _start(principal, target, again, specs, suite_id)
 
 
 @api.endpoint(
@@ -390,9 +339,9 @@ def _report_path(run_id: str) -> Path:
     """The directory with the run's reports; rebuilt from the database when missing."""
     with db() as session:
         run = get_run(session, run_id)
-        if run.status not in FINAL:
+        if not run.status.final:
             raise Conflict(f"run {run_id} has not finished: its reports come at the end")
-        out_dir = run.options.get("out_dir")
+        out_dir = run.options.out_dir
         stored = Path(settings().storage_path) / "reports" / run_id
         directory = Path(out_dir) if out_dir else stored
         if (directory / "report.json").is_file():
@@ -483,8 +432,8 @@ def _run_out(run: Run, tally: dict[str, int]) -> RunOut:
             "phase": run.phase,
             "error": run.error,
             "total": run.total,
-            "types": options_list(run.options, "types"),
-            "browsers": options_list(run.options, "browsers"),
+            "types": list(run.options.types),
+            "browsers": list(run.options.browsers),
             "suite_id": run.suite_id,
             "created_by": run.created_by,
             "created_at": iso(run.created_at),

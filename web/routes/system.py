@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from tasks import monitor
 from web.models import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
 from web.routes import api
-from web.routes.common import engine, runtime, settings
+from web.routes.common import runtime
 
 bp = Blueprint("system", __name__)
 
@@ -26,10 +25,7 @@ def health() -> Liveness:
     errors=(503,),
 )
 def readiness() -> object:
-    rt = runtime()
-    report = Readiness.model_validate(
-        monitor.readiness(rt.app(start=False), engine(), settings(), rt.embedded)
-    )
+    report = Readiness.model_validate(runtime().readiness())
     if report.status != "ok":
         response = jsonify(report.model_dump(mode="json"))
         response.status_code = 503
@@ -45,8 +41,7 @@ def readiness() -> object:
 )
 def agents_status() -> AgentsReport:
     rt = runtime()
-    agents = monitor.agents_status(rt.app(start=False), rt.embedded)
-    return AgentsReport.model_validate({"mode": rt.mode, "agents": agents})
+    return AgentsReport.model_validate({"mode": rt.mode, "agents": rt.agents_status()})
 
 
 @api.endpoint(
@@ -57,12 +52,7 @@ def agents_status() -> AgentsReport:
 )
 def test_queue() -> QueuesReport:
     rt = runtime()
-    if rt.distributed or rt.embedded is not None:
-        lengths = monitor.queue_lengths(rt.app(start=False))
-    else:
-        from matf.agents import AGENTS
-
-        lengths = dict.fromkeys(AGENTS, 0)
+    lengths = rt.queue_lengths()
     queues = [{"queue": name, "length": length} for name, length in lengths.items()]
     total = sum(length or 0 for length in lengths.values())
     return QueuesReport.model_validate({"mode": rt.mode, "queues": queues, "total": total})
@@ -75,5 +65,4 @@ def test_queue() -> QueuesReport:
     response=BrowserPoolReport,
 )
 def browser_pool() -> BrowserPoolReport:
-    rt = runtime()
-    return BrowserPoolReport.model_validate(monitor.browser_pools(rt.app(start=False), rt.embedded))
+    return BrowserPoolReport.model_validate(runtime().browser_pools())

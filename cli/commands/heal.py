@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from matf.campaign import printable
+from cli.campaign import printable
 from matf.errors import Conflict, UsageError
 from matf.files import write_atomic
 from matf.settings import load_settings

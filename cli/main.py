@@ -1,4 +1,4 @@
-"""The ``matf`` command line: the composition root of the whole system.
+"""The ``matf`` command group and its error boundary.
 
 Every failure a user can cause ends in one line on stderr and exit code 2;
 test failures end in exit code 1; a clean run in 0.
@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from matf.errors import MatfError, UsageError
+from matf.options import Limits, RenderingOptions, RunOptions
 from matf.settings import Settings, load_settings
 
 TYPES = ("functional", "accessibility", "performance", "visual", "api")
@@ -183,37 +185,52 @@ def run(
     suite: Path | None,
 ) -> None:
     """Explore URL, write tests, run them, and write reports."""
+    from cli.campaign import Campaign
     from matf.agents.context import parse_budgets
-    from matf.campaign import Campaign, Rendering
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
+    options = parse_options(
+        {
+            "browsers": _csv(browsers, BROWSERS, "browsers"),
+            "limits": {"max_pages": max_pages or settings.max_pages},
+            "rendering": {
+                "device": device,
+                "video": video,
+                "masks": _masks(masks),
+                "viewports": [parse_viewport(v) for v in viewports],
+                "baseline_set": baseline_set,
+            },
+            "budgets": parse_budgets(list(budgets)),
+            "ai": {
+                "enabled": not no_ai,
+                "goals": [*goals, *read_goals(goals_file)],
+                "max_calls": max_llm_calls,
+                "max_tokens": max_tokens,
+            },
+            "healing": {"enabled": not no_heal},
+        }
+    )
     campaign = Campaign(
         settings,
-        url=url,
-        out=out,
+        url,
+        out,
+        options,
         types=_csv(types, TYPES, "types") if types is not None else None,
-        browsers=_csv(browsers, BROWSERS, "browsers"),
-        max_pages=max_pages or settings.max_pages,
         workers=workers or settings.matf_embedded_workers,
         suite=suite,
-        rendering=Rendering(
-            device=device,
-            video=video,
-            budgets=parse_budgets(list(budgets)),
-            masks=_masks(masks),
-            baseline_set=baseline_set,
-            viewports=tuple(parse_viewport(v) for v in viewports),
-        ),
-        ai={
-            "enabled": not no_ai,
-            "goals": [*goals, *read_goals(goals_file)],
-            "max_calls": max_llm_calls,
-            "max_tokens": max_tokens,
-        },
-        heal=not no_heal,
     )
     ctx.exit(campaign.run())
+
+
+def parse_options(data: dict[str, Any]) -> RunOptions:
+    """Run options from the command line's values; a one-line UsageError naming a bad one."""
+    try:
+        return RunOptions.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"])
+        raise UsageError(f"invalid option {where}: {err['msg']}") from exc
 
 
 def read_goals(path: Path | None) -> list[str]:
@@ -276,9 +293,9 @@ def write(
     viewports: tuple[str, ...],
 ) -> None:
     """Explore URL and write test specs to a suite file, without running them."""
+    from cli.campaign import write_suite
     from matf.agents.context import parse_budgets
     from matf.agents.writer import WriterOptions
-    from matf.campaign import write_suite
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
@@ -337,24 +354,26 @@ def demo(
     if not run_campaign:
         serve_forever(bugs=not healthy, host=host, port=port, version=site_version)
         return
-    from matf.campaign import Campaign, Rendering
+    from cli.campaign import Campaign
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
     kinds = _csv(types, TYPES, "types")
+    # The demo's port changes every time: keep its baselines under one name.
+    options = RunOptions(
+        limits=Limits(max_pages=settings.max_pages),
+        rendering=RenderingOptions(baseline_set=f"matf-demo-{'healthy' if healthy else 'bugs'}"),
+    )
     with DemoServer(bugs=not healthy, host=host, port=0, version=site_version) as server:
         click.echo(f"demo site: {server.url} ({'healthy' if healthy else 'with seeded bugs'})")
         campaign = Campaign(
             settings,
-            url=server.url,
-            out=out,
+            server.url,
+            out,
+            options,
             types=kinds,
-            browsers=["chromium"],
-            max_pages=settings.max_pages,
             workers=workers or settings.matf_embedded_workers,
             suite=None,
-            # The demo's port changes every time: keep its baselines under one name.
-            rendering=Rendering(baseline_set=f"matf-demo-{'healthy' if healthy else 'bugs'}"),
         )
         code = campaign.run()
     ctx.exit(code)
@@ -369,19 +388,19 @@ def demo(
 )
 def schema(out: Path) -> None:
     """Write the JSON Schemas of suite files and report.json."""
-    from matf.campaign import write_schemas
+    from cli.campaign import write_schemas
 
     for path in write_schemas(out):
         click.echo(f"wrote {path}")
 
 
 def _register_commands() -> None:
-    from matf.commands.accounts import keys, users
-    from matf.commands.export import export
-    from matf.commands.heal import heal
-    from matf.commands.secrets import secrets
-    from matf.commands.serve import serve
-    from matf.commands.visual import baselines, budgets
+    from cli.commands.accounts import keys, users
+    from cli.commands.export import export
+    from cli.commands.heal import heal
+    from cli.commands.secrets import secrets
+    from cli.commands.serve import serve
+    from cli.commands.visual import baselines, budgets
 
     for command in (serve, users, keys, secrets, baselines, budgets, export, heal):
         cli.add_command(command)

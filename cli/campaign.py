@@ -8,70 +8,21 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from matf.agents.context import validate_url
+from cli.progress import Progress
 from matf.errors import UsageError
 from matf.files import write_atomic
-from matf.progress import Progress
+from matf.options import COMMAND_LINE, RunOptions
+from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import Suite, load_suite, spec_json_schema
 
 if TYPE_CHECKING:
-    from celery import Celery
-
     from matf.agents.writer import WriterOptions
-    from tasks.embedded import EmbeddedWorkers
-
-
-@dataclass(frozen=True)
-class Rendering:
-    """A run's rendering and checking options beyond types and browsers."""
-
-    device: str | None = None
-    video: bool = False
-    budgets: dict[str, Any] = field(default_factory=dict)
-    masks: tuple[str, ...] = ()
-    baseline_set: str | None = None
-    viewports: tuple[tuple[int, int], ...] = ()
-
-    # The run options ``options()`` may set: what a re-run carries over.
-    KEYS = ("device", "video", "budgets", "visual_masks", "baseline_set", "viewports")
-
-    def options(self) -> dict[str, Any]:
-        """The run options these become (absent when unset)."""
-        found: dict[str, Any] = {
-            "device": self.device,
-            "video": self.video or None,
-            "budgets": self.budgets or None,
-            "visual_masks": list(self.masks) or None,
-            "baseline_set": self.baseline_set,
-            "viewports": [list(size) for size in self.viewports] or None,
-        }
-        return {k: v for k, v in found.items() if v is not None}
-
-
-def ai_options(ai: dict[str, Any] | None) -> dict[str, Any]:
-    """A run's ``ai`` option as the writer reads it (enabled, goals, max_calls, max_tokens).
-
-    Unset values are left out, so the command line and the API store the same shape.
-    """
-    return {k: v for k, v in (ai or {}).items() if v not in (None, [])}
-
-
-def check_device(name: str | None) -> None:
-    """A one-line UsageError for a device Playwright cannot emulate."""
-    if name is None:
-        return
-    from matf.browser.pool import device_names, unknown_device
-
-    known = device_names()
-    if name not in known:
-        raise unknown_device(name, known)
 
 
 class Campaign:
@@ -82,56 +33,39 @@ class Campaign:
         settings: Settings,
         url: str,
         out: Path,
+        options: RunOptions,
+        *,
         types: list[str] | None,
-        browsers: list[str],
-        max_pages: int,
         workers: int,
         suite: Path | None,
-        rendering: Rendering | None = None,
-        ai: dict[str, Any] | None = None,
-        heal: bool = True,
     ) -> None:
         """``types`` None: every type the suite has, or the default ones."""
+        from tasks.control import check_run
+
         self.settings = settings
-        self.url = validate_url(url)
         self.suite = load_suite(suite) if suite is not None else None
-        self.suite_file = suite.expanduser().resolve() if suite is not None else None
-        if types is None:
-            types = self._implicit_types()
-        settings.check_types(types)
-        self.rendering = rendering or Rendering()
-        check_device(self.rendering.device)
+        suite_file = str(suite.expanduser().resolve()) if suite is not None else None
         self.out = _writable_dir(out)
-        self.types, self.browsers = types, browsers
-        self.max_pages, self.workers = max_pages, workers
-        self.ai = ai_options(ai)
-        self.heal = heal
-        if self.ai.get("goals") and not settings.mistral_api_key and self.ai.get("enabled", True):
-            raise UsageError("--goal needs the AI writer: set MISTRAL_API_KEY")
+        self.options = options.model_copy(
+            update={
+                "types": tuple(types) if types is not None else self._implicit_types(),
+                "out_dir": str(self.out),
+                "suite_file": suite_file,
+            }
+        )
+        self.url = check_run(settings, url, self.options, COMMAND_LINE)
+        self.workers = workers
 
     def run(self) -> int:
-        from matf.storage.db import get_engine
-        from tasks.launch import follow, stop_run, submit
+        from tasks.control import Platform
 
-        engine = get_engine(self.settings.database_url)
-        options = {
-            "types": self.types,
-            "browsers": self.browsers,
-            "max_pages": self.max_pages,
-            "out_dir": str(self.out),
-            "mode": self._mode(),
-            **self.rendering.options(),
-            **({"ai": self.ai} if self.ai else {}),
-            **({"suite_file": str(self.suite_file)} if self.suite_file is not None else {}),
-            **({} if self.heal else {"heal": False}),
-        }
         specs = list(self.suite.tests) if self.suite is not None else None
         if specs is not None:
-            wanted = set(self.types)
+            wanted = set(self.options.types)
             specs = [s for s in specs if s.kind in wanted]
             if not specs:
-                raise UsageError(f"the suite has no tests of type {', '.join(self.types)}")
-        if self.rendering.video:
+                raise UsageError(f"the suite has no tests of type {', '.join(self.options.types)}")
+        if self.options.rendering.video:
             from matf.browser.builds import video_available
 
             if not video_available():
@@ -140,54 +74,42 @@ class Campaign:
                     "('playwright install ffmpeg' installs it where the network allows)",
                     err=True,
                 )
-        runtime = self._start_workers()
+        platform = Platform(self.settings, self.workers)
+        if platform.distributed:
+            platform.check_workers()
         progress = Progress()
         run_id: str | None = None
         try:
-            run_id, result = submit(runtime.app, engine, self.url, options, specs)
-            state = follow(engine, run_id, result, self.settings.matf_run_timeout, progress.update)
+            run_id, result = platform.start_run(
+                self.url, self.options, specs, wording=COMMAND_LINE, follow_result=True
+            )
+            state = platform.follow(run_id, result, self.settings.matf_run_timeout, progress.update)
         except KeyboardInterrupt:
             progress.close()
             if run_id is not None:
-                stop_run(engine, run_id, "interrupted by the user")
+                platform.stop_run(run_id, "interrupted by the user")
             raise  # no graceful stop: tests in flight would hold us
         except BaseException:
             progress.close()
-            runtime.stop()
+            platform.close()
             raise
         progress.close()
-        runtime.stop()
+        platform.close()
         return self._summarize(run_id, state)
 
-    def _implicit_types(self) -> list[str]:
+    def _implicit_types(self) -> tuple[str, ...]:
         """The suite's types whose flags are on (saying which are off), or the defaults."""
         if self.suite is None:
-            return ["functional", "accessibility"]
+            return RunOptions().types
         kinds: list[str] = list(dict.fromkeys(spec.kind for spec in self.suite.tests))
         for kind in kinds:
             reason = self.settings.type_enabled(kind)
             if reason is not None:
                 click.echo(f"matf: not running the suite's {kind} tests: {reason}", err=True)
-        return [k for k in kinds if self.settings.type_enabled(k) is None] or kinds
-
-    def _mode(self) -> str:
-        return "distributed" if self.settings.distributed else "embedded"
-
-    def _start_workers(self) -> _Runtime:
-        if self.settings.distributed:
-            from tasks.app import make_celery
-            from tasks.launch import check_workers
-
-            app = make_celery(self.settings)
-            check_workers(app)
-            return _Runtime(app, None)
-        from tasks.embedded import EmbeddedWorkers
-
-        workers = EmbeddedWorkers(self.settings, self.workers).start()
-        return _Runtime(workers.app, workers)
+        return tuple(k for k in kinds if self.settings.type_enabled(k) is None) or tuple(kinds)
 
     def _summarize(self, run_id: str, state: dict[str, object]) -> int:
-        if state["status"] == "error":
+        if state["status"] == RunStatus.ERROR:
             from matf.errors import RunError
 
             raise RunError(f"run {run_id} failed: {state.get('error') or 'unknown reason'}")
@@ -228,18 +150,6 @@ class Campaign:
                 )
         click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
         return 0 if report["run"]["status"] == "passed" else 1
-
-
-class _Runtime:
-    """The app to send the run with, and the embedded workers to stop after it (if any)."""
-
-    def __init__(self, app: Celery, workers: EmbeddedWorkers | None) -> None:
-        self.app = app
-        self._workers = workers
-
-    def stop(self) -> None:
-        if self._workers is not None:
-            self._workers.stop()
 
 
 def healer_line(healing: dict[str, Any], run_id: str) -> str:
@@ -292,7 +202,7 @@ def write_suite(
     options: WriterOptions | None = None,
 ) -> int:
     """``matf write``: explore in-process and save a validated suite file."""
-    from matf.agents.context import check_target
+    from matf.agents.context import check_target, validate_url
     from matf.agents.explore import explore
     from matf.agents.writer import write_specs
     from matf.browser.pool import BrowserPool

@@ -47,7 +47,7 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
     if not settings.distributed and workers not in (None, 1):
         raise UsageError("embedded mode runs in one process: set REDIS_URL to use --workers")
     processes = workers or (2 if settings.distributed else 1)
-    options: dict[str, Any] = {
+    config: dict[str, Any] = {
         "bind": f"{host}:{port or settings.port}",
         "workers": processes,
         "worker_class": "gthread",
@@ -60,16 +60,16 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
         "proc_name": "matf-api",
     }
     if processes > 1:
-        options["child_exit"], options["on_exit"] = _shared_metrics()
+        config["child_exit"], config["on_exit"] = _shared_metrics()
     from web import create_app
 
     create_app(settings)  # refuse bad settings here, in one line, not in every worker
     click.echo(
-        f"MATF API and dashboard on http://{options['bind']} "
+        f"MATF API and dashboard on http://{config['bind']} "
         f"({'distributed' if settings.distributed else 'embedded'} mode)",
         err=True,
     )
-    _Gunicorn(settings, options).run()
+    _Gunicorn(settings, config).run()
 
 
 def _shared_metrics() -> Any:
@@ -100,14 +100,14 @@ def _shared_metrics() -> Any:
 class _Gunicorn:
     """gunicorn's BaseApplication, built on demand so that importing this costs nothing."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, config: dict[str, Any]) -> None:
         from gunicorn.app.base import BaseApplication
 
         outer = self
 
         class App(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
-                for key, value in options.items():
+                for key, value in config.items():
                     self.cfg.set(key, value)
 
             def load(self) -> Any:

@@ -1,0 +1,170 @@
+"""What a run is asked to do: one typed, frozen object, validated once, stored as JSON.
+
+The command line, the API, a re-run and the scheduler all build a
+``RunOptions`` and call ``checked(settings)``; the run row stores
+``model_dump(mode="json")`` and every reader gets it back with
+``RunOptions.model_validate``. No reader invents its own default: the defaults
+live here. What a run produces (model usage, healing figures) is not an
+option and lives in its own columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from matf.errors import UsageError
+from matf.netguard import NetworkPolicy
+from matf.settings import BrowserName
+from matf.spec import Budgets, Kind
+
+if TYPE_CHECKING:
+    from matf.settings import Settings
+
+DEFAULT_TYPES: tuple[Kind, ...] = ("functional", "accessibility")
+DEFAULT_BROWSERS: tuple[BrowserName, ...] = ("chromium",)
+
+Size = Annotated[int, Field(ge=100, le=7680)]
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How an interface names what a one-line error is about: its users read that name."""
+
+    goals: str
+    no_key: str
+
+
+COMMAND_LINE = Wording(goals="--goal", no_key="set MISTRAL_API_KEY")
+API = Wording(goals="ai.goals", no_key="the server has no MISTRAL_API_KEY")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Frozen):
+    """How much of the target a run explores."""
+
+    max_pages: int = Field(
+        default=25, ge=1, le=10_000, description="pages to explore, breadth first"
+    )
+
+
+class RenderingOptions(_Frozen):
+    """How pages are rendered and captured, the same for every test of the run."""
+
+    device: str | None = Field(default=None, max_length=100, description="a Playwright device name")
+    video: bool = Field(default=False, description="record tests; keep the videos of failed ones")
+    masks: tuple[str, ...] = Field(
+        default=(), max_length=50, description="CSS painted over in visuals"
+    )
+    viewports: tuple[tuple[Size, Size], ...] = Field(default=(), max_length=10)
+    baseline_set: str | None = Field(
+        default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )
+
+    @field_validator("masks")
+    @classmethod
+    def _drop_blank_masks(cls, masks: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(mask for mask in masks if mask.strip())
+
+
+class AiOptions(_Frozen):
+    """The AI writer's part: whether it may be used, its goals, the run's model caps."""
+
+    enabled: bool = True
+    goals: tuple[str, ...] = Field(default=(), max_length=50)
+    max_calls: int | None = Field(default=None, ge=1, le=100_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=100_000_000)
+
+    @field_validator("goals")
+    @classmethod
+    def _drop_blank_goals(cls, goals: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(goal.strip() for goal in goals if goal.strip())
+
+    @property
+    def capped(self) -> bool:
+        return self.max_calls is not None or self.max_tokens is not None
+
+
+class HealingOptions(_Frozen):
+    """Whether failures by UI drift get locator proposals for review."""
+
+    enabled: bool = True
+
+
+class NetworkOptions(_Frozen):
+    """Whether the run's connections are guarded, and what it may reach anyway."""
+
+    guarded: bool = False
+    allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, policy: NetworkPolicy) -> NetworkOptions:
+        return cls(guarded=policy.guarded, allowed=policy.allowed)
+
+    def policy(self) -> NetworkPolicy:
+        return NetworkPolicy(
+            guarded=self.guarded, allowed=NetworkPolicy.parse_allowed(self.allowed)
+        )
+
+
+class RunOptions(_Frozen):
+    """Everything a run was asked to do; stored with the run, read back by every agent."""
+
+    types: tuple[Kind, ...] = Field(default=DEFAULT_TYPES, min_length=1)
+    browsers: tuple[BrowserName, ...] = Field(default=DEFAULT_BROWSERS, min_length=1)
+    limits: Limits = Limits()
+    rendering: RenderingOptions = RenderingOptions()
+    budgets: dict[str, float | None] = Field(
+        default_factory=dict, description="performance budgets over the target's saved ones"
+    )
+    ai: AiOptions = AiOptions()
+    healing: HealingOptions = HealingOptions()
+    network: NetworkOptions = NetworkOptions()
+    quarantined: tuple[str, ...] = Field(
+        default=(), description="case ids that run but cannot fail"
+    )
+    out_dir: str | None = Field(default=None, description="where the reports go")
+    suite_file: str | None = Field(default=None, description="the suite file the tests came from")
+
+    @field_validator("types", "browsers")
+    @classmethod
+    def _unique(cls, items: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(items))
+
+    def checked(self, settings: Settings, wording: Wording = API) -> RunOptions:
+        """These options if ``settings`` allow them; else a one-line UsageError naming why."""
+        settings.check_types(list(self.types))
+        check_budgets(self.budgets)
+        if self.rendering.device is not None:
+            from matf.browser.pool import device_names, unknown_device
+
+            known = device_names()
+            if self.rendering.device not in known:
+                raise unknown_device(self.rendering.device, known)
+        if self.ai.goals and self.ai.enabled and not settings.mistral_api_key:
+            raise UsageError(f"{wording.goals} needs the AI writer: {wording.no_key}")
+        return self
+
+    @property
+    def guard(self) -> NetworkPolicy:
+        return self.network.policy()
+
+    def to_json(self) -> dict[str, object]:
+        """What the run row stores."""
+        return self.model_dump(mode="json")
+
+
+def check_budgets(budgets: dict[str, float | None]) -> dict[str, float | None]:
+    """Budgets validated against ``spec.Budgets``; a one-line UsageError otherwise."""
+    try:
+        Budgets.model_validate(budgets)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"]) or "budgets"
+        raise UsageError(f"invalid budget {where}: {err['msg']}") from exc
+    return dict(budgets)

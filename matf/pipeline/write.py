@@ -1,0 +1,87 @@
+"""The writer's step: explore the target, write specs (heuristics, then the model), store them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from matf.agents.context import record_site_map, stored_budgets
+from matf.agents.explore import SiteMap, explore
+from matf.agents.writer import write_specs, writer_options
+from matf.ai.writer import AiOptions, AiUsage, target_secrets, write_with_ai
+from matf.browser.pool import thread_pool
+from matf.options import RunOptions
+from matf.settings import Settings
+from matf.spec import TestSpec
+from matf.storage.runs import get_run, record_llm_usage, save_cases, set_phase
+
+Sessions = Callable[[bool], AbstractContextManager[Session]]  # write -> a session
+Announce = Callable[[str, str], None]  # (phase, event key) -> sent
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing produced: how many tests, from how many pages."""
+
+    tests: int
+    pages: int
+
+
+def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Announce) -> Written:
+    """Explore the run's target and store the tests written for it."""
+    with sessions(True) as session:
+        run = get_run(session, run_id)
+        set_phase(session, run_id, "writing")
+        url, options = run.target, run.options
+        use_ai = bool(settings.mistral_api_key) and options.ai.enabled
+        secrets = target_secrets(session, settings, url) if settings.mistral_api_key else {}
+        target_budgets = stored_budgets(session, url)
+    announce("writing", f"phase:writing:{run_id}")
+    pool = thread_pool(settings.matf_chromium_path)
+    site = explore(
+        url,
+        pool.browser("chromium"),
+        options.limits.max_pages,
+        settings.step_timeout,
+        options.guard,
+        discover_api="api" in options.types,
+    )
+    specs = write_specs(site, list(options.types), writer_options(target_budgets, options))
+    usage = None
+    if use_ai and "functional" in options.types:
+        announce("writing with AI", f"phase:ai:{run_id}")
+        ai_specs, usage = _write_with_ai(site, settings, sessions, options, run_id, secrets)
+        specs += ai_specs
+    with sessions(True) as session:
+        record_site_map(session, url, [page.url for page in site.pages])
+        save_cases(session, run_id, specs)
+        if usage is not None:
+            record_llm_usage(session, run_id, usage.as_dict(settings))
+    return Written(tests=len(specs), pages=len(site.pages))
+
+
+def _write_with_ai(
+    site: SiteMap,
+    settings: Settings,
+    sessions: Sessions,
+    options: RunOptions,
+    run_id: str,
+    secrets: dict[str, str],
+) -> tuple[list[TestSpec], AiUsage]:
+    return write_with_ai(
+        site,
+        settings,
+        thread_pool(settings.matf_chromium_path),
+        sessions,
+        AiOptions(
+            goals=options.ai.goals, max_calls=options.ai.max_calls, max_tokens=options.ai.max_tokens
+        ),
+        Path(settings.storage_path) / "artifacts",
+        run_id,
+        options.guard,
+        secrets,
+    )

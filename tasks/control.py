@@ -1,0 +1,238 @@
+"""The one face of the agents for the command line and the API.
+
+``Platform`` hides the two modes: distributed (``REDIS_URL`` set: runs go to
+Redis, worker pools run elsewhere) and embedded (MATF's own workers in this
+process, started on the first run: a server that only reads should not hold
+browsers). Through it a run is started (``start_run``, the only way a run
+begins), followed, cancelled; the agents' health, queues and browsers are read;
+live events are subscribed to. Nothing outside ``tasks`` needs another module
+of it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from queue import Queue
+from typing import TYPE_CHECKING, Any
+
+from celery.result import AsyncResult
+from sqlalchemy import Engine
+
+from matf.agents import AGENTS
+from matf.agents.context import validate_url
+from matf.errors import EnvironmentProblem, RunTimeout
+from matf.netguard import check_url
+from matf.options import API, RunOptions, Wording
+from matf.settings import Settings
+from matf.spec import TestSpec
+from matf.storage.db import get_engine, session_scope
+from matf.storage.runs import create_run, fail_run, progress, save_cases
+from tasks import live, monitor
+from tasks.app import make_celery
+from tasks.canvas import revoke_run, run_signature
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from tasks.embedded import EmbeddedWorkers
+
+
+def check_run(settings: Settings, target: str, options: RunOptions, wording: Wording = API) -> str:
+    """The run's target, normalised, once it and ``options`` pass every check.
+
+    A guarded run's target must not be on an internal address (checked here,
+    and again at every connection the run makes).
+    """
+    url = validate_url(target)
+    options.checked(settings, wording)
+    if options.network.guarded:
+        check_url(url, options.guard)
+    return url
+
+
+class Platform:
+    """The agents of one deployment, as the command line and the API reach them."""
+
+    def __init__(self, settings: Settings, executors: int | None = None) -> None:
+        self.settings = settings
+        self.distributed = settings.distributed
+        self._executors = executors or settings.matf_embedded_workers
+        self._lock = threading.Lock()
+        self._embedded: EmbeddedWorkers | None = None
+        self._app: Celery | None = make_celery(settings) if self.distributed else None
+        self._probe: Celery | None = None  # embedded, before the workers start
+
+    @property
+    def mode(self) -> str:
+        return "distributed" if self.distributed else "embedded"
+
+    @property
+    def engine(self) -> Engine:
+        return get_engine(self.settings.database_url)
+
+    @property
+    def embedded(self) -> EmbeddedWorkers | None:
+        return self._embedded
+
+    def app(self, start: bool = True) -> Celery:
+        """The Celery app to send with; in embedded mode, start the workers first."""
+        if self._app is not None:
+            return self._app
+        with self._lock:
+            if self._embedded is None:
+                if not start:
+                    if self._probe is None:
+                        self._probe = make_celery(self.settings, embedded=True)
+                    return self._probe
+                from tasks.embedded import EmbeddedWorkers
+
+                self._embedded = EmbeddedWorkers(self.settings, self._executors).start()
+                atexit.register(self.close)
+            return self._embedded.app
+
+    def close(self) -> None:
+        """Stop the embedded workers, if this platform started them."""
+        with self._lock:
+            if self._embedded is not None:
+                self._embedded.stop()
+                self._embedded = None
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        target: str,
+        options: RunOptions,
+        specs: list[TestSpec] | None = None,
+        *,
+        wording: Wording = API,
+        created_by: str | None = None,
+        suite_id: str | None = None,
+        follow_result: bool = False,
+    ) -> tuple[str, AsyncResult]:
+        """Check and start a run: its row (with its specs when given), then its canvas.
+
+        Without ``options.out_dir`` the reports go to ``STORAGE_PATH/reports/<run id>``.
+        ``follow_result``: the command line watches the canvas' results too;
+        the API follows runs in the database only, and subscribes to nothing.
+        """
+        url = check_run(self.settings, target, options, wording)
+        app = self.app()
+        with session_scope(self.engine, write=True) as session:
+            run = create_run(session, url, options)
+            run.created_by, run.suite_id = created_by, suite_id
+            if options.out_dir is None:
+                reports = Path(self.settings.storage_path) / "reports" / run.id
+                run.options = options.model_copy(update={"out_dir": str(reports)})
+            run_id = run.id
+            if specs is not None:
+                save_cases(session, run_id, specs)
+        try:
+            result = run_signature(app, run_id, write=specs is None).apply_async(
+                ignore_result=not follow_result
+            )
+        except Exception as exc:
+            reason = f"cannot queue the run: {exc}"
+            self.stop_run(run_id, reason)
+            raise EnvironmentProblem(reason) from exc
+        return run_id, result
+
+    def stop_run(self, run_id: str, reason: str) -> None:
+        """End a run as errored with ``reason`` (unless it ended already)."""
+        with session_scope(self.engine, write=True) as session:
+            fail_run(session, run_id, reason)
+
+    def cancel_run(self, run_id: str, reason: str) -> int:
+        """End the run and drop its executor tasks that have not started; how many were asked."""
+        self.stop_run(run_id, reason)
+        return revoke_run(self.app(start=False), self.engine, run_id)
+
+    def follow(
+        self,
+        run_id: str,
+        result: AsyncResult,
+        timeout_s: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        interval_s: float = 0.2,
+    ) -> dict[str, Any]:
+        """Wait for the run to end; return its final progress state.
+
+        The canvas' results are read too, so a task that failed before it could
+        write (say, a worker that sees another database) still ends the wait.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with session_scope(self.engine) as session:
+                state = progress(session, run_id)
+            if on_progress is not None:
+                on_progress(state)
+            if state["status"] in ("passed", "failed", "error"):
+                return state
+            failure = _canvas_failure(result)
+            if failure is not None:
+                self.stop_run(run_id, failure)
+                with session_scope(self.engine) as session:
+                    return progress(session, run_id)
+            if time.monotonic() > deadline:
+                self.stop_run(run_id, f"run did not finish within {timeout_s:g} s")
+                raise RunTimeout(f"run {run_id} did not finish within {timeout_s:g} s")
+            time.sleep(interval_s)
+
+    # -- health -------------------------------------------------------------------------
+
+    def check_workers(self, timeout_s: float = 2.0) -> None:
+        """In distributed mode, fail fast when a queue has no worker consuming it."""
+        app = self.app()
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=timeout_s)
+        except Exception as exc:
+            raise EnvironmentProblem(f"cannot reach the broker at REDIS_URL: {exc}") from exc
+        replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
+        served = {queue["name"] for queues in replies.values() for queue in queues}
+        missing = [a for a in AGENTS if a not in served and a != "optimizer"]
+        if missing:
+            raise EnvironmentProblem(
+                f"no worker consumes queue(s) {', '.join(missing)}: start them with "
+                f"'make worker QUEUE={','.join(missing)}' (or 'make worker' for all queues)"
+            )
+
+    def readiness(self) -> dict[str, Any]:
+        """Database, broker, workers and browser: each ok or not, with details."""
+        return monitor.readiness(self.app(start=False), self.engine, self.settings, self.embedded)
+
+    def agents_status(self) -> list[dict[str, Any]]:
+        return monitor.agents_status(self.app(start=False), self.embedded)
+
+    def queue_lengths(self) -> dict[str, int | None]:
+        """Messages waiting per queue (zeros before embedded workers ever started)."""
+        if not self.distributed and self.embedded is None:
+            return dict.fromkeys(AGENTS, 0)
+        return monitor.queue_lengths(self.app(start=False))
+
+    def browser_pools(self) -> dict[str, Any]:
+        return monitor.browser_pools(self.app(start=False), self.embedded)
+
+    # -- live ---------------------------------------------------------------------------
+
+    def subscribe(self) -> AbstractContextManager[Queue[dict[str, Any]]]:
+        """An inbox of the events persisted from now on, from every agent of every host."""
+        live.ensure_relay(self.settings)
+        return live.HUB.subscribe()
+
+
+def _canvas_failure(result: AsyncResult) -> str | None:
+    node: AsyncResult | None = result
+    while node is not None:
+        try:
+            if node.state == "FAILURE":
+                return str(node.result) or type(node.result).__name__
+        except Exception:  # noqa: BLE001 - a result we cannot read is no verdict
+            return None
+        node = node.parent
+    return None
