@@ -98,85 +98,90 @@ def page(width: int, height: int, changed: bool) -> bytes:
 # --- the naive loop -------------------------------------------------------------------------
 
 
+def _delta(i1: bytes, k: int, i2: bytes, m: int, y_only: bool) -> float:
+    """pixelmatch's colour distance (YIQ) of pixel ``k`` of ``i1`` and ``m`` of ``i2``."""
+    r1, g1, b1, a1 = i1[k], i1[k + 1], i1[k + 2], i1[k + 3]
+    r2, g2, b2, a2 = i2[m], i2[m + 1], i2[m + 2], i2[m + 3]
+    if a1 == a2 and r1 == r2 and g1 == g2 and b1 == b2:
+        return 0.0
+    f1, f2 = a1 / 255, a2 / 255
+    r1f, g1f, b1f = 255 + (r1 - 255) * f1, 255 + (g1 - 255) * f1, 255 + (b1 - 255) * f1
+    r2f, g2f, b2f = 255 + (r2 - 255) * f2, 255 + (g2 - 255) * f2, 255 + (b2 - 255) * f2
+    y = (r1f * 0.29889531 + g1f * 0.58662247 + b1f * 0.11448223) - (
+        r2f * 0.29889531 + g2f * 0.58662247 + b2f * 0.11448223
+    )
+    if y_only:
+        return y
+    i = (r1f * 0.59597799 - g1f * 0.27417610 - b1f * 0.32180189) - (
+        r2f * 0.59597799 - g2f * 0.27417610 - b2f * 0.32180189
+    )
+    q = (r1f * 0.21147017 - g1f * 0.52261711 + b1f * 0.31114694) - (
+        r2f * 0.21147017 - g2f * 0.52261711 + b2f * 0.31114694
+    )
+    return 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
+
+
+def _siblings(img: bytes, x1: int, y1: int, width: int, height: int) -> bool:
+    """Whether pixel (x1, y1) has more than two identical neighbours."""
+    x0, y0, x2, y2 = (
+        max(x1 - 1, 0),
+        max(y1 - 1, 0),
+        min(x1 + 1, width - 1),
+        min(y1 + 1, height - 1),
+    )
+    pos = (y1 * width + x1) * 4
+    zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
+    for x in range(x0, x2 + 1):
+        for y in range(y0, y2 + 1):
+            other = (y * width + x) * 4
+            if (x != x1 or y != y1) and img[pos : pos + 4] == img[other : other + 4]:
+                zeroes += 1
+                if zeroes > 2:
+                    return True
+    return False
+
+
+def _antialiased(img: bytes, other: bytes, x1: int, y1: int, width: int, height: int) -> bool:
+    """pixelmatch's test: is pixel (x1, y1) of ``img`` an anti-aliased edge?"""
+    x0, y0, x2, y2 = (
+        max(x1 - 1, 0),
+        max(y1 - 1, 0),
+        min(x1 + 1, width - 1),
+        min(y1 + 1, height - 1),
+    )
+    pos = (y1 * width + x1) * 4
+    zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
+    low = high = 0.0
+    lo = hi = (0, 0)
+    for x in range(x0, x2 + 1):
+        for y in range(y0, y2 + 1):
+            if x == x1 and y == y1:
+                continue
+            d = _delta(img, pos, img, (y * width + x) * 4, True)
+            if d == 0:
+                zeroes += 1
+                if zeroes > 2:
+                    return False
+            elif d < low:
+                low, lo = d, (x, y)
+            elif d > high:
+                high, hi = d, (x, y)
+    if low == 0 or high == 0:
+        return False
+    return (_siblings(img, *lo, width, height) and _siblings(other, *lo, width, height)) or (
+        _siblings(img, *hi, width, height) and _siblings(other, *hi, width, height)
+    )
+
+
 def naive_pixelmatch(a: bytes, b: bytes, width: int, height: int, threshold: float) -> int:
     """pixelmatch as a plain per-pixel Python loop over raw RGBA bytes."""
-
-    def delta(i1: bytes, k: int, i2: bytes, m: int, y_only: bool) -> float:
-        r1, g1, b1, a1 = i1[k], i1[k + 1], i1[k + 2], i1[k + 3]
-        r2, g2, b2, a2 = i2[m], i2[m + 1], i2[m + 2], i2[m + 3]
-        if a1 == a2 and r1 == r2 and g1 == g2 and b1 == b2:
-            return 0.0
-        f1, f2 = a1 / 255, a2 / 255
-        r1f, g1f, b1f = 255 + (r1 - 255) * f1, 255 + (g1 - 255) * f1, 255 + (b1 - 255) * f1
-        r2f, g2f, b2f = 255 + (r2 - 255) * f2, 255 + (g2 - 255) * f2, 255 + (b2 - 255) * f2
-        y = (r1f * 0.29889531 + g1f * 0.58662247 + b1f * 0.11448223) - (
-            r2f * 0.29889531 + g2f * 0.58662247 + b2f * 0.11448223
-        )
-        if y_only:
-            return y
-        i = (r1f * 0.59597799 - g1f * 0.27417610 - b1f * 0.32180189) - (
-            r2f * 0.59597799 - g2f * 0.27417610 - b2f * 0.32180189
-        )
-        q = (r1f * 0.21147017 - g1f * 0.52261711 + b1f * 0.31114694) - (
-            r2f * 0.21147017 - g2f * 0.52261711 + b2f * 0.31114694
-        )
-        return 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
-
-    def siblings(img: bytes, x1: int, y1: int) -> bool:
-        x0, y0, x2, y2 = (
-            max(x1 - 1, 0),
-            max(y1 - 1, 0),
-            min(x1 + 1, width - 1),
-            min(y1 + 1, height - 1),
-        )
-        pos = (y1 * width + x1) * 4
-        zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
-        for x in range(x0, x2 + 1):
-            for y in range(y0, y2 + 1):
-                other = (y * width + x) * 4
-                if (x != x1 or y != y1) and img[pos : pos + 4] == img[other : other + 4]:
-                    zeroes += 1
-                    if zeroes > 2:
-                        return True
-        return False
-
-    def antialiased(img: bytes, other: bytes, x1: int, y1: int) -> bool:
-        x0, y0, x2, y2 = (
-            max(x1 - 1, 0),
-            max(y1 - 1, 0),
-            min(x1 + 1, width - 1),
-            min(y1 + 1, height - 1),
-        )
-        pos = (y1 * width + x1) * 4
-        zeroes = 1 if x1 in (x0, x2) or y1 in (y0, y2) else 0
-        low = high = 0.0
-        lo = hi = (0, 0)
-        for x in range(x0, x2 + 1):
-            for y in range(y0, y2 + 1):
-                if x == x1 and y == y1:
-                    continue
-                d = delta(img, pos, img, (y * width + x) * 4, True)
-                if d == 0:
-                    zeroes += 1
-                    if zeroes > 2:
-                        return False
-                elif d < low:
-                    low, lo = d, (x, y)
-                elif d > high:
-                    high, hi = d, (x, y)
-        if low == 0 or high == 0:
-            return False
-        return (siblings(img, *lo) and siblings(other, *lo)) or (
-            siblings(img, *hi) and siblings(other, *hi)
-        )
-
     max_delta = 35215 * threshold * threshold
     diff = 0
     for y in range(height):
         for x in range(width):
             pos = (y * width + x) * 4
-            if delta(a, pos, b, pos, False) > max_delta and not (
-                antialiased(a, b, x, y) or antialiased(b, a, x, y)
+            if _delta(a, pos, b, pos, False) > max_delta and not (
+                _antialiased(a, b, x, y, width, height) or _antialiased(b, a, x, y, width, height)
             ):
                 diff += 1
     return diff
@@ -203,7 +208,8 @@ def median(values: list[float]) -> float:
     return float(np.median(values))
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
+    """The command line: page size, runs per variant, the naive loop's sampling."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=2000)
@@ -211,20 +217,13 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--bands", type=int, default=16, help="row bands the naive loop samples")
     parser.add_argument("--band-rows", type=int, default=6)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    width, height = args.width, args.height
-    baseline, actual = page(width, height, False), page(width, height, True)
-    a, b = decode_png(baseline), decode_png(actual)
-    result = compare(baseline, actual, threshold=args.threshold)
-    differing = int(np.count_nonzero(a.view(np.uint32) != b.view(np.uint32)))
-    print(f"images: {width}x{height} RGBA, PNG {len(baseline) // 1024} + {len(actual) // 1024} KiB")
-    print(
-        f"result: changed {result.changed} px ({result.ratio:.4%}), antialiased "
-        f"{result.antialiased} px, {differing} px not byte-identical, "
-        f"diff PNG {len(result.diff_png or b'') // 1024} KiB"
-    )
 
+def time_compare(
+    baseline: bytes, actual: bytes, a: np.ndarray, b: np.ndarray, args: argparse.Namespace
+) -> dict[str, tuple[float, float]]:
+    """Time each way of calling ``compare``, print a table; median (wall, cpu) ms by variant."""
     variants = [
         ("png in, diff image", lambda: compare(baseline, actual, threshold=args.threshold)),
         (
@@ -251,25 +250,68 @@ def main() -> None:
             f"{name:<28} {median(wall):>10.1f} {float(np.percentile(wall, 95)):>8.1f} "
             f"{min(wall):>8.1f} {median(cpu):>8.1f}"
         )
+    return medians
 
-    # the naive loop on evenly spaced bands of rows, extrapolated per pixel to the page
-    starts = np.linspace(0, height - args.band_rows, args.bands).astype(int)
+
+def time_naive(
+    a: np.ndarray, b: np.ndarray, args: argparse.Namespace
+) -> tuple[int, float, float, int]:
+    """The naive loop on evenly spaced bands of rows: (pixels, seconds, CPU seconds, differing)."""
+    starts = np.linspace(0, args.height - args.band_rows, args.bands).astype(int)
     sampled, naive_s, naive_cpu_s = 0, 0.0, 0.0
     sampled_diff = 0
     for top in starts:
         crop_a = a[top : top + args.band_rows].tobytes()
         crop_b = b[top : top + args.band_rows].tobytes()
         started, started_cpu = time.perf_counter(), time.process_time()
-        naive_pixelmatch(crop_a, crop_b, width, args.band_rows, args.threshold)
+        naive_pixelmatch(crop_a, crop_b, args.width, args.band_rows, args.threshold)
         naive_cpu_s += time.process_time() - started_cpu
         naive_s += time.perf_counter() - started
-        sampled += width * args.band_rows
+        sampled += args.width * args.band_rows
         sampled_diff += int(
             np.count_nonzero(
                 a[top : top + args.band_rows].view(np.uint32)
                 != b[top : top + args.band_rows].view(np.uint32)
             )
         )
+    return sampled, naive_s, naive_cpu_s, sampled_diff
+
+
+def check_agreement(
+    a: np.ndarray, b: np.ndarray, width: int, height: int, threshold: float
+) -> None:
+    """Print what the naive loop and ``compare`` find in 24 rows around the busiest row."""
+    busiest = int(np.argmax((a.view(np.uint32) != b.view(np.uint32)).sum(axis=(1, 2))))
+    top = min(max(busiest - 12, 0), max(height - 24, 0))
+    band_a, band_b = a[top : top + 24], b[top : top + 24]
+    rows = band_a.shape[0]
+    naive = naive_pixelmatch(band_a.tobytes(), band_b.tobytes(), width, rows, threshold)
+    vector = compare(band_a, band_b, threshold=threshold, diff_image=False)
+    agree = "same" if naive == vector.changed else "DIFFERENT"
+    print(
+        f"changed px in rows {top}-{top + rows - 1}: naive {naive}, compare {vector.changed} "
+        f"({agree}; {vector.antialiased} anti-aliased)"
+    )
+
+
+def main() -> None:
+    """Render the two pages, time compare and the naive loop, print how they compare."""
+    args = parse_arguments()
+    width, height = args.width, args.height
+    baseline, actual = page(width, height, False), page(width, height, True)
+    a, b = decode_png(baseline), decode_png(actual)
+    result = compare(baseline, actual, threshold=args.threshold)
+    differing = int(np.count_nonzero(a.view(np.uint32) != b.view(np.uint32)))
+    print(f"images: {width}x{height} RGBA, PNG {len(baseline) // 1024} + {len(actual) // 1024} KiB")
+    print(
+        f"result: changed {result.changed} px ({result.ratio:.4%}), antialiased "
+        f"{result.antialiased} px, {differing} px not byte-identical, "
+        f"diff PNG {len(result.diff_png or b'') // 1024} KiB"
+    )
+    medians = time_compare(baseline, actual, a, b, args)
+
+    # the naive loop on sampled bands, extrapolated per pixel to the page
+    sampled, naive_s, naive_cpu_s, sampled_diff = time_naive(a, b, args)
     scale = width * height * 1000 / sampled
     naive_full_ms, naive_full_cpu_ms = naive_s * scale, naive_cpu_s * scale
     print(
@@ -277,18 +319,7 @@ def main() -> None:
         f"({sampled_diff / sampled:.2%} differing there, {differing / (width * height):.2%} "
         f"on the page)"
     )
-    # and the two agree where the page changed most: 24 rows around the busiest row
-    busiest = int(np.argmax((a.view(np.uint32) != b.view(np.uint32)).sum(axis=(1, 2))))
-    top = min(max(busiest - 12, 0), max(height - 24, 0))
-    band_a, band_b = a[top : top + 24], b[top : top + 24]
-    rows = band_a.shape[0]
-    naive = naive_pixelmatch(band_a.tobytes(), band_b.tobytes(), width, rows, args.threshold)
-    vector = compare(band_a, band_b, threshold=args.threshold, diff_image=False)
-    agree = "same" if naive == vector.changed else "DIFFERENT"
-    print(
-        f"changed px in rows {top}-{top + rows - 1}: naive {naive}, compare {vector.changed} "
-        f"({agree}; {vector.antialiased} anti-aliased)"
-    )
+    check_agreement(a, b, width, height, args.threshold)  # the two agree where it changed most
     print(
         f"naive extrapolated to {width}x{height}: {naive_full_ms:.0f} ms "
         f"({naive_full_cpu_ms:.0f} ms cpu)"

@@ -22,7 +22,8 @@ from click.testing import CliRunner
 
 from cli.commands.export import export
 from matf.errors import UsageError
-from matf.export import MARKER, export_suite, render_suite
+from matf.export import export_suite, render_suite
+from matf.export.assembly import MARKER
 from matf.spec import Suite
 
 RECORDED = "http://shop.example.test:8080"  # nothing answers here: tests pass only if rewritten
