@@ -22,17 +22,16 @@ from flask import Flask, Response, jsonify, redirect, request
 from playwright.sync_api import Browser, Page
 from werkzeug.serving import make_server
 
-from matf.agents.apidiscovery import (
+from matf.agents.apidiscovery import discover_documented
+from matf.agents.apidiscovery.document import (
     DOC_PATHS,
     MAX_DOC_BYTES,
-    ApiOperation,
     candidate_doc_urls,
-    discover_documented,
-    observed_operations,
-    operation_spec,
-    operations_from_document,
     parse_document,
 )
+from matf.agents.apidiscovery.documented import operations_from_document
+from matf.agents.apidiscovery.observed import observed_operations
+from matf.agents.apidiscovery.operation import ApiOperation, operation_spec
 from matf.agents.writer import _Ids
 from matf.browser.api import MISSING, ApiStepFailed, resolve_pointer, run_api_request
 from matf.browser.errors import StepFailed
