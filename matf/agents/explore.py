@@ -15,7 +15,9 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
-from matf.agents.apidiscovery import ApiOperation, discover_documented, observed_operations
+from matf.agents.apidiscovery import discover_documented
+from matf.agents.apidiscovery.observed import observed_operations
+from matf.agents.apidiscovery.operation import ApiOperation
 from matf.agents.values import Field
 from matf.browser.guard import context_options
 from matf.browser.steps import matching, origin_of, wait_quiet

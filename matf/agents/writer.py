@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from matf.agents.apidiscovery import ApiOperation, operation_spec
+from matf.agents.apidiscovery.operation import ApiOperation, operation_spec
 from matf.agents.explore import FormInfo, PageInfo, SiteMap
 from matf.agents.values import value_for
 from matf.browser.steps import origin_of
