@@ -169,18 +169,7 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
 
     match step:
         case s.Goto():
-            url = urljoin(base_url, step.url)
-            quiet = step.wait_until == "networkidle"
-            wait = "load" if quiet else step.wait_until
-            response = page.goto(url, wait_until=wait, timeout=timeout_ms)
-            if quiet:
-                wait_quiet(page, min(timeout_ms, 5000))
-            expected = step.expect_status
-            if response is not None and expected and not status_matches(response.status, expected):
-                raise StepFailed(
-                    describe_refusal(url, response.headers)
-                    or f"{url} answered HTTP {response.status}, expected {expected}"
-                )
+            _goto(page, step, base_url, timeout_ms)
         case s.Click():
             seen.mark_action()
             resolve(page, step.target).click(timeout=timeout_ms)
@@ -247,6 +236,21 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             _check_visual(page, step, seen, timeout_ms)
         case s.ApiRequest():
             _api_request(page, step, base_url, seen, timeout_ms)
+
+
+def _goto(page: Page, step: s.Goto, base_url: str, timeout_ms: float) -> None:
+    url = urljoin(base_url, step.url)
+    quiet = step.wait_until == "networkidle"
+    wait = "load" if quiet else step.wait_until
+    response = page.goto(url, wait_until=wait, timeout=timeout_ms)
+    if quiet:
+        wait_quiet(page, min(timeout_ms, 5000))
+    expected = step.expect_status
+    if response is not None and expected and not status_matches(response.status, expected):
+        raise StepFailed(
+            describe_refusal(url, response.headers)
+            or f"{url} answered HTTP {response.status}, expected {expected}"
+        )
 
 
 def _fill_deep(value: Any, seen: Observed) -> Any:
