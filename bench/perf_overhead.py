@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from matf.browser.launch import launch, system_chromium  # noqa: E402
+from matf.browser.page import wait_quiet  # noqa: E402
 from matf.browser.perf import INIT_SCRIPT, measure  # noqa: E402
-from matf.browser.steps import wait_quiet  # noqa: E402
 from matf.results import PerfMetrics  # noqa: E402
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from matf.agents.apidiscovery.observed import observed_operations
 from matf.agents.apidiscovery.operation import ApiOperation
 from matf.agents.values import Field
 from matf.browser.guard import context_options
-from matf.browser.steps import matching, origin_of, wait_quiet
+from matf.browser.page import matching, wait_quiet
+from matf.browser.steps import origin_of
 from matf.netguard import NetworkPolicy
 from matf.spec import MAX_ALTERNATIVES, Locator
 

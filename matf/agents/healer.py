@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from matf.agents.executor import Environment, context_keywords, run_test
 from matf.agents.triage import classify
 from matf.browser.errors import BrowserCrashed, StepFailed, first_line, playwright_errors
-from matf.browser.steps import Observed, matching, origin_of, resolve, run_step
+from matf.browser.page import matching, resolve
+from matf.browser.steps import Observed, origin_of, run_step
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TARGETED, Locator, TestSpec, retarget, same_but_locators
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from matf.browser.errors import StepFailed, first_line
-from matf.browser.steps import _refusal
+from matf.browser.page import describe_refusal
 from matf.results import ApiCheck
 from matf.spec import ApiRequest, JsonExpectation
 
@@ -96,7 +96,7 @@ def _check_answer(response: APIResponse, step: ApiRequest, url: str, check: ApiC
     check.content_type = ctype
     where = f"{step.method} {url}"
 
-    refused = _refusal(url, headers)
+    refused = describe_refusal(url, headers)
     if refused:  # the guard answered, not the site: nothing was checked
         raise ApiStepFailed(refused, check)
     expected = step.expect_status

@@ -35,7 +35,7 @@ from contextlib import suppress
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from matf.browser.steps import wait_quiet
+from matf.browser.page import wait_quiet
 from matf.results import PerfMetrics
 
 if TYPE_CHECKING:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from matf import spec as s
+from matf.browser.api import ApiStepFailed, run_api_request
 from matf.browser.errors import Conclusive, StepFailed
+from matf.browser.page import describe_refusal, resolve, wait_quiet
+from matf.browser.perf import judge, measure, median_metrics
+from matf.browser.visual import VisualChanged, baseline_key, check
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
 from matf.secrets import fill_placeholders
 
@@ -48,8 +51,6 @@ class VisualEnv:
     stem: str  # artifact name prefix: <run>/<case>-<browser>-<attempt>
 
     def key(self, name: str) -> str:
-        from matf.browser.visual import baseline_key
-
         return baseline_key(self.baseline_set, self.case_id, name, self.browser, self.variant)
 
 
@@ -130,33 +131,6 @@ def status_matches(status: int, expected: s.StatusClass) -> bool:
     return str(status)[0] == expected[0]
 
 
-def resolve(page: Page, locator: s.Locator) -> Locator:
-    """Turn a spec locator into a Playwright locator; strategies are a closed set."""
-    found = matching(page, locator)
-    return found.nth(locator.nth) if locator.nth is not None else found.first
-
-
-def matching(page: Page, locator: s.Locator) -> Locator:
-    """Every element the locator's strategy finds (``nth`` not applied)."""
-    exact = locator.exact
-    if locator.role is not None:
-        found = page.get_by_role(locator.role, name=locator.name, exact=exact)
-    elif locator.label is not None:
-        found = page.get_by_label(locator.label, exact=exact)
-    elif locator.text is not None:
-        found = page.get_by_text(locator.text, exact=exact)
-    elif locator.test_id is not None:
-        found = page.get_by_test_id(locator.test_id)
-    elif locator.placeholder is not None:
-        found = page.get_by_placeholder(locator.placeholder, exact=exact)
-    elif locator.alt is not None:
-        found = page.get_by_alt_text(locator.alt, exact=exact)
-    else:
-        assert locator.css is not None
-        found = page.locator(locator.css)
-    return found
-
-
 def describe(step: s.Step) -> str:
     """A short human sentence for a step, shown in reports."""
     target = getattr(step, "target", None)
@@ -195,18 +169,7 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
 
     match step:
         case s.Goto():
-            url = urljoin(base_url, step.url)
-            quiet = step.wait_until == "networkidle"
-            wait = "load" if quiet else step.wait_until
-            response = page.goto(url, wait_until=wait, timeout=timeout_ms)
-            if quiet:
-                wait_quiet(page, min(timeout_ms, 5000))
-            expected = step.expect_status
-            if response is not None and expected and not status_matches(response.status, expected):
-                raise StepFailed(
-                    _refusal(url, response.headers)
-                    or f"{url} answered HTTP {response.status}, expected {expected}"
-                )
+            _goto(page, step, base_url, timeout_ms)
         case s.Click():
             seen.mark_action()
             resolve(page, step.target).click(timeout=timeout_ms)
@@ -275,6 +238,21 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             _api_request(page, step, base_url, seen, timeout_ms)
 
 
+def _goto(page: Page, step: s.Goto, base_url: str, timeout_ms: float) -> None:
+    url = urljoin(base_url, step.url)
+    quiet = step.wait_until == "networkidle"
+    wait = "load" if quiet else step.wait_until
+    response = page.goto(url, wait_until=wait, timeout=timeout_ms)
+    if quiet:
+        wait_quiet(page, min(timeout_ms, 5000))
+    expected = step.expect_status
+    if response is not None and expected and not status_matches(response.status, expected):
+        raise StepFailed(
+            describe_refusal(url, response.headers)
+            or f"{url} answered HTTP {response.status}, expected {expected}"
+        )
+
+
 def _fill_deep(value: Any, seen: Observed) -> Any:
     if isinstance(value, str):
         return seen.fill(value)
@@ -293,8 +271,6 @@ def _check_performance(
     One noisy load on a busy machine (a long task from another test's CPU use)
     must not fail a page, and a page that is slow every time fails every time.
     """
-    from matf.browser.perf import judge, measure, median_metrics
-
     metrics = judge(measure(page, timeout_ms), step.budgets)
     if metrics.over_budget:
         samples = [metrics]
@@ -311,8 +287,6 @@ def _check_performance(
 
 
 def _check_visual(page: Page, step: s.CheckVisual, seen: Observed, timeout_ms: float) -> None:
-    from matf.browser.visual import VisualChanged, check
-
     env = seen.visual_env
     if env is None:
         raise StepFailed("visual checks need a baselines folder (none was configured)")
@@ -335,8 +309,6 @@ def _check_visual(page: Page, step: s.CheckVisual, seen: Observed, timeout_ms: f
 def _api_request(
     page: Page, step: s.ApiRequest, base_url: str, seen: Observed, timeout_ms: float
 ) -> None:
-    from matf.browser.api import ApiStepFailed, run_api_request
-
     if seen.secrets or "{{" in json.dumps([step.headers, step.body]):
         step = step.model_copy(
             update={
@@ -349,14 +321,6 @@ def _api_request(
     except ApiStepFailed as exc:
         seen.api.append(exc.check)
         raise
-
-
-def wait_quiet(page: Page, timeout_ms: float) -> None:
-    """Best effort: let background requests finish; a page that keeps polling is fine."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    with suppress(PlaywrightTimeout):
-        page.wait_for_load_state("networkidle", timeout=timeout_ms)
 
 
 def settle(page: Page) -> None:
@@ -377,7 +341,7 @@ def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: 
     try:
         if not status_matches(response.status, step.status):
             raise StepFailed(
-                _refusal(url, response.headers)
+                describe_refusal(url, response.headers)
                 or f"{url} answered HTTP {response.status}, expected {step.status}"
             )
         ctype = response.headers.get("content-type", "")
@@ -421,9 +385,3 @@ def _listing(what: str, items: list[str]) -> str:
     shown = "\n".join(f"  {item}" for item in items[:10])
     more = f"\n  … and {len(items) - 10} more" if len(items) > 10 else ""
     return f"{len(items)} {what}{'s' if len(items) != 1 else ''}:\n{shown}{more}"
-
-
-def _refusal(url: str, headers: dict[str, str]) -> str | None:
-    """Why MATF's network guard refused a request (a guarded run), if it did."""
-    reason = headers.get("x-matf-guard")
-    return f"{url} was not visited: {reason}" if reason else None

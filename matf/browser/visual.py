@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from matf import spec as s
 from matf.browser.errors import StepFailed
+from matf.browser.page import resolve, wait_quiet
 from matf.results import VisualCheck
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ def baseline_file(root: Path, key: str) -> Path:
 
 def capture(page: Page, step: s.CheckVisual, timeout_ms: float) -> tuple[bytes, bool]:
     """A stable screenshot: (png, settled); settled is False if no two shots matched."""
-    from matf.browser.steps import resolve, wait_quiet
-
     page.evaluate(_FONTS_READY)
     wait_quiet(page, min(timeout_ms, 5000))
     masks = [resolve(page, locator) for locator in step.mask]
