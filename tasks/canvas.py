@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
 
-from matf.ai.budget import Allowance
+from matf.llm.budget import Allowance
 from matf.secrets import referenced_names, sealed_for
 from matf.storage.db import session_scope
 from matf.storage.healing import rejected_changes

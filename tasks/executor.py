@@ -13,10 +13,10 @@ from matf.agents.executor import ExecutionLimits, Rendering, worker_name
 from matf.agents.executor import execute as run_spec
 from matf.agents.healer import heal as propose_healing
 from matf.agents.logger import event_key, finished_event
-from matf.ai.budget import Allowance, budgeted, ledger
-from matf.ai.gateway import MistralGateway
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
+from matf.llm.budget import Allowance, budgeted, ledger
+from matf.llm.gateway import MistralGateway
 from matf.netguard import NetworkPolicy
 from matf.results import Healing, LocatorChange, TestResult
 from matf.secrets import keyring_from_settings, open_sealed

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from matf.ai.prompts import OPEN_MARKER
+from matf.llm.prompts import OPEN_MARKER
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import get_run
 from tests.apiserver import FINAL, ApiServer, finished

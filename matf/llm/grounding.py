@@ -4,7 +4,7 @@ A ``PageSnapshot`` holds the facts a model needs to write specs for a page
 (headings, same-origin links, forms with their labels, buttons, the ARIA tree
 and the visible text), read in one ``page.evaluate`` plus Playwright's ARIA
 snapshot. Everything in it comes from the site under test and is untrusted:
-``matf.ai.prompts`` frames it as data. ``redact`` swaps secret values for
+``matf.llm.prompts`` frames it as data. ``redact`` swaps secret values for
 ``{{secret:NAME}}`` placeholders before anything leaves the process,
 ``fingerprint`` keys caches (same page, same hash, run after run) and
 ``trimmed`` fits a snapshot into a token budget.
