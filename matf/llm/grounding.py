@@ -1,4 +1,4 @@
-"""What the AI test writer is shown of a page: a compact, redacted, budgeted snapshot.
+"""What a model is shown of a page, writing or healing: a compact, redacted, budgeted snapshot.
 
 A ``PageSnapshot`` holds the facts a model needs to write specs for a page
 (headings, same-origin links, forms with their labels, buttons, the ARIA tree
