@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from matf.ai.budget import KEY_PREFIX, Allowance, BudgetSpent, LocalLedger, RedisLedger, budgeted
-from matf.ai.gateway import Completion
+from matf.llm.budget import KEY_PREFIX, Allowance, BudgetSpent, LocalLedger, RedisLedger, budgeted
+from matf.llm.gateway import Completion
 
 Ledger = LocalLedger | RedisLedger
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from matf.ai.gateway import (
+from matf.llm.gateway import (
     BACKOFF_CAP_S,
     REDIS_KEY,
     Completion,

@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from matf import spec
-from matf.ai.grounding import (
+from matf.demo.server import DemoServer
+from matf.llm.grounding import (
     PageSnapshot,
     estimate_tokens,
     fingerprint,
@@ -22,7 +23,7 @@ from matf.ai.grounding import (
     snapshot,
     trimmed,
 )
-from matf.ai.prompts import (
+from matf.llm.prompts import (
     CLOSE_MARKER,
     OPEN_MARKER,
     PROMPT_VERSION,
@@ -33,7 +34,6 @@ from matf.ai.prompts import (
     step_models,
     system_prompt,
 )
-from matf.demo.server import DemoServer
 
 HOSTILE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Totally normal page</title></head>

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from matf.ai.gateway import MistralGateway
 from matf.ai.proposals import check_answer, propose
+from matf.llm.gateway import MistralGateway
 from matf.storage.db import get_engine, session_scope
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer
 from tests.conftest import make_settings

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
+from matf.llm.prompts import CLOSE_MARKER, OPEN_MARKER
 from tests.conftest import MATF, run_matf, subprocess_env
 from tests.mistral_server import FakeMistral
 

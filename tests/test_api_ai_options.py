@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from cli.main import parse_options
-from matf.ai.prompts import OPEN_MARKER
+from matf.llm.prompts import OPEN_MARKER
 from matf.options import AiOptions, RunOptions
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import get_run

@@ -21,14 +21,14 @@ from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.explore import explore
 from matf.agents.healer import heal
 from matf.agents.writer import write_specs
-from matf.ai.budget import Allowance, LocalLedger, budgeted
-from matf.ai.gateway import Completion, MistralGateway
-from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER
 from matf.ai.writer import grounded_alternatives
 from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
 from matf.options import RunOptions
 from matf.pipeline.fanout import ExecutorJob
+from matf.llm.budget import Allowance, LocalLedger, budgeted
+from matf.llm.gateway import Completion, MistralGateway
+from matf.llm.prompts import CLOSE_MARKER, OPEN_MARKER
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TestSpec, parse_spec, same_but_locators
 from matf.storage.db import get_engine, session_scope

@@ -41,7 +41,7 @@ from matf.spec import TARGETED, Locator, TestSpec, retarget, same_but_locators
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-    from matf.ai.gateway import Completion
+    from matf.llm.gateway import Completion
 
 log = logging.getLogger("matf.healer")
 
@@ -192,9 +192,9 @@ def _ask_model(
     refused: list[Locator],
 ) -> Locator | None:
     """The model's locator for the step, when it is valid and matches one element."""
-    from matf.ai.gateway import LlmError
-    from matf.ai.grounding import redact, snapshot, trimmed
-    from matf.ai.prompts import heal_messages
+    from matf.llm.gateway import LlmError
+    from matf.llm.grounding import redact, snapshot, trimmed
+    from matf.llm.prompts import heal_messages
 
     assert job.ask is not None
     snap = redact(snapshot(page, job.env.limits.step_timeout_ms), job.env.secrets)

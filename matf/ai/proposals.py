@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from matf.ai.gateway import Completion
-from matf.ai.prompts import repair_messages
 from matf.browser.steps import origin_of
 from matf.errors import SpecError
+from matf.llm.gateway import Completion
+from matf.llm.prompts import repair_messages
 from matf.secrets import PLACEHOLDER, referenced_names
 from matf.spec import ApiRequest, ExpectStatus, Goto, TestSpec, parse_spec
 

@@ -27,13 +27,13 @@ from pydantic import ValidationError
 
 from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.explore import normalize
-from matf.ai.budget import Allowance
-from matf.ai.gateway import LlmError, MistralGateway
-from matf.ai.grounding import fingerprint, redact, snapshot, trimmed
-from matf.ai.prompts import PROMPT_VERSION, page_messages
 from matf.ai.proposals import Proposal, propose
 from matf.browser.guard import context_options
 from matf.browser.steps import origin_of
+from matf.llm.budget import Allowance
+from matf.llm.gateway import LlmError, MistralGateway
+from matf.llm.grounding import fingerprint, redact, snapshot, trimmed
+from matf.llm.prompts import PROMPT_VERSION, page_messages
 from matf.netguard import NetworkPolicy
 from matf.spec import MAX_ALTERNATIVES, TARGETED, Goto, Locator, TestSpec
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer

@@ -1,10 +1,10 @@
-"""What the AI test writer is shown of a page: a compact, redacted, budgeted snapshot.
+"""What a model is shown of a page, writing or healing: a compact, redacted, budgeted snapshot.
 
 A ``PageSnapshot`` holds the facts a model needs to write specs for a page
 (headings, same-origin links, forms with their labels, buttons, the ARIA tree
 and the visible text), read in one ``page.evaluate`` plus Playwright's ARIA
 snapshot. Everything in it comes from the site under test and is untrusted:
-``matf.ai.prompts`` frames it as data. ``redact`` swaps secret values for
+``matf.llm.prompts`` frames it as data. ``redact`` swaps secret values for
 ``{{secret:NAME}}`` placeholders before anything leaves the process,
 ``fingerprint`` keys caches (same page, same hash, run after run) and
 ``trimmed`` fits a snapshot into a token budget.
@@ -279,6 +279,47 @@ def _clip(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: max(limit - 1, 0)] + "…"
 
 
+class _Trimming:
+    """A snapshot's dict on its way into a token budget, with notes on what was trimmed."""
+
+    def __init__(self, data: dict[str, Any], token_budget: int) -> None:
+        self.data = data
+        self.token_budget = token_budget
+        self.notes: dict[str, str] = data["trimmed"]
+
+    def fits(self, candidate: dict[str, Any]) -> bool:
+        """Whether ``candidate`` is within the budget (its notes counted in)."""
+        return estimate_tokens(candidate) <= self.token_budget
+
+    def shrink(
+        self, key: str, build: Callable[[int], Any], size: int, note: Callable[[int], str]
+    ) -> bool:
+        """Set data[field] to the largest build(k) that fits; True once the dict fits.
+
+        ``key`` names what is trimmed, ``"forms.options"`` for part of ``forms``.
+        """
+        data, notes = self.data, self.notes
+        field = key.split(".")[0]
+        if self.fits(data):
+            return True
+        if size == 0:
+            return False
+        notes[key] = note(0)  # a note's size barely changes with k: count it in while searching
+
+        def fits_with(k: int) -> bool:
+            notes[key] = note(k)
+            return self.fits({**data, field: build(k)})
+
+        before = data[field]
+        keep = _largest(fits_with, size)
+        chosen = 0 if keep is None else keep
+        data[field] = build(chosen)
+        notes[key] = note(chosen)
+        if data[field] == before:  # nothing could go (a heading always stays)
+            del notes[key]
+        return keep is not None
+
+
 def trimmed(snap: PageSnapshot, token_budget: int) -> dict[str, Any]:
     """The snapshot as a JSON-able dict that fits ``token_budget`` (ceil(chars/4) of its JSON).
 
@@ -290,59 +331,36 @@ def trimmed(snap: PageSnapshot, token_budget: int) -> dict[str, Any]:
     """
     data = as_dict(snap)
     data["trimmed"] = {}
-    notes: dict[str, str] = data["trimmed"]
-
-    def fits(candidate: dict[str, Any]) -> bool:
-        return estimate_tokens(candidate) <= token_budget
-
-    def shrink(
-        key: str, build: Callable[[int], Any], size: int, note: Callable[[int], str]
-    ) -> bool:
-        """Set data[field] to the largest build(k) that fits; True once the dict fits.
-
-        ``key`` names what is trimmed, ``"forms.options"`` for part of ``forms``.
-        """
-        field = key.split(".")[0]
-        if fits(data):
-            return True
-        if size == 0:
-            return False
-        notes[key] = note(0)  # a note's size barely changes with k: count it in while searching
-
-        def fits_with(k: int) -> bool:
-            notes[key] = note(k)
-            return fits({**data, field: build(k)})
-
-        before = data[field]
-        keep = _largest(fits_with, size)
-        chosen = 0 if keep is None else keep
-        data[field] = build(chosen)
-        notes[key] = note(chosen)
-        if data[field] == before:  # nothing could go (a heading always stays)
-            del notes[key]
-        return keep is not None
-
-    if fits(data):
+    trimming = _Trimming(data, token_budget)
+    if trimming.fits(data) or _trim_content(trimming, snap) or _trim_skeleton(trimming):
         return data
+    _clip_strings(trimming)
+    return data
+
+
+def _trim_content(trimming: _Trimming, snap: PageSnapshot) -> bool:
+    """Trim the text, the ARIA tree, links and field options, in turn; True once it fits."""
     text, aria = snap.text, snap.aria
-    if shrink(
+    if trimming.shrink(
         "text",
         lambda k: _cut_text(text, k),
         len(text),
         lambda k: f"kept {min(k, len(text))} of {len(text)} chars",
     ):
-        return data
-    if shrink(
+        return True
+    if trimming.shrink(
         "aria",
         lambda k: _cut_text(aria, k, at_line=True),
         len(aria),
         lambda k: f"kept {_kept(aria, k, at_line=True)} of {len(aria)} chars",
     ):
-        return data
-    links = data["links"]
-    if shrink("links", lambda k: links[:k], len(links), lambda k: f"kept {k} of {len(links)}"):
-        return data
-    forms = data["forms"]
+        return True
+    links = trimming.data["links"]
+    if trimming.shrink(
+        "links", lambda k: links[:k], len(links), lambda k: f"kept {k} of {len(links)}"
+    ):
+        return True
+    forms = trimming.data["forms"]
     most = max((len(f.get("options") or []) for form in forms for f in form["fields"]), default=0)
 
     def with_options(k: int) -> list[dict[str, Any]]:
@@ -351,39 +369,49 @@ def trimmed(snap: PageSnapshot, token_budget: int) -> dict[str, Any]:
             for form in forms
         ]
 
-    if shrink(
+    return trimming.shrink(
         "forms.options",
         with_options,
         most,
         lambda k: f"kept at most {k} per field",
-    ):
-        return data
-    # Tiny budgets: past what the order above trims, keep the skeleton readable.
-    buttons = data["buttons"]
-    if shrink(
+    )
+
+
+def _trim_skeleton(trimming: _Trimming) -> bool:
+    """For tiny budgets, trim buttons, form fields and headings; True once it fits.
+
+    Past what ``_trim_content`` trims, this keeps the skeleton readable.
+    """
+    buttons = trimming.data["buttons"]
+    if trimming.shrink(
         "buttons", lambda k: buttons[:k], len(buttons), lambda k: f"kept {k} of {len(buttons)}"
     ):
-        return data
-    forms = data["forms"]
+        return True
+    forms = trimming.data["forms"]
     fields = max((len(form["fields"]) for form in forms), default=0)
-    if shrink(
+    if trimming.shrink(
         "forms.fields",
         lambda k: [{**form, "fields": form["fields"][:k]} for form in forms],
         fields,
         lambda k: f"kept at most {k} per form",
     ):
-        return data
-    headings = data["headings"]
-    if shrink(
+        return True
+    headings = trimming.data["headings"]
+    return trimming.shrink(
         "headings",
         lambda k: headings[: max(k, 1)],
         len(headings),
         lambda k: f"kept {max(k, 1) if headings else 0} of {len(headings)}",
-    ):
-        return data
+    )
+
+
+def _clip_strings(trimming: _Trimming) -> None:
+    """Clip headings, the title and the url; note when even that does not fit."""
+    data = trimming.data
     data["headings"] = [_clip(h, 80) for h in data["headings"]]
     data["title"] = _clip(data["title"], 120)
     data["url"] = _clip(data["url"], 200)
-    if not fits(data):
-        notes["budget"] = f"{token_budget} tokens is too small; this is the minimal snapshot"
-    return data
+    if not trimming.fits(data):
+        trimming.notes["budget"] = (
+            f"{trimming.token_budget} tokens is too small; this is the minimal snapshot"
+        )

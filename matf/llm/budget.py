@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
-from matf.ai.gateway import LlmError
 from matf.errors import EnvironmentProblem
+from matf.llm.gateway import LlmError
 
 if TYPE_CHECKING:
-    from matf.ai.gateway import Completion
+    from matf.llm.gateway import Completion
     from matf.settings import Settings
 
 KEY_PREFIX = "matf:llm:run:"

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from matf import spec as s
-from matf.ai.grounding import to_json
+from matf.llm.grounding import to_json
 
 PROMPT_VERSION = "2"  # bump when any prompt text changes: it is part of the cache key
 
