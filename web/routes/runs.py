@@ -31,7 +31,7 @@ from matf.storage.runs import FINAL, fail_run, get_run, load_specs, progress, st
 from matf.storage.suites import plan_suite
 from tasks.canvas import revoke_run
 from tasks.launch import submit
-from web.models import (
+from web.models.runs import (
     ArtifactList,
     EventList,
     EventQuery,

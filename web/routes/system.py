@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from tasks import monitor
-from web.models import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
+from web.models.system import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
 from web.routes import api
 from web.routes.common import engine, runtime, settings
 
