@@ -14,7 +14,7 @@ from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
 
 from matf.ai.budget import Allowance
-from matf.secrets import referenced_names, sealed_for
+from matf.secrets.placeholders import referenced_names, sealed_for
 from matf.storage.db import session_scope
 from matf.storage.healing import rejected_changes
 from matf.storage.runs import get_run, load_specs

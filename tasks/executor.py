@@ -19,7 +19,8 @@ from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.netguard import NetworkPolicy
 from matf.results import Healing, LocatorChange, TestResult
-from matf.secrets import keyring_from_settings, open_sealed
+from matf.secrets.keyring import keyring_from_settings
+from matf.secrets.placeholders import open_sealed
 from matf.settings import Settings
 from matf.spec import TestSpec
 from tasks.base import MatfTask

@@ -28,7 +28,7 @@ import redis
 
 from matf.auth import create_user, issue_token
 from matf.errors import ConfigError
-from matf.secrets import generate_key
+from matf.secrets.keyring import generate_key
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import User
 from tests.apiserver import PASSWORD, ApiServer

@@ -17,16 +17,14 @@ from sqlalchemy import Engine, select
 from matf.cli import cli, main
 from matf.commands.secrets import secrets
 from matf.errors import ConfigError, UsageError
-from matf.secrets import (
-    Keyring,
+from matf.secrets.keyring import Keyring, generate_key, parse_keyring
+from matf.secrets.production import check_production
+from matf.secrets.store import (
     SecretValue,
-    check_production,
     delete_secret,
-    generate_key,
     get_secret,
     list_secrets,
     normalize_origin,
-    parse_keyring,
     put_secret,
     rotate,
 )
@@ -588,7 +586,7 @@ def test_placeholders_are_filled_only_when_a_step_runs(
     # filled with the real values, and no report shows them.
     import json as _json
 
-    from matf.secrets import parse_keyring
+    from matf.secrets.keyring import parse_keyring
     from tests.conftest import run_matf
 
     engine = get_engine(f"sqlite:///{tmp_path / 'matf.db'}")

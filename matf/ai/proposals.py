@@ -22,7 +22,7 @@ from matf.ai.gateway import Completion
 from matf.ai.prompts import repair_messages
 from matf.browser.steps import origin_of
 from matf.errors import SpecError
-from matf.secrets import PLACEHOLDER, referenced_names
+from matf.secrets.placeholders import PLACEHOLDER, referenced_names
 from matf.spec import ApiRequest, ExpectStatus, Goto, TestSpec, parse_spec
 
 log = logging.getLogger("matf.ai")

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from matf import spec as s
 from matf.browser.errors import Conclusive, StepFailed
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
-from matf.secrets import fill_placeholders
+from matf.secrets.placeholders import fill_placeholders
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from matf.auth import create_api_key, create_user, revoke_api_key
 from matf.errors import NotFound, UsageError
-from matf.secrets import SecretInfo, delete_secret, keyring_from_settings, list_secrets, put_secret
+from matf.secrets.keyring import keyring_from_settings
+from matf.secrets.store import SecretInfo, delete_secret, list_secrets, put_secret
 from matf.storage.models import ApiKey, User
 from web.models.admin import (
     KeyCreate,
