@@ -63,7 +63,7 @@ class Server:
     """``matf serve`` on a free port, with a private Redis and a fresh database in ``folder``."""
 
     def __init__(self, folder: Path, workers: int, threads: int) -> None:
-        from matf.secrets import generate_key
+        from matf.secrets.keyring import generate_key
 
         self.redis = RedisServer(folder)
         self.env = {

@@ -40,6 +40,7 @@ def parse_engine_limits(text: str) -> dict[str, int]:
         limits[name] = int(count)
     return limits
 
+
 class Settings(BaseSettings):
     """Every setting MATF knows, with the environment variable that sets it."""
 

@@ -14,7 +14,7 @@ from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
 
 from matf.pipeline.fanout import executor_task_id, plan_fan_out, secrets_needed
-from matf.secrets import sealed_for
+from matf.secrets.sealed import sealed_for
 from matf.storage.db import session_scope
 from matf.storage.healing import rejected_changes
 from matf.storage.runs import get_run, load_specs

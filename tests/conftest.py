@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from matf.browser.launch import launch, system_chromium
 from matf.demo.server import DemoServer
+from matf.secrets.keyring import generate_key
 from matf.settings import Settings, load_settings
 from tests.apiserver import ApiServer
 from tests.services import RedisServer
@@ -133,3 +134,15 @@ def server_settings(folder: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return make_settings(folder, **values)
+
+
+@pytest.fixture
+def old_entry() -> str:
+    """An ``ENCRYPTION_KEY`` entry under the key id ``old``."""
+    return generate_key("old")
+
+
+@pytest.fixture
+def new_entry() -> str:
+    """An ``ENCRYPTION_KEY`` entry under the key id ``new``, to rotate to."""
+    return generate_key("new")

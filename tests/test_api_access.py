@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from matf.auth import ROLES
-from matf.secrets import generate_key
+from matf.secrets.keyring import generate_key
 from tests.apiserver import PASSWORD, ApiServer
 from tests.conftest import make_settings
 

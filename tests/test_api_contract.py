@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from matf.options import Limits, RunOptions
 from matf.results import Healing, LocatorChange, TestResult
-from matf.secrets import generate_key
+from matf.secrets.keyring import generate_key
 from matf.spec import Locator, TestSpec, retarget
 from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import list_proposals, record_proposals

@@ -24,11 +24,11 @@ from matf.agents.writer import write_specs
 from matf.ai.writer import grounded_alternatives
 from matf.browser.pool import BrowserPool
 from matf.errors import Conflict
-from matf.options import RunOptions
-from matf.pipeline.fanout import ExecutorJob
 from matf.llm.budget import Allowance, LocalLedger, budgeted
 from matf.llm.gateway import Completion, MistralGateway
 from matf.llm.prompts import CLOSE_MARKER, OPEN_MARKER
+from matf.options import RunOptions
+from matf.pipeline.fanout import ExecutorJob
 from matf.results import Healing, LocatorChange, TestResult
 from matf.spec import TestSpec, parse_spec, same_but_locators
 from matf.storage.db import get_engine, session_scope

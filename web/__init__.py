@@ -15,7 +15,7 @@ from flask import Flask
 
 from matf.errors import ConfigError
 from matf.netguard import NetworkPolicy
-from matf.secrets import check_production
+from matf.secrets.production import check_production
 from matf.settings import Settings, load_settings
 from matf.storage.db import get_engine
 from tasks.control import Platform

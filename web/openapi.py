@@ -133,7 +133,7 @@ class Api:
         models: set[type[BaseModel]] = set()
         for op in self.operations:
             models.update(m for m in (op.query, op.body, op.response) if m is not None)
-        from web.models import Problem
+        from web.models.common import Problem
 
         models.add(Problem)
         keyed: list[tuple[type[BaseModel], Literal["validation"]]] = [

@@ -13,11 +13,10 @@ from typing import Any
 import click
 
 from matf.errors import UsageError
-from matf.secrets import (
+from matf.secrets.keyring import generate_key, keyring_from_settings
+from matf.secrets.store import (
     SecretData,
     delete_secret,
-    generate_key,
-    keyring_from_settings,
     list_secrets,
     normalize_origin,
     put_secret,

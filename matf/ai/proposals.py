@@ -22,7 +22,7 @@ from matf.browser.steps import origin_of
 from matf.errors import SpecError
 from matf.llm.gateway import Completion
 from matf.llm.prompts import repair_messages
-from matf.secrets import PLACEHOLDER, referenced_names
+from matf.placeholders import PLACEHOLDER, referenced_names
 from matf.spec import ApiRequest, ExpectStatus, Goto, TestSpec, parse_spec
 
 log = logging.getLogger("matf.ai")

@@ -336,7 +336,8 @@ def target_secrets(session: Session, settings: Settings, url: str) -> dict[str, 
     Without ``ENCRYPTION_KEY`` none can be read, and none is offered to the model.
     """
     from matf.errors import ConfigError
-    from matf.secrets import get_secret, keyring_from_settings, list_secrets, normalize_origin
+    from matf.secrets.keyring import keyring_from_settings
+    from matf.secrets.store import get_secret, list_secrets, normalize_origin
 
     origin = normalize_origin(url)
     infos = list_secrets(session, origin)

@@ -19,8 +19,8 @@ from matf.browser.errors import Conclusive, StepFailed
 from matf.browser.page import describe_refusal, resolve, wait_quiet
 from matf.browser.perf import judge, measure, median_metrics
 from matf.browser.visual import VisualChanged, baseline_key, check
+from matf.placeholders import fill_placeholders
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
-from matf.secrets import fill_placeholders
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from matf.secrets import PLACEHOLDER
+from matf.placeholders import PLACEHOLDER
 
 WIDTH = 96  # generated lines are wrapped near this width where the generator can
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from matf.agents.executor import Environment, ExecutionLimits, Rendering, run_test, worker_name
 from matf.agents.healer import heal
-from matf.ai.budget import Allowance, budgeted, ledger
-from matf.ai.gateway import MistralGateway
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
+from matf.llm.budget import Allowance, budgeted, ledger
+from matf.llm.gateway import MistralGateway
 from matf.pipeline.fanout import ExecutorJob, SealedSecret
 from matf.results import Healing, TestResult
-from matf.secrets import keyring_from_settings, open_sealed
+from matf.secrets.keyring import keyring_from_settings
+from matf.secrets.sealed import open_sealed
 from matf.settings import Settings
 
 log = logging.getLogger("matf.executor")

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from matf.ai.budget import Allowance
+from matf.llm.budget import Allowance
 from matf.options import NetworkOptions, RenderingOptions, RunOptions
+from matf.placeholders import referenced_names
 from matf.results import LocatorChange
-from matf.secrets import referenced_names
 from matf.spec import TestSpec
 
 

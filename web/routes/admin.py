@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from matf.auth import create_api_key, create_user, revoke_api_key
 from matf.errors import NotFound, UsageError
-from matf.secrets import SecretInfo, delete_secret, keyring_from_settings, list_secrets, put_secret
+from matf.secrets.keyring import keyring_from_settings
+from matf.secrets.store import SecretInfo, delete_secret, list_secrets, put_secret
 from matf.storage.models import ApiKey, User
-from web.models import (
+from web.models.admin import (
     KeyCreate,
     KeyCreated,
     KeyList,
@@ -19,9 +20,9 @@ from web.models import (
     SecretRef,
     UserCreate,
     UserList,
-    UserOut,
     UserUpdate,
 )
+from web.models.common import UserOut
 from web.routes import api
 from web.routes.common import db, iso_req, settings
 from web.routes.users import key_out, user_out

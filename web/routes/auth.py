@@ -7,7 +7,8 @@ from flask import Blueprint
 from matf.auth import authenticate, issue_token
 from matf.errors import AuthError, NotFound
 from matf.storage.models import User
-from web.models import LoginRequest, TokenOut, UserOut
+from web.models.auth import LoginRequest, TokenOut
+from web.models.common import UserOut
 from web.routes import api
 from web.routes.common import db, settings
 from web.routes.users import user_out

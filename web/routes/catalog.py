@@ -18,7 +18,7 @@ from matf.storage.suites import (
     update_case,
     validate_spec,
 )
-from web.models import (
+from web.models.catalog import (
     CaseList,
     CaseOut,
     CaseUpdate,

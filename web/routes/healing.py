@@ -10,7 +10,7 @@ from flask import Blueprint, url_for
 
 from matf.storage.healing import accept, as_dict, get_proposal, list_proposals, reject
 from matf.storage.models import HealingProposal
-from web.models import HealingOut, HealingPage, HealingQuery
+from web.models.healing import HealingOut, HealingPage, HealingQuery
 from web.routes import api
 from web.routes.common import db
 from web.security import authorize

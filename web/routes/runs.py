@@ -26,7 +26,7 @@ from matf.storage.history import (
 from matf.storage.models import Event, Run
 from matf.storage.runs import get_run, load_specs, progress, stored_results
 from matf.storage.suites import plan_suite
-from web.models import (
+from web.models.runs import (
     ArtifactList,
     EventList,
     EventQuery,

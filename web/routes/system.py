@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from web.models import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
+from web.models.system import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
 from web.routes import api
 from web.routes.common import runtime
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from matf.storage.models import ApiKey, User
-from web.models import KeyOut, UserOut
+from web.models.admin import KeyOut
+from web.models.common import UserOut
 from web.routes.common import iso, iso_req
 
 

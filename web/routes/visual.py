@@ -18,7 +18,7 @@ from matf.storage.baselines import (
     reject,
 )
 from matf.storage.models import Baseline
-from web.models import (
+from web.models.visual import (
     BaselineList,
     BaselineOut,
     BaselineQuery,

@@ -1,4 +1,4 @@
-"""The API's request and response models: the edge, in pydantic, strict on input."""
+"""The runs blueprint's models: starting runs, their progress, results, events, trends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -25,169 +24,10 @@ from matf.options import (
     RenderingOptions,
     RunOptions,
 )
-from matf.results import LocatorChange, PerfMetrics, RunStatus, TestResult
+from matf.results import PerfMetrics, RunStatus, TestResult
 from matf.settings import BrowserName
 from matf.spec import Kind
-
-Role = Literal["viewer", "editor", "admin"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document: every error the API answers."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[dict[str, str]] | None = None
-
-
-# -- system ----------------------------------------------------------------------
-
-
-class Liveness(BaseModel):
-    status: Literal["ok"]
-
-
-class Check(BaseModel):
-    ok: bool
-    detail: str
-
-
-class Readiness(BaseModel):
-    status: Literal["ok", "degraded"]
-    mode: Literal["embedded", "distributed"]
-    checks: dict[str, Check]
-
-
-class AgentStatus(BaseModel):
-    agent: str
-    queue: str
-    workers_online: int
-    healthy: bool
-    active_tasks: int
-    reserved_tasks: int
-    last_heartbeat: str | None
-    workers: list[str]
-
-
-class AgentsReport(BaseModel):
-    mode: Literal["embedded", "distributed"]
-    agents: list[AgentStatus]
-
-
-class QueueLength(BaseModel):
-    queue: str
-    length: int | None
-
-
-class QueuesReport(BaseModel):
-    mode: Literal["embedded", "distributed"]
-    queues: list[QueueLength]
-    total: int
-
-
-class BrowserPoolReport(BaseModel):
-    browsers: dict[str, dict[str, Any]]
-    pool_size: int
-    executors: list[dict[str, Any]]
-
-
-# -- auth, users, keys -------------------------------------------------------------
-
-
-class LoginRequest(Strict):
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"]
-    expires_in: int
-    role: Role
-
-
-class UserOut(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: Role
-    active: bool
-    created_at: str
-    last_login_at: str | None
-
-
-class UserCreate(Strict):
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=10, max_length=1024)
-    name: str = Field("", max_length=200)
-    role: Role = "viewer"
-
-
-class UserUpdate(Strict):
-    role: Role | None = None
-    active: bool | None = None
-    name: str | None = Field(None, max_length=200)
-
-
-class UserList(BaseModel):
-    items: list[UserOut]
-
-
-class KeyCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    role: Role = "viewer"
-
-
-class KeyOut(BaseModel):
-    id: int
-    name: str
-    prefix: str
-    role: Role
-    created_at: str
-    last_used_at: str | None
-    revoked_at: str | None
-
-
-class KeyCreated(KeyOut):
-    key: str = Field(description="the key itself: shown once, store it now")
-
-
-class KeyList(BaseModel):
-    items: list[KeyOut]
-
-
-class SecretIn(Strict):
-    origin: AnyHttpUrl
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    value: dict[str, str] = Field(description="e.g. {'username': ..., 'password': ...}")
-
-
-class SecretRef(Strict):
-    origin: AnyHttpUrl
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-
-
-class SecretOut(BaseModel):
-    origin: str
-    name: str
-    key_id: str
-    created_at: str
-    updated_at: str
-
-
-class SecretList(BaseModel):
-    items: list[SecretOut]
-
-
-# -- runs ----------------------------------------------------------------------------
-
+from web.models.common import Strict
 
 Goal = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
@@ -406,84 +246,6 @@ class EventQuery(Strict):
     limit: int = Field(500, ge=1, le=2000)
 
 
-# -- targets, suites, cases -------------------------------------------------------------
-
-
-class TargetOut(BaseModel):
-    origin: str
-    url: str
-    title: str | None
-    pages: int
-    last_status: int | None
-    checked_at: str
-    runs: int
-
-
-class TargetList(BaseModel):
-    items: list[TargetOut]
-
-
-class Page(Strict):
-    limit: int = Field(20, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=1_000_000)
-
-
-class SuiteCreate(Strict):
-    """A suite from a run's specs, or from a suite file's tests."""
-
-    name: str = Field(min_length=1, max_length=200)
-    run_id: str | None = Field(None, max_length=64)
-    target: AnyHttpUrl | None = None
-    tests: list[dict[str, Any]] | None = Field(None, min_length=1, max_length=5000)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SuiteCreate:
-        if (self.run_id is None) == (self.tests is None):
-            raise ValueError("give run_id, or tests with a target")
-        if self.tests is not None and self.target is None:
-            raise ValueError("tests need a target")
-        return self
-
-
-class SuiteOut(BaseModel):
-    id: str
-    name: str
-    target: str
-    created_by: str | None
-    created_at: str
-    updated_at: str
-    cases: int
-
-
-class SuitePage(BaseModel):
-    items: list[SuiteOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class CaseOut(BaseModel):
-    case_id: str
-    name: str
-    kind: str
-    position: int
-    enabled: bool
-    quarantined: bool
-    updated_by: str | None
-    updated_at: str
-    spec: dict[str, Any]
-
-
-class CaseList(BaseModel):
-    items: list[CaseOut]
-
-
-class CaseUpdate(Strict):
-    spec: dict[str, Any] | None = None
-    enabled: bool | None = None
-    quarantined: bool | None = None
-
-
 class TrendPoint(BaseModel):
     run_id: str
     target: str
@@ -502,95 +264,6 @@ class Trends(BaseModel):
 class TrendQuery(Strict):
     target: str | None = Field(None, max_length=300)
     limit: int = Field(50, ge=1, le=500)
-
-
-BaselineStatus = Literal["approved", "pending", "rejected", "superseded"]
-
-
-class BaselineQuery(Strict):
-    status: BaselineStatus | Literal["all"] = "pending"
-    run_id: str | None = Field(None, max_length=64)
-    limit: int = Field(100, ge=1, le=500)
-
-
-class BaselineOut(BaseModel):
-    id: int
-    key: str
-    status: BaselineStatus
-    case_id: str
-    browser: str
-    run_id: str | None
-    width: int
-    height: int
-    ratio: float | None = Field(description="share of pixels changed against the approved one")
-    created_at: str
-    decided_at: str | None
-    decided_by: str | None
-    links: dict[str, str]
-
-
-class BaselineList(BaseModel):
-    items: list[BaselineOut]
-
-
-HealingStatus = Literal["pending", "accepted", "rejected", "superseded"]
-
-
-class HealingQuery(Strict):
-    run: str | None = Field(None, max_length=64, description="only this run's proposals")
-    status: HealingStatus | Literal["all"] = "pending"
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
-
-
-class HealingOut(BaseModel):
-    """New locators the healer proposes for a test; nothing changes until accepted."""
-
-    id: str
-    run_id: str
-    case_id: str
-    browser: str
-    suite_id: str | None = Field(description="the saved suite the run came from")
-    suite_file: str | None = Field(description="the suite file the run was given, if any")
-    status: HealingStatus
-    outcome: Literal["passed", "failed", "none"] = Field(
-        description="how the test did, re-run with the new locators"
-    )
-    error: str | None
-    changes: list[LocatorChange]
-    spec: dict[str, Any] = Field(description="the test as healed")
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    applied_to: str | None
-    created_at: str
-    decided_at: str | None
-    decided_by: str | None
-    links: dict[str, str]
-
-
-class HealingPage(BaseModel):
-    items: list[HealingOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class TargetQuery(Strict):
-    url: AnyHttpUrl
-
-
-class BudgetsUpdate(Strict):
-    """The target's saved budgets, replaced whole; an empty object restores the defaults."""
-
-    url: AnyHttpUrl
-    budgets: dict[str, float | None] = Field(default_factory=dict)
-
-
-class BudgetsOut(BaseModel):
-    origin: str
-    saved: dict[str, float | None] = Field(description="what the target overrides")
-    effective: dict[str, float | None] = Field(description="what its runs are checked against")
 
 
 class PerfPoint(PerfMetrics):
