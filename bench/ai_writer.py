@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from demo.server import DemoServer  # noqa: E402
 from matf.ai.prompts import CLOSE_MARKER, OPEN_MARKER  # noqa: E402
-from matf.demo.server import DemoServer  # noqa: E402
 from tests.mistral_server import FakeMistral  # noqa: E402
 
 JOURNEY: list[dict[str, Any]] = [

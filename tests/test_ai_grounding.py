@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
+from demo.server import DemoServer
 from matf import spec
 from matf.ai.grounding import (
     PageSnapshot,
@@ -33,7 +34,6 @@ from matf.ai.prompts import (
     step_models,
     system_prompt,
 )
-from matf.demo.server import DemoServer
 
 HOSTILE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Totally normal page</title></head>

@@ -40,9 +40,9 @@ from playwright.sync_api import (
     Response,
 )
 
-from matf.demo import lab
-from matf.demo.app import VERSION_KEY, create_app
-from matf.demo.bugs import (
+from demo import lab
+from demo.app import VERSION_KEY, create_app
+from demo.bugs import (
     CATEGORIES,
     SEEDED_BUGS,
     TEST_TYPE_BY_CATEGORY,
@@ -50,8 +50,8 @@ from matf.demo.bugs import (
     SeededBug,
     bugs_for_types,
 )
-from matf.demo.catalog import PRODUCTS, STORES
-from matf.demo.server import DemoServer
+from demo.catalog import PRODUCTS, STORES
+from demo.server import DemoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_PAGES = {
@@ -427,7 +427,7 @@ def test_bugs_for_types_filters_by_the_test_type_that_finds_them() -> None:
 
 
 def test_readme_documents_every_bug() -> None:
-    readme = (ROOT / "matf" / "demo" / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "demo" / "README.md").read_text(encoding="utf-8")
     for entry in SEEDED_BUGS:
         assert entry.id in readme and entry.path in readme
 
@@ -803,7 +803,7 @@ def test_demo_server_lifecycle() -> None:
 
 
 def test_serve_forever_prints_url_and_stops_on_ctrl_c() -> None:
-    code = "from matf.demo.server import serve_forever; serve_forever(bugs=False, port=0)"
+    code = "from demo.server import serve_forever; serve_forever(bugs=False, port=0)"
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )

@@ -1,8 +1,8 @@
 """The Acme Outfitters demo shop, a Flask app with switchable seeded bugs.
 
-``create_app(bugs=True)`` serves the bugs listed in :mod:`matf.demo.bugs`;
+``create_app(bugs=True)`` serves the bugs listed in :mod:`demo.bugs`;
 ``create_app(bugs=False)`` serves a clean site MATF must find nothing wrong
-with. Every bug is decided here, in :mod:`matf.demo.api` or in a template
+with. Every bug is decided here, in :mod:`demo.api` or in a template
 guarded by ``bugs``, so the two modes differ only where the bug list says they
 do.
 
@@ -31,10 +31,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from matf.demo import forms
-from matf.demo.api import OPENAPI_PATH, make_api_blueprint
-from matf.demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
-from matf.demo.lab import make_lab_blueprint
+from demo import forms
+from demo.api import OPENAPI_PATH, make_api_blueprint
+from demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
+from demo.lab import make_lab_blueprint
 
 STATIC_DIR = Path(__file__).parent / "static"
 BROKEN_IMAGE_SLUG = "camp-stove"

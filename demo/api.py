@@ -4,7 +4,7 @@
 /api/products/{slug}`` and ``GET /api/stores`` (every page links it with
 ``<link rel="service-desc">``). With bugs seeded, ``GET /api/products``
 breaks its own schema (seeded bug "api-schema"): one product's ``price`` is a
-string. ``/api/stats`` (the dashboard's feed, in :mod:`matf.demo.app`) is
+string. ``/api/stats`` (the dashboard's feed, in :mod:`demo.app`) is
 deliberately left out of the document.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Final
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from matf.demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STORES, Product, Store
+from demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STORES, Product, Store
 
 OPENAPI_PATH: Final = "/api/openapi.json"
 SCHEMA_BUG_SLUG: Final = "camp-stove"  # seeded bug "api-schema": its price is a string
