@@ -59,91 +59,97 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "paths": {
-            "/api/products": {
-                "get": {
-                    "operationId": "listProducts",
-                    "summary": "Every product in the catalogue",
-                    "responses": {
-                        "200": {
-                            "description": "The products",
-                            "content": _json_content({"type": "array", "items": _ref("Product")}),
-                        }
-                    },
+            "/api/products": _list_path(
+                "listProducts", "Every product in the catalogue", "The products", "Product"
+            ),
+            "/api/products/{slug}": _product_path(slugs),
+            "/api/stores": _list_path(
+                "listStores", "Every store on the store locator", "The stores", "Store"
+            ),
+        },
+        "components": {"schemas": _schemas(slugs)},
+    }
+
+
+def _list_path(operation_id: str, summary: str, description: str, item: str) -> dict[str, Any]:
+    """A path whose one ``GET`` answers 200 with an array of ``item`` schemas."""
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "responses": {
+                "200": {
+                    "description": description,
+                    "content": _json_content({"type": "array", "items": _ref(item)}),
                 }
             },
-            "/api/products/{slug}": {
-                "get": {
-                    "operationId": "getProduct",
-                    "summary": "One product",
-                    "parameters": [
-                        {
-                            "name": "slug",
-                            "in": "path",
-                            "required": True,
-                            "description": "The product's slug",
-                            "schema": {"type": "string", "enum": slugs},
-                            "example": slugs[0],
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The product",
-                            "content": _json_content(_ref("Product")),
-                        },
-                        "404": {
-                            "description": "No product has this slug",
-                            "content": _json_content(_ref("Error")),
-                        },
-                    },
+        }
+    }
+
+
+def _product_path(slugs: list[str]) -> dict[str, Any]:
+    """``GET /api/products/{slug}``: one product, or 404 for an unknown slug."""
+    return {
+        "get": {
+            "operationId": "getProduct",
+            "summary": "One product",
+            "parameters": [
+                {
+                    "name": "slug",
+                    "in": "path",
+                    "required": True,
+                    "description": "The product's slug",
+                    "schema": {"type": "string", "enum": slugs},
+                    "example": slugs[0],
                 }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The product",
+                    "content": _json_content(_ref("Product")),
+                },
+                "404": {
+                    "description": "No product has this slug",
+                    "content": _json_content(_ref("Error")),
+                },
             },
-            "/api/stores": {
-                "get": {
-                    "operationId": "listStores",
-                    "summary": "Every store on the store locator",
-                    "responses": {
-                        "200": {
-                            "description": "The stores",
-                            "content": _json_content({"type": "array", "items": _ref("Store")}),
-                        }
-                    },
-                }
+        }
+    }
+
+
+def _schemas(slugs: list[str]) -> dict[str, Any]:
+    """The ``Product``, ``Store`` and ``Error`` schemas the paths refer to."""
+    return {
+        "Product": {
+            "type": "object",
+            "required": ["slug", "name", "price", "in_stock"],
+            "properties": {
+                "slug": {"type": "string", "example": slugs[0]},
+                "name": {"type": "string"},
+                "price": {"type": "number", "minimum": 0, "example": 89.0},
+                "in_stock": {"type": "boolean"},
             },
         },
-        "components": {
-            "schemas": {
-                "Product": {
-                    "type": "object",
-                    "required": ["slug", "name", "price", "in_stock"],
-                    "properties": {
-                        "slug": {"type": "string", "example": slugs[0]},
-                        "name": {"type": "string"},
-                        "price": {"type": "number", "minimum": 0, "example": 89.0},
-                        "in_stock": {"type": "boolean"},
-                    },
+        "Store": {
+            "type": "object",
+            "required": ["slug", "name", "address", "city", "phone", "hours"],
+            "properties": {
+                "slug": {"type": "string"},
+                "name": {"type": "string"},
+                "address": {"type": "string"},
+                "city": {"type": "string"},
+                "phone": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "null where the store has no phone",
                 },
-                "Store": {
-                    "type": "object",
-                    "required": ["slug", "name", "address", "city", "phone", "hours"],
-                    "properties": {
-                        "slug": {"type": "string"},
-                        "name": {"type": "string"},
-                        "address": {"type": "string"},
-                        "city": {"type": "string"},
-                        "phone": {
-                            "type": "string",
-                            "nullable": True,
-                            "description": "null where the store has no phone",
-                        },
-                        "hours": {"type": "string"},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}},
-                },
-            }
+                "hours": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
         },
     }
 
