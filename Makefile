@@ -51,8 +51,9 @@ bench-api: $(VENV)/.installed ## API latency (p50/p95/p99, errors) at 100 reques
 	$(PY) -m bench.api_load
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts
-	$(VENV)/bin/ruff check matf tasks web tests bench
-	$(VENV)/bin/mypy matf tasks web
+	$(VENV)/bin/ruff check cli demo matf tasks web tests bench migrations
+	$(VENV)/bin/ruff format --check cli demo matf tasks web tests bench migrations
+	$(VENV)/bin/mypy cli demo matf tasks web
 	$(VENV)/bin/lint-imports
 
 demo: setup ## Serve the demo site on :8000 (HEALTHY=1 without its bugs)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from matf.demo.server import DemoServer  # noqa: E402
+from demo.server import DemoServer  # noqa: E402
 from matf.llm.prompts import CLOSE_MARKER, OPEN_MARKER  # noqa: E402
 from tests.mistral_server import FakeMistral  # noqa: E402
 

@@ -198,7 +198,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from matf.demo.server import DemoServer
+    from demo.server import DemoServer
 
     with DemoServer(bugs=False) as demo:
         rows = overhead(demo.url, args.n)

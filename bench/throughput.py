@@ -219,7 +219,7 @@ def main() -> None:
     if shutil.which("redis-server") is None:
         sys.exit("bench: redis-server is not installed (sudo apt-get install -y redis-server)")
 
-    from matf.demo.server import DemoServer
+    from demo.server import DemoServer
 
     rows = []
     with DemoServer(bugs=False) as demo, tempfile.TemporaryDirectory() as tmp:

@@ -349,7 +349,7 @@ def demo(
     types: str,
 ) -> None:
     """Serve the bundled demo shop (with seeded bugs unless --healthy)."""
-    from matf.demo.server import DemoServer, serve_forever
+    from demo.server import DemoServer, serve_forever
 
     if not run_campaign:
         serve_forever(bugs=not healthy, host=host, port=port, version=site_version)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from demo.server import DemoServer
 from matf.browser.launch import launch, system_chromium
-from matf.demo.server import DemoServer
 from matf.secrets.keyring import generate_key
 from matf.settings import Settings, load_settings
 from tests.apiserver import ApiServer

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
+from demo.server import DemoServer
 from matf import spec
-from matf.demo.server import DemoServer
 from matf.llm.grounding import (
     PageSnapshot,
     estimate_tokens,

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from matf.demo.bugs import bugs_for_types
+from demo.bugs import bugs_for_types
 from tests.conftest import ROOT, run_matf
 
 # The seeded bugs a default run (functional and accessibility tests) must find.

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from matf.demo.server import DemoServer
+from demo.server import DemoServer
 from tests.conftest import run_matf
 
 NEW_TYPES = "performance,visual,api"

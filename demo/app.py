@@ -1,8 +1,8 @@
 """The Acme Outfitters demo shop, a Flask app with switchable seeded bugs.
 
-``create_app(bugs=True)`` serves the bugs listed in :mod:`matf.demo.bugs`;
+``create_app(bugs=True)`` serves the bugs listed in :mod:`demo.bugs`;
 ``create_app(bugs=False)`` serves a clean site MATF must find nothing wrong
-with. Every bug is decided here, in :mod:`matf.demo.api` or in a template
+with. Every bug is decided here, in :mod:`demo.api` or in a template
 guarded by ``bugs``, so the two modes differ only where the bug list says they
 do.
 
@@ -31,10 +31,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from matf.demo import forms
-from matf.demo.api import OPENAPI_PATH, make_api_blueprint
-from matf.demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
-from matf.demo.lab import make_lab_blueprint
+from demo import forms
+from demo.api import OPENAPI_PATH, make_api_blueprint
+from demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
+from demo.lab import make_lab_blueprint
 
 STATIC_DIR = Path(__file__).parent / "static"
 BROKEN_IMAGE_SLUG = "camp-stove"
@@ -68,6 +68,17 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
     def _globals() -> dict[str, object]:
         return {"bugs": bugs, "nav": _NAV, "footer_nav": _FOOTER_NAV, "openapi_url": OPENAPI_PATH}
 
+    _add_shop_pages(app, bugs)
+    _add_company_pages(app, bugs)
+    _add_forms(app, bugs)
+    _add_dashboard(app, bugs)
+    _add_error_pages(app)
+    return app
+
+
+def _add_shop_pages(app: Flask, bugs: bool) -> None:
+    """The favicon, the home page, the catalogue and its product pages."""
+
     @app.get("/favicon.ico")
     def favicon() -> ResponseReturnValue:
         """Answer the browser's automatic favicon request so it never 404s."""
@@ -95,6 +106,10 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
             has_size_guide=slug == ERROR_ON_LOAD_SLUG,
         )
 
+
+def _add_company_pages(app: Flask, bugs: bool) -> None:
+    """About, the store locator, the journal and (healthy only) careers."""
+
     @app.get("/about")
     def about() -> ResponseReturnValue:
         # Seeded bug "visual-change": version 2 restyles this page.
@@ -110,6 +125,16 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
     @app.get("/journal")
     def journal() -> ResponseReturnValue:
         return render_template("journal.html")
+
+    if not bugs:  # seeded bug "broken-link": the footer links /careers either way
+
+        @app.get("/careers")
+        def careers() -> ResponseReturnValue:
+            return render_template("careers.html")
+
+
+def _add_forms(app: Flask, bugs: bool) -> None:
+    """The contact form (a 500 on submit with bugs seeded) and the newsletter form."""
 
     @app.route("/contact", methods=["GET", "POST"])
     def contact() -> ResponseReturnValue:
@@ -144,6 +169,10 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
             detail=f"You are subscribed. Look out for our {frequency} newsletter.",
         )
 
+
+def _add_dashboard(app: Flask, bugs: bool) -> None:
+    """The dashboard and its undocumented feed, which fails with bugs seeded."""
+
     @app.get("/dashboard")
     def dashboard() -> ResponseReturnValue:
         return render_template("dashboard.html")
@@ -154,11 +183,9 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
             return jsonify(error="stats backend unavailable"), 500
         return jsonify(stats=[{"label": k, "value": v} for k, v in STATS.items()])
 
-    if not bugs:
 
-        @app.get("/careers")
-        def careers() -> ResponseReturnValue:
-            return render_template("careers.html")
+def _add_error_pages(app: Flask) -> None:
+    """The site's own 404 page."""
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> ResponseReturnValue:
@@ -167,8 +194,6 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
             title="Page not found",
             message="The page you asked for does not exist.",
         ), 404
-
-    return app
 
 
 _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (

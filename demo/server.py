@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from matf.demo.app import VERSION_KEY, check_version, create_app
+from demo.app import VERSION_KEY, check_version, create_app
 
 POLL_INTERVAL_S = 0.1
 DEFAULT_CLI_PORT = 8765
