@@ -21,10 +21,9 @@ import ipaddress
 import re
 import socket
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from matf.errors import ConfigError, TargetForbidden, TargetUnreachable
@@ -48,8 +47,8 @@ _HINT = "allow it with MATF_ALLOWED_TARGETS"
 class NetworkPolicy:
     """Whether a run's connections are guarded, and what it may reach anyway.
 
-    It travels in a run's options as ``{"guarded": true, "allowed": [...]}``;
-    a run without one is unguarded. ``allowed`` holds normalised entries: host
+    It travels in a run's options as ``matf.options.NetworkOptions``; a run
+    without one is unguarded. ``allowed`` holds normalised entries: host
     names (``.example.com`` also covers its subdomains) and networks in CIDR
     form (a bare address is stored as a /32 or /128).
     """
@@ -80,19 +79,6 @@ class NetworkPolicy:
             if entry not in entries:
                 entries.append(entry)
         return tuple(entries)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"guarded": self.guarded, "allowed": list(self.allowed)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> NetworkPolicy:
-        """The policy in a run's options; missing means unguarded (the CLI's default)."""
-        if not data:
-            return cls()
-        return cls(
-            guarded=bool(data.get("guarded", False)),
-            allowed=cls.parse_allowed(list(data.get("allowed") or [])),
-        )
 
     @cached_property
     def _networks(self) -> tuple[IPNetwork, ...]:

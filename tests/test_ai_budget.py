@@ -7,6 +7,7 @@ grant exactly N whatever the interleaving.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,9 @@ import redis
 
 from matf.llm.budget import KEY_PREFIX, Allowance, BudgetSpent, LocalLedger, RedisLedger, budgeted
 from matf.llm.gateway import Completion
+from matf.options import AiOptions, RunOptions
+from matf.pipeline.fanout import ExecutorJob, plan_fan_out
+from matf.spec import parse_spec
 
 Ledger = LocalLedger | RedisLedger
 
@@ -127,12 +131,21 @@ def test_an_uncapped_run_asks_directly() -> None:
     assert budgeted(ask, LocalLedger(), "r-u", Allowance()) is ask
 
 
-def test_a_runs_allowance_comes_from_its_options() -> None:
-    options = {
-        "ai": {"enabled": True, "max_calls": 12, "max_tokens": 50_000},
-        "llm": {"calls": 6, "prompt_tokens": 9_000, "completion_tokens": 1_500},
-    }
-    allowance = Allowance.from_options(options)
-    assert allowance == Allowance(12, 50_000, 6, 10_500)
-    assert Allowance.from_dict(allowance.to_dict()) == allowance
-    assert not Allowance.from_options({"ai": {"enabled": True}}).capped
+def test_a_runs_allowance_comes_from_its_options_and_its_writers_spending() -> None:
+    spec = parse_spec(
+        {
+            "id": "t",
+            "name": "t",
+            "url": "http://127.0.0.1:1/",
+            "steps": [{"action": "goto", "url": "/"}],
+        }
+    )
+    capped = RunOptions(ai=AiOptions(max_calls=12, max_tokens=50_000))
+    spent = {"calls": 6, "prompt_tokens": 9_000, "completion_tokens": 1_500}
+    [job] = plan_fan_out("r-a", capped, [spec], writer_usage=spent)
+    assert job.heal is not None and job.heal.budget == Allowance(12, 50_000, 6, 10_500)
+    # It travels in the executor's message as JSON and comes back the same
+    again = ExecutorJob.model_validate(json.loads(json.dumps(job.model_dump(mode="json"))))
+    assert again.heal == job.heal
+    [uncapped] = plan_fan_out("r-b", RunOptions(), [spec], writer_usage=spent)
+    assert uncapped.heal is not None and uncapped.heal.budget is None

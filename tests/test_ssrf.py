@@ -157,7 +157,7 @@ def test_a_public_address_passes(host: str) -> None:
 
 def test_an_unguarded_policy_refuses_nothing() -> None:
     assert check_host("127.0.0.1", 80, NetworkPolicy()) == ["127.0.0.1"]
-    assert check_host("169.254.169.254", 80, NetworkPolicy.from_dict(None)) == ["169.254.169.254"]
+    assert check_host("169.254.169.254", 80, NetworkPolicy()) == ["169.254.169.254"]
 
 
 def test_the_allow_list_lets_hosts_and_networks_through() -> None:
@@ -183,9 +183,10 @@ def test_the_allow_list_lets_hosts_and_networks_through() -> None:
 
 def test_a_policy_travels_as_json_and_rejects_junk() -> None:
     policy = NetworkPolicy.guard(["intranet.example", "192.168.0.0/16"])
-    assert policy.to_dict() == {"guarded": True, "allowed": ["intranet.example", "192.168.0.0/16"]}
-    assert NetworkPolicy.from_dict(policy.to_dict()) == policy
-    assert NetworkPolicy.from_dict(None) == NetworkPolicy() and not NetworkPolicy().guarded
+    stored = NetworkOptions.of(policy).model_dump(mode="json")
+    assert stored == {"guarded": True, "allowed": ["intranet.example", "192.168.0.0/16"]}
+    assert NetworkOptions.model_validate(stored).policy() == policy
+    assert NetworkOptions().policy() == NetworkPolicy() and not NetworkPolicy().guarded
     for junk in ("not a host", "10.0.0.0/33", "http://x.example/"):
         with pytest.raises(ConfigError, match="invalid MATF_ALLOWED_TARGETS"):
             NetworkPolicy.parse_allowed(junk)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
 
@@ -49,31 +49,6 @@ class Allowance:
     max_tokens: int | None = None
     spent_calls: int = 0
     spent_tokens: int = 0
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Allowance:
-        """The allowance of a run from its options: ``ai`` caps, ``llm`` writer spending."""
-        ai = options.get("ai") or {}
-        spent = options.get("llm") or {}
-        return cls(
-            max_calls=ai.get("max_calls"),
-            max_tokens=ai.get("max_tokens"),
-            spent_calls=int(spent.get("calls") or 0),
-            spent_tokens=int(spent.get("prompt_tokens") or 0)
-            + int(spent.get("completion_tokens") or 0),
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Allowance:
-        return cls(**(data or {}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_calls": self.max_calls,
-            "max_tokens": self.max_tokens,
-            "spent_calls": self.spent_calls,
-            "spent_tokens": self.spent_tokens,
-        }
 
     @property
     def capped(self) -> bool:

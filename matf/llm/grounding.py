@@ -130,7 +130,7 @@ class PageSnapshot:
     title: str
     headings: list[str]  # h1-h3 text, in order
     links: list[tuple[str, str]]  # (text, absolute href) same-origin only
-    # per form: action, method, fields [{label, name, type, required, options[, placeholder]}],
+    # per form: action, method, fields [{label, name, type, required, options, placeholder?}],
     # submit (the submit control's accessible name, or None)
     forms: list[dict[str, Any]]
     buttons: list[str]  # accessible names
