@@ -292,7 +292,7 @@ def test_sign_out_ends_the_session_and_cookie_writes_need_the_csrf_token(
 def test_editors_review_visual_changes_on_the_baselines_page(
     api: ApiServer, page: tuple[Page, Watched]
 ) -> None:
-    from tests.test_baselines import _seed
+    from tests.web.test_baselines import _seed
 
     pending = _seed(api)  # a recorded baseline and a pending change, as a run leaves them
     tab, watched = page

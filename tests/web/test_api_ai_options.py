@@ -26,7 +26,7 @@ from matf.storage.runs import get_run
 from tests.apiserver import FINAL, ApiServer, finished
 from tests.conftest import server_settings
 from tests.mistral_server import FakeMistral
-from tests.test_dashboard import sign_in
+from tests.web.test_dashboard import sign_in
 
 GOAL = "a visitor can subscribe to the newsletter"
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Dialog
 
 from demo import lab
 from demo.app import create_app
-from tests.demo_site.observation import axe_violations, fetch, load, observed_page
+from tests.demo.observation import axe_violations, fetch, load, observed_page
 
 
 def test_lab_pages(browser: Browser, buggy: str) -> None:

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser
 from demo.app import VERSION_KEY, create_app
 from demo.catalog import PRODUCTS, STORES
 from demo.server import DemoServer
-from tests.demo_site.observation import (
+from tests.demo.observation import (
     CONTACT_OK,
     EXPECTED_PAGES,
     OPENAPI,

@@ -11,7 +11,7 @@ from cli.campaign import write_schemas
 from matf.errors import SpecError
 from matf.spec import load_suite, parse_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = {
     "id": "checkout-flow",

@@ -21,7 +21,7 @@ from demo.bugs import (
     bugs_for_types,
 )
 from demo.catalog import STORES
-from tests.demo_site.observation import (
+from tests.demo.observation import (
     CLS_BUDGET,
     EXPECTED_PAGES,
     ROOT,

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from demo.server import DemoServer
-from tests.demo_site.observation import EXPECTED_PAGES, ROOT, fetch
+from tests.demo.observation import EXPECTED_PAGES, ROOT, fetch
 
 
 def test_server_serves_concurrent_requests(healthy: str) -> None:

@@ -24,7 +24,7 @@ from matf.storage.models import HealingProposal
 from matf.storage.runs import create_run, finish_run, record_results
 from matf.storage.suites import create_suite
 from tests.apiserver import ApiServer
-from tests.test_dashboard import Watched, sign_in
+from tests.web.test_dashboard import Watched, sign_in
 
 TARGET = "http://shop.test/"
 BEFORE = {"role": "button", "name": "Subscribe", "exact": True}
