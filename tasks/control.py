@@ -28,6 +28,7 @@ from matf.agents.context import validate_url
 from matf.errors import EnvironmentProblem, RunTimeout
 from matf.netguard import check_url
 from matf.options import API, RunOptions, Wording
+from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import get_engine, session_scope
@@ -171,7 +172,7 @@ class Platform:
                 state = progress(session, run_id)
             if on_progress is not None:
                 on_progress(state)
-            if state["status"] in ("passed", "failed", "error"):
+            if RunStatus(state["status"]).final:
                 return state
             failure = _canvas_failure(result)
             if failure is not None:

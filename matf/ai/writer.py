@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from pydantic import ValidationError
 
-from matf.agents.executor import Environment, ExecutionLimits, run_test
+from matf.agents.executor import Environment, run_test
 from matf.agents.explore import normalize
 from matf.ai.proposals import Proposal, propose
 from matf.browser.guard import context_options
@@ -128,19 +127,18 @@ class AiUsage:
 def write_with_ai(
     site: SiteMap,
     settings: Settings,
-    pool: BrowserPool,
+    env: Environment,
     db: Callable[[bool], AbstractContextManager[Session]],
     options: AiOptions,
-    artifacts_root: Path,
     run_id: str,
-    network: NetworkPolicy | None = None,
-    secrets: dict[str, str] | None = None,
 ) -> tuple[list[TestSpec], AiUsage]:
     """Verified tests and findings for the explored pages, and what it cost.
 
-    ``db(write)`` opens a session for the answer cache. ``secrets`` (name to
-    value) are redacted from snapshots; only their names reach the model.
+    ``env`` is what proposals are verified with (each runs once, without
+    retries); its secrets (name to value) are redacted from snapshots, and only
+    their names reach the model. ``db(write)`` opens a session for the answer cache.
     """
+    env = replace(env, limits=replace(env.limits, retries=0))
     usage = AiUsage()
     gateway = MistralGateway(settings)
     origin = origin_of(site.start)
@@ -148,16 +146,12 @@ def write_with_ai(
     try:
         for page_url in [page.url for page in site.pages][: options.max_pages]:
             before = (usage.calls, usage.prompt_tokens, usage.completion_tokens)
-            specs = _page_specs(
-                page_url, origin, settings, pool, gateway, db, options, usage, network, secrets
-            )
+            specs = _page_specs(page_url, origin, settings, env, gateway, db, options, usage)
             specs = [grounded_alternatives(spec, site) for spec in specs]
             usage.proposed += len(specs)
             page_kept: list[TestSpec] = []
             for spec in specs:
-                verdict, reason = _verify(
-                    spec, settings, pool, artifacts_root, run_id, network, secrets or {}
-                )
+                verdict, reason = _verify(spec, env, run_id)
                 if reason is not None:
                     usage.dropped.append(f"{spec.id}: {reason}")
                 if verdict is not None:
@@ -186,19 +180,18 @@ def _page_specs(
     url: str,
     origin: str,
     settings: Settings,
-    pool: BrowserPool,
+    env: Environment,
     gateway: MistralGateway,
     db: Callable[[bool], AbstractContextManager[Session]],
     options: AiOptions,
     usage: AiUsage,
-    network: NetworkPolicy | None,
-    secrets: dict[str, str] | None,
 ) -> list[TestSpec]:
-    snap = _snapshot(pool, url, settings.step_timeout, network)
+    secrets = env.secrets
+    snap = _snapshot(env.pool, url, settings.step_timeout, env.network)
     if snap is None:
         usage.skipped.append(f"{url}: could not be read")
         return []
-    snap = redact(snap, secrets or {})
+    snap = redact(snap, dict(secrets))
     usage.pages += 1
     key = answer_key(fingerprint(snap), settings.mistral_model, PROMPT_VERSION, options.goals)
     with db(False) as session:
@@ -215,13 +208,13 @@ def _page_specs(
         trimmed(snap, options.page_tokens),
         origin,
         list(options.goals),
-        sorted(secrets or {}),
+        sorted(secrets),
         options.tests_per_page,
     )
     # A repair round is a second call: only when the budget has room for it.
     repair = options.max_calls is None or usage.calls + 2 <= options.max_calls
     try:
-        proposal = propose(gateway.complete, messages, origin, sorted(secrets or {}), repair)
+        proposal = propose(gateway.complete, messages, origin, sorted(secrets), repair)
     except LlmError as exc:
         usage.skipped.append(f"{url}: {exc.message}")
         return []
@@ -245,7 +238,7 @@ def _page_specs(
 def _snapshot(pool: BrowserPool, url: str, timeout_ms: int, network: NetworkPolicy | None) -> Any:
     from playwright.sync_api import Error as PlaywrightError
 
-    from matf.browser.steps import wait_quiet
+    from matf.browser.page import wait_quiet
 
     context = pool.browser("chromium").new_context(**context_options(network))
     try:
@@ -260,18 +253,8 @@ def _snapshot(pool: BrowserPool, url: str, timeout_ms: int, network: NetworkPoli
         context.close()
 
 
-def _verify(
-    spec: TestSpec,
-    settings: Settings,
-    pool: BrowserPool,
-    artifacts_root: Path,
-    run_id: str,
-    network: NetworkPolicy | None,
-    secrets: dict[str, str],
-) -> tuple[TestSpec | None, str | None]:
+def _verify(spec: TestSpec, env: Environment, run_id: str) -> tuple[TestSpec | None, str | None]:
     """Run the proposal once: a verified test, a finding, or why it was dropped."""
-    limits = ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0)
-    env = Environment(pool, limits, artifacts_root, network, secrets=secrets)
     result = run_test(spec, "chromium", f"{run_id}-verify", env)
     if result.status == "passed":
         return spec.model_copy(update={"tags": _tags(spec, VERIFIED_TAG)}), None

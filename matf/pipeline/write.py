@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from matf.agents.context import record_site_map, stored_budgets
+from matf.agents.executor import Environment, ExecutionLimits
 from matf.agents.explore import SiteMap, explore
 from matf.agents.writer import write_specs, writer_options
 from matf.ai.writer import AiOptions, AiUsage, target_secrets, write_with_ai
@@ -72,16 +73,13 @@ def _write_with_ai(
     run_id: str,
     secrets: dict[str, str],
 ) -> tuple[list[TestSpec], AiUsage]:
-    return write_with_ai(
-        site,
-        settings,
-        thread_pool(settings.matf_chromium_path),
-        sessions,
-        AiOptions(
-            goals=options.ai.goals, max_calls=options.ai.max_calls, max_tokens=options.ai.max_tokens
-        ),
-        Path(settings.storage_path) / "artifacts",
-        run_id,
-        options.guard,
-        secrets,
+    env = Environment(
+        pool=thread_pool(settings.matf_chromium_path),
+        limits=ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0),
+        artifacts_root=Path(settings.storage_path) / "artifacts",
+        network=options.guard,
+        secrets=secrets,
     )
+    caps = options.ai
+    writing = AiOptions(goals=caps.goals, max_calls=caps.max_calls, max_tokens=caps.max_tokens)
+    return write_with_ai(site, settings, env, sessions, writing, run_id)
