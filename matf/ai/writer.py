@@ -34,6 +34,7 @@ from matf.llm.gateway import LlmError, MistralGateway
 from matf.llm.grounding import fingerprint, redact, snapshot, trimmed
 from matf.llm.prompts import PROMPT_VERSION, page_messages
 from matf.netguard import NetworkPolicy
+from matf.options import AiOptions
 from matf.spec import MAX_ALTERNATIVES, TARGETED, Goto, Locator, TestSpec
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer
 
@@ -53,16 +54,9 @@ FINDING_TAG = "finding"
 VERIFIED_TAG = "ai"
 
 
-@dataclass(frozen=True)
-class AiOptions:
-    """What a run asks of the AI writer: goals, and what it may spend."""
-
-    goals: tuple[str, ...] = ()
-    max_calls: int | None = None
-    max_tokens: int | None = None
-    max_pages: int = 10
-    tests_per_page: int = 5
-    page_tokens: int = 3000
+MAX_PAGES = 10  # pages the model is asked about, first explored first
+TESTS_PER_PAGE = 5  # proposals asked for per page
+PAGE_TOKENS = 3000  # each page's snapshot is trimmed to this
 
 
 @dataclass
@@ -144,7 +138,7 @@ def write_with_ai(
     origin = origin_of(site.start)
     kept: list[TestSpec] = []
     try:
-        for page_url in [page.url for page in site.pages][: options.max_pages]:
+        for page_url in [page.url for page in site.pages][:MAX_PAGES]:
             before = (usage.calls, usage.prompt_tokens, usage.completion_tokens)
             specs = _page_specs(page_url, origin, settings, env, gateway, db, options, usage)
             specs = [grounded_alternatives(spec, site) for spec in specs]
@@ -205,11 +199,11 @@ def _page_specs(
         usage.skipped.append(f"{url}: {reason}")
         return []
     messages = page_messages(
-        trimmed(snap, options.page_tokens),
+        trimmed(snap, PAGE_TOKENS),
         origin,
         list(options.goals),
         sorted(secrets),
-        options.tests_per_page,
+        TESTS_PER_PAGE,
     )
     # A repair round is a second call: only when the budget has room for it.
     repair = options.max_calls is None or usage.calls + 2 <= options.max_calls

@@ -13,7 +13,7 @@ from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
 from matf.agents.explore import SiteMap, explore
 from matf.agents.writer import write_specs, writer_options
-from matf.ai.writer import AiOptions, AiUsage, target_secrets, write_with_ai
+from matf.ai.writer import AiUsage, target_secrets, write_with_ai
 from matf.browser.pool import thread_pool
 from matf.options import RunOptions
 from matf.settings import Settings
@@ -80,6 +80,4 @@ def _write_with_ai(
         network=options.guard,
         secrets=secrets,
     )
-    caps = options.ai
-    writing = AiOptions(goals=caps.goals, max_calls=caps.max_calls, max_tokens=caps.max_tokens)
-    return write_with_ai(site, settings, env, sessions, writing, run_id)
+    return write_with_ai(site, settings, env, sessions, options.ai, run_id)
