@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test bench bench-ai bench-api bench-types lint demo api worker flower schema clean
+.PHONY: help setup run test test-fast bench bench-ai bench-api bench-types lint demo api worker flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,10 @@ run: setup ## Run a full campaign against the bundled demo site (embedded mode)
 test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed ## The inner loop: the domain's tests and the demo site's (no workers, no servers)
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
+	$(PY) -m pytest tests/unit tests/demo
 
 bench: setup ## Every benchmark: MATF against a plain Playwright loop, bench-types, bench-api, bench-ai
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
