@@ -32,7 +32,7 @@ test: $(VENV)/.installed ## Run the whole test suite (starts its own Redis)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed ## The inner loop: the domain's tests and the demo site's (no workers, no servers)
+test-fast: $(VENV)/.installed ## The inner loop: the domain's and the demo's tests (no Celery workers, no API server)
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest tests/unit tests/demo
 
