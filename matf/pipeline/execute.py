@@ -15,11 +15,12 @@ from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.llm.budget import Allowance, budgeted, ledger
 from matf.llm.gateway import MistralGateway
-from matf.pipeline.fanout import ExecutorJob, SealedSecret
+from matf.pipeline.fanout import ExecutorJob, HealRequest, SealedSecret
 from matf.results import Healing, TestResult
 from matf.secrets.keyring import keyring_from_settings
 from matf.secrets.sealed import open_sealed
 from matf.settings import Settings
+from matf.spec import TestSpec
 
 log = logging.getLogger("matf.executor")
 
@@ -31,7 +32,7 @@ def execute(job: ExecutorJob, settings: Settings) -> TestResult:
     env = environment(job, settings)
     result = run_test(job.spec, job.browser, job.run_id, env)
     if job.heal is not None and settings.enable_healing and result.status == "failed":
-        healing = _heal(job, result, env, settings)
+        healing = _heal(job.heal, job.spec, result, env, settings)
         if healing is not None:
             result = result.model_copy(update={"healing": healing})
     return result
@@ -63,20 +64,18 @@ def environment(job: ExecutorJob, settings: Settings) -> Environment:
 
 
 def _heal(
-    job: ExecutorJob, result: TestResult, env: Environment, settings: Settings
+    request: HealRequest, spec: TestSpec, result: TestResult, env: Environment, settings: Settings
 ) -> Healing | None:
     """The healer's proposal, or None; its own trouble never costs the test its result."""
-    request = job.heal
-    assert request is not None
     gateway = MistralGateway(settings) if request.ai and settings.mistral_api_key else None
     ask = None
     if gateway is not None:  # the run's --max-llm-calls/--max-tokens cap healing too
         allowance = request.budget or Allowance()
         ask = budgeted(gateway.complete, ledger(settings), result.run_id, allowance)
     try:
-        return heal(job.spec, result, env, ask, request.rejected)
+        return heal(spec, result, env, ask, request.rejected)
     except Exception:  # noqa: BLE001 - a proposal is a bonus; the failure stands as it is
-        log.exception("healing %s failed", job.spec.id)
+        log.exception("healing %s failed", spec.id)
         return None
     finally:
         if gateway is not None:
