@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from demo.server import DemoServer
 from matf.browser.launch import launch, system_chromium
+from matf.browser.pool import close_thread_pool
 from matf.secrets.keyring import generate_key
 from matf.settings import Settings, load_settings
 from tests.apiserver import ApiServer
@@ -28,6 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def _chromium() -> None:
     if system_chromium() is None and not os.environ.get("MATF_CHROMIUM_PATH"):
         pytest.exit("Chromium is not installed: run 'sudo apt-get install -y chromium'", 2)
+
+
+@pytest.fixture(autouse=True)
+def _no_browsers_left_on_the_main_thread() -> Iterator[None]:
+    """A test that ran agent code in-process leaves no Playwright running for the next one.
+
+    The agents keep a browser pool per thread; on the test runner's own thread
+    a live one would make every later ``sync_playwright()`` fail.
+    """
+    yield
+    close_thread_pool()
 
 
 @pytest.fixture(scope="module")

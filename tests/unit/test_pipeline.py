@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from matf.browser.pool import close_thread_pool
 from matf.options import HealingOptions, NetworkOptions, RunOptions
 from matf.pipeline.execute import execute
 from matf.pipeline.fanout import ExecutorJob, HealRequest, plan_fan_out
+from matf.results import TestResult
+from matf.settings import Settings
 from matf.spec import TestSpec, parse_spec
 from tests.conftest import make_settings
 
@@ -38,6 +42,15 @@ def test_a_run_fans_out_one_job_per_test_and_browser_healing_on_the_first_browse
     assert [j.heal for j in plan_fan_out("r-2", declined, [plain])] == [None]
 
 
+def _execute_on_a_worker_thread(job: ExecutorJob, settings: Settings) -> TestResult:
+    """As an executor thread runs it: its own browsers, closed when the thread is done."""
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            return thread.submit(execute, job, settings).result()
+        finally:
+            thread.submit(close_thread_pool).result()
+
+
 def test_a_job_runs_without_celery_and_keeps_its_runs_network_policy(
     demo: str, tmp_path: Path
 ) -> None:
@@ -45,13 +58,13 @@ def test_a_job_runs_without_celery_and_keeps_its_runs_network_policy(
     spec = _spec("ok", f"{demo}/")
     job = ExecutorJob(run_id="r-job", spec=spec, browser="chromium")
 
-    result = execute(job, settings)
+    result = _execute_on_a_worker_thread(job, settings)
 
     assert (result.status, result.run_id, result.case_id, result.browser) == (
         "passed", "r-job", "ok", "chromium",
     )  # fmt: skip
     # The same job in a guarded run: the demo on loopback is refused where it connects
     guarded = job.model_copy(update={"network": NetworkOptions(guarded=True)})
-    refused = execute(guarded, settings)
+    refused = _execute_on_a_worker_thread(guarded, settings)
     assert refused.status == "failed"
     assert "refused: 127.0.0.1 is a loopback address" in (refused.error or "")
