@@ -36,12 +36,10 @@ from matf.llm.prompts import PROMPT_VERSION, page_messages
 from matf.netguard import NetworkPolicy
 from matf.options import AiOptions
 from matf.spec import MAX_ALTERNATIVES, TARGETED, Goto, Locator, TestSpec
+from matf.storage.db import Sessions
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from contextlib import AbstractContextManager
-
     from sqlalchemy.orm import Session
 
     from matf.agents.explore import PageInfo, SiteMap
@@ -122,7 +120,7 @@ def write_with_ai(
     site: SiteMap,
     settings: Settings,
     env: Environment,
-    db: Callable[[bool], AbstractContextManager[Session]],
+    db: Sessions,
     options: AiOptions,
     run_id: str,
 ) -> tuple[list[TestSpec], AiUsage]:
@@ -176,7 +174,7 @@ def _page_specs(
     settings: Settings,
     env: Environment,
     gateway: MistralGateway,
-    db: Callable[[bool], AbstractContextManager[Session]],
+    db: Sessions,
     options: AiOptions,
     usage: AiUsage,
 ) -> list[TestSpec]:

@@ -6,8 +6,6 @@ reports are rebuilt from the database, and a run keeps its first verdict.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +18,8 @@ from matf.agents.reporter import build_document, store_results, write_reports
 from matf.errors import ReportsUnwritable
 from matf.results import RunStatus, TestResult
 from matf.storage.baselines import adopt
+from matf.storage.db import Sessions
 from matf.storage.runs import finish_run, get_run, set_phase, stored_results
-
-Sessions = Callable[[bool], AbstractContextManager[Session]]  # write -> a session
 
 
 @dataclass(frozen=True)

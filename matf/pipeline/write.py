@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
@@ -18,9 +15,9 @@ from matf.browser.pool import thread_pool
 from matf.options import RunOptions
 from matf.settings import Settings
 from matf.spec import TestSpec
+from matf.storage.db import Sessions
 from matf.storage.runs import get_run, record_llm_usage, save_cases, set_phase
 
-Sessions = Callable[[bool], AbstractContextManager[Session]]  # write -> a session
 Announce = Callable[[str, str], None]  # (phase, event key) -> sent
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
 from matf.errors import ConfigError, EnvironmentProblem
+
+# How domain steps open short transactions: ``sessions(write)`` is a session scope.
+Sessions = Callable[[bool], AbstractContextManager[Session]]
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
