@@ -6,6 +6,7 @@ wait for them by asking (PING, inspect), never by sleeping.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -28,19 +30,28 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """redis-server on a free loopback port, keeping nothing on disk."""
+    """redis-server on a free loopback port, its data in ``folder`` (saved only when asked).
 
-    def __init__(self, folder: Path) -> None:
+    Chaos tests stop it the ways an operator's day does (``shutdown("save")``
+    keeps the queues on disk, ``shutdown("nosave")`` loses them) and
+    ``restart`` it on the same port, as a restarted Redis pod comes back.
+    """
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError(
                 "redis-server is not installed: run 'sudo apt-get install -y redis-server'"
             )
-        self.port = free_port()
+        self.binary, self.folder = binary, folder
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
             [
-                binary,
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -50,17 +61,18 @@ class RedisServer:
                 "--appendonly",
                 "no",
                 "--dir",
-                str(folder),
+                str(self.folder),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not self._answers_ping():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc)
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
+        return proc
 
     def _answers_ping(self) -> bool:
         try:
@@ -69,6 +81,21 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def shutdown(self, mode: str = "nosave") -> None:
+        """``SHUTDOWN SAVE`` (the dataset goes to dump.rdb first) or ``SHUTDOWN NOSAVE``."""
+        if mode not in ("save", "nosave"):
+            raise ValueError(f"shutdown mode must be save or nosave, not {mode!r}")
+        if mode == "nosave":
+            (self.folder / "dump.rdb").unlink(missing_ok=True)
+        with suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 2) as sock:
+            sock.sendall(f"SHUTDOWN {mode.upper()}\r\n".encode())
+            sock.recv(16)
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Start again on the same port, loading dump.rdb when the shutdown saved one."""
+        self.proc = self._start()
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -109,7 +136,43 @@ def start_worker(
         env=env,
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: kill_group takes its children too
     )
+
+
+def start_beat(
+    folder: Path, env: dict[str, str], log: IO[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Celery beat for ``tasks`` (the run supervisor's schedule), its state file in ``folder``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "beat",
+            "--schedule",
+            str(folder / "celerybeat-schedule"),
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=log if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and everything in its process group, as a node dying would.
+
+    Only for processes started with ``start_new_session=True``.
+    """
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 30) -> None:
