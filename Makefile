@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast bench bench-ai bench-api bench-types lint demo api worker flower schema clean
+.PHONY: help setup run test test-fast bench bench-ai bench-api bench-types lint demo api worker beat flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,10 @@ api: setup ## Serve the API, the dashboard and /ws on PORT (3000): make api HOST
 worker: setup ## Start a worker pool (needs REDIS_URL): make worker QUEUE=executor CONCURRENCY=4
 	$(VENV)/bin/celery -A tasks worker -Q $(QUEUE) -n $(WORKER_NAME)@%h \
 	  --concurrency $(CONCURRENCY) --loglevel INFO
+
+beat: setup ## Celery beat, once per cluster (needs REDIS_URL): the run supervisor every 5 s
+	@mkdir -p data
+	$(VENV)/bin/celery -A tasks beat --schedule data/celerybeat-schedule --loglevel INFO
 
 flower: setup ## Flower on :5555 for the Celery workers (needs REDIS_URL)
 	$(VENV)/bin/celery -A tasks flower --port=5555

@@ -17,6 +17,7 @@ from matf.settings import Settings, load_settings
 
 TASK_MODULES = [f"tasks.{agent}" for agent in AGENTS]
 ROUTES = {f"matf.{agent}.*": {"queue": agent, "routing_key": agent} for agent in AGENTS}
+SUPERVISE_EVERY_S = 5.0  # the run supervisor's pass (tasks/supervisor.py)
 
 
 def settings_of(app: Celery) -> Settings:
@@ -73,7 +74,18 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
             "broker_transport_options": {"visibility_timeout": visibility},
             "result_backend_transport_options": {"visibility_timeout": visibility},
             "redis_backend_health_check_interval": 30,
+            # Celery beat's first job: the run supervisor. A pass nobody took
+            # in time is dropped, not piled up behind a stopped control worker.
+            "beat_schedule": {
+                "supervise-runs": {
+                    "task": "matf.context.supervise",
+                    "schedule": SUPERVISE_EVERY_S,
+                    "options": {"queue": "context", "expires": SUPERVISE_EVERY_S * 2},
+                },
+            },
         }
+    if str(conf["broker_url"]).startswith(("redis://", "rediss://")):
+        conf["broker_transport"] = "tasks.transport:Transport"  # survives Redis going away
     app.conf.update(conf)
     app.matf_settings = settings  # type: ignore[attr-defined]
     app.matf_embedded = embedded  # type: ignore[attr-defined]

@@ -21,16 +21,32 @@ from matf.storage.runs import get_run, load_specs
 
 
 def run_signature(app: Celery, run_id: str, write: bool = True) -> Any:
-    """The whole run as one canvas; ``write=False`` when specs came with the run."""
+    """The whole run as one canvas; ``write=False`` when specs came with the run.
+
+    Every step's task id starts with the run id (``<run>:prepare`` ...), as
+    the executor tasks' do: the supervisor tells what of a run is in flight.
+    """
     steps = [signature("matf.context.prepare", args=[run_id], app=app)]
     if write:
         steps.append(signature("matf.writer.write", app=app))
     steps.append(signature("matf.context.dispatch", app=app))
+    for step in steps:
+        step.set(task_id=f"{run_id}:{step.task.rsplit('.', 1)[-1]}")
     return chain(*steps)
 
 
 def fan_out(engine: Engine, run_id: str) -> Any:
     """One executor task per planned job, the reporter as the chord's callback."""
+    header = executor_signatures(engine, run_id)
+    report = signature("matf.reporter.report", args=[run_id]).set(task_id=f"{run_id}:report")
+    if not header:
+        return report.clone(args=[[], run_id])
+    report.on_error(signature("matf.reporter.salvage", args=[run_id]))
+    return chord(header, report)
+
+
+def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = None) -> list[Any]:
+    """The run's executor tasks under their stable ids (``only``: just those ids)."""
     with session_scope(engine) as session:
         run = get_run(session, run_id)
         specs = load_specs(session, run_id)
@@ -45,17 +61,13 @@ def fan_out(engine: Engine, run_id: str) -> Any:
                 session, [spec.id for spec in specs], run.suite_id, run.options.suite_file
             ),
         )
-    report = signature("matf.reporter.report", args=[run_id])
-    if not jobs:
-        return report.clone(args=[[], run_id])
-    header = [
+    return [
         signature("matf.executor.execute", args=[job.model_dump(mode="json")]).set(
             task_id=job.task_id
         )
         for job in jobs
+        if only is None or job.task_id in only
     ]
-    report.on_error(signature("matf.reporter.salvage", args=[run_id]))
-    return chord(header, report)
 
 
 def revoke_run(app: Celery, engine: Engine, run_id: str) -> int:

@@ -46,3 +46,11 @@ def dispatch(self: MatfTask, run_id: str) -> Any:
         set_phase(session, run_id, "executing")
     self.emit("phase", run_id, key=f"phase:executing:{run_id}", phase="executing")
     return self.replace(fan_out(self.engine, run_id))
+
+
+@shared_task(bind=True, base=MatfTask, name="matf.context.supervise", ignore_result=True)
+def supervise(self: MatfTask) -> bool:
+    """Celery beat's run supervisor pass (``tasks/supervisor.py``); False when another ran."""
+    from tasks.supervisor import supervise_cluster
+
+    return supervise_cluster(self.app) is not None

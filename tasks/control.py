@@ -25,9 +25,10 @@ from sqlalchemy import Engine
 
 from matf.agents import AGENTS
 from matf.agents.context import validate_url
-from matf.errors import EnvironmentProblem, RunTimeout
+from matf.errors import EnvironmentProblem
 from matf.netguard import check_url
 from matf.options import API, RunOptions, Wording
+from matf.pipeline.supervise import this_process
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import TestSpec
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from tasks.embedded import EmbeddedWorkers
+    from tasks.supervisor import Supervisor
 
 
 def check_run(settings: Settings, target: str, options: RunOptions, wording: Wording = API) -> str:
@@ -67,6 +69,7 @@ class Platform:
         self._embedded: EmbeddedWorkers | None = None
         self._app: Celery | None = make_celery(settings) if self.distributed else None
         self._probe: Celery | None = None  # embedded, before the workers start
+        self._supervisor: Supervisor | None = None
 
     @property
     def mode(self) -> str:
@@ -94,11 +97,32 @@ class Platform:
 
                 self._embedded = EmbeddedWorkers(self.settings, self._executors).start()
                 atexit.register(self.close)
+            self._supervise(self._embedded.app)
             return self._embedded.app
+
+    def supervise(self) -> None:
+        """Watch unfinished runs from a thread of this process (``tasks/supervisor.py``).
+
+        Distributed, it adds to beat's passes (one runs at a time); embedded, it
+        ends this process' overdue runs and those of processes that died.
+        """
+        with self._lock:
+            self._supervise(self._embedded.app if self._embedded is not None else self._app)
+
+    def _supervise(self, app: Celery | None) -> None:
+        if self._supervisor is None:
+            from tasks.supervisor import Supervisor
+
+            self._supervisor = Supervisor(self.settings, app).start()
+        elif app is not None:
+            self._supervisor.app = app  # embedded workers started after the thread
 
     def close(self) -> None:
         """Stop the embedded workers, if this platform started them."""
         with self._lock:
+            if self._supervisor is not None:
+                self._supervisor.stop()
+                self._supervisor = None
             if self._embedded is not None:
                 self._embedded.stop()
                 self._embedded = None
@@ -127,6 +151,7 @@ class Platform:
         with session_scope(self.engine, write=True) as session:
             run = create_run(session, url, options)
             run.created_by, run.suite_id = created_by, suite_id
+            run.driver = None if self.distributed else this_process()
             if options.out_dir is None:
                 reports = Path(self.settings.storage_path) / "reports" / run.id
                 run.options = options.model_copy(update={"out_dir": str(reports)})
@@ -147,6 +172,16 @@ class Platform:
         """End a run as errored with ``reason`` (unless it ended already)."""
         with session_scope(self.engine, write=True) as session:
             fail_run(session, run_id, reason)
+
+    def end_run(self, run_id: str, reason: str) -> None:
+        """End a run nobody will finish: the tests without a result as errors, reports written.
+
+        Its messages still waiting are dropped. A run that ended already keeps its verdict.
+        """
+        from tasks.supervisor import end
+
+        end(self._app or (self._embedded.app if self._embedded else None), self.settings,
+            run_id, reason)  # fmt: skip
 
     def cancel_run(self, run_id: str, reason: str) -> int:
         """End the run and drop its executor tasks that have not started; how many were asked."""
@@ -180,8 +215,9 @@ class Platform:
                 with session_scope(self.engine) as session:
                     return progress(session, run_id)
             if time.monotonic() > deadline:
-                self.stop_run(run_id, f"run did not finish within {timeout_s:g} s")
-                raise RunTimeout(f"run {run_id} did not finish within {timeout_s:g} s")
+                self.end_run(run_id, f"run did not finish within {timeout_s:g} s (its time limit)")
+                with session_scope(self.engine) as session:
+                    return progress(session, run_id)
             time.sleep(interval_s)
 
     # -- health -------------------------------------------------------------------------

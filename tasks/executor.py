@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from matf.agents.executor import worker_name
-from matf.agents.logger import event_key, finished_event
+from matf.agents.logger import event_key
 from matf.pipeline.execute import execute as run_job
 from matf.pipeline.execute import timed_out
 from matf.pipeline.fanout import ExecutorJob
@@ -29,5 +29,5 @@ def execute(self: MatfTask, job: dict[str, Any]) -> dict[str, Any]:
         result = run_job(work, self.settings)
     except SoftTimeLimitExceeded:
         result = timed_out(work)
-    self.send_event(finished_event(result))
+    self.send_result(result)  # durable once the logger stores it, whatever Redis does next
     return result.model_dump(mode="json")

@@ -113,7 +113,9 @@ class _Gunicorn:
             def load(self) -> Any:
                 from web import create_app
 
-                return create_app(outer.settings)
+                app = create_app(outer.settings)
+                app.config["MATF_RUNTIME"].supervise()  # the run supervisor, in each worker
+                return app
 
         self.settings = settings
         self._app = App()

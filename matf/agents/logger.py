@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from matf.results import TestResult
 from matf.storage.runs import record_event
 
-KINDS = ("run_started", "phase", "test_started", "test_finished", "run_finished", "run_failed")
+KINDS = (
+    "run_started",
+    "phase",
+    "test_started",
+    "test_finished",
+    "test_requeued",
+    "run_finished",
+    "run_failed",
+)
 
 
 def make_event(

@@ -38,8 +38,8 @@ from matf.storage.runs import (
 LOST = "no result arrived from the executor (the task was lost)"
 
 
-def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
-    """Validate and store the chord's results; missing ones become errors."""
+def store_results(session: Session, run_id: str, raw: list[Any], missing: str = LOST) -> Run:
+    """Validate and store the chord's results; missing ones become errors saying ``missing``."""
     run = get_run(session, run_id)
     specs = load_specs(session, run_id)
     browsers = run.options.browsers
@@ -55,7 +55,7 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
         for browser in browsers:
             if (spec.id, browser) not in got:
                 got[(spec.id, browser)] = TestResult.for_spec(
-                    spec, browser, run_id, "error", error=LOST, attempts=0
+                    spec, browser, run_id, "error", error=missing, attempts=0
                 )
     record_results(session, [_triaged(result) for result in got.values()])
     stored = stored_results(session, run_id)  # the first of re-delivered results won
@@ -64,6 +64,11 @@ def store_results(session: Session, run_id: str, raw: list[Any]) -> Run:
     if usage is not None:
         record_healing_usage(session, run_id, usage)
     return run
+
+
+def store_result(session: Session, result: TestResult) -> bool:
+    """Store one executor's result as it arrives (triaged); False when it was stored before."""
+    return record_results(session, [_triaged(result)]) == 1
 
 
 def healing_usage(results: list[TestResult]) -> dict[str, int] | None:

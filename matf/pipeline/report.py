@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from matf.agents.logger import finished_event, persist
-from matf.agents.reporter import build_document, store_results, write_reports
+from matf.agents.reporter import LOST, build_document, store_result, store_results, write_reports
 from matf.errors import ReportsUnwritable
 from matf.results import RunStatus, TestResult
 from matf.storage.baselines import adopt
@@ -41,15 +41,18 @@ class Published:
 
 
 def collect_results(
-    session: Session, run_id: str, results: list[Any], storage: Path
+    session: Session, run_id: str, results: list[Any], storage: Path, missing: str = LOST
 ) -> list[dict[str, Any]]:
-    """Store the chord's results (missing ones as errors); return ``test_finished`` events added.
+    """Store the chord's results, the missing ones as errors saying ``missing``.
+
+    Results already stored (each executor's, through the logger) stay as they
+    are. Returns the ``test_finished`` events added.
 
     The context manager's part is done here too: first captures become visual
     baselines, changed ones candidates.
     """
     set_phase(session, run_id, "reporting")
-    store_results(session, run_id, results)
+    store_results(session, run_id, results, missing)
     stored = stored_results(session, run_id)
     adopt(session, stored, storage / "artifacts", storage / "baselines")
     return record_test_events(session, stored)
@@ -92,3 +95,16 @@ def record_test_events(session: Session, results: list[TestResult]) -> list[dict
         if event_id is not None:
             added.append({**event, "id": event_id})
     return added
+
+
+def record_finished(session: Session, result: TestResult) -> dict[str, Any] | None:
+    """An executor's result, durable from now on: its row and its ``test_finished`` event.
+
+    Whatever happens to the broker afterwards, the reporter and the run
+    supervisor find it here. Returns the event when it is new (for live
+    watchers), None for a re-delivery.
+    """
+    store_result(session, result)
+    event = finished_event(result)
+    event_id = persist(session, event)
+    return None if event_id is None else {**event, "id": event_id}

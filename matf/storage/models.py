@@ -123,6 +123,8 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     suite_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_by: Mapped[str | None] = mapped_column(String(300))
+    # The embedded process running it ("host:pid:start"); None: the cluster's supervisor's.
+    driver: Mapped[str | None] = mapped_column(String(200))
 
 
 class TestCase(Base):
