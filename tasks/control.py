@@ -180,8 +180,8 @@ class Platform:
         """
         from tasks.supervisor import end
 
-        end(self._app or (self._embedded.app if self._embedded else None), self.settings,
-            run_id, reason)  # fmt: skip
+        app = self._embedded.app if self._embedded is not None else self._app
+        end(app, self.settings, run_id, reason)
 
     def cancel_run(self, run_id: str, reason: str) -> int:
         """End the run and drop its executor tasks that have not started; how many were asked."""

@@ -329,7 +329,7 @@ def _check_database(engine: Engine) -> dict[str, Any]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
-        return _ok(f"{engine.dialect.name}: {_first_line(exc)}", False)
+        return _ok(f"{engine.dialect.name}: {first_line(exc)}", False)
     return _ok(f"{engine.dialect.name} answers")
 
 
@@ -338,7 +338,7 @@ def _check_broker(app: Celery) -> dict[str, Any]:
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        return _ok(f"Redis does not answer: {_first_line(exc)}", False)
+        return _ok(f"Redis does not answer: {first_line(exc)}", False)
     finally:
         client.close()
     return _ok("Redis answers")
@@ -383,5 +383,5 @@ def _check_executor_chromium(app: Celery) -> dict[str, Any]:
     return _ok(f"Chromium runs on the executors' hosts ({running} process(es) have it open)")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0][:300]

@@ -34,9 +34,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from celery import signature
@@ -56,11 +56,11 @@ from matf.pipeline.supervise import (
     unfinished_runs,
 )
 from matf.settings import Settings
-from matf.storage.db import get_engine, session_scope
+from matf.storage.db import get_engine, session_scope, sessions_for
 from tasks.app import SUPERVISE_EVERY_S, settings_of
 from tasks.heartbeat import HEARTBEATS, is_fresh, read_entries, redis_client
 from tasks.live import publish
-from tasks.monitor import BROKER_ERRORS
+from tasks.monitor import BROKER_ERRORS, first_line
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -106,13 +106,17 @@ def holdings(app: Celery, client: redis.Redis, channel: Any) -> Holdings:
         found.queued |= ids
         found.complete &= whole
     now = time.time()
+    scored = cast(
+        list[tuple[bytes | str, float]],
+        client.zrange(channel.unacked_index_key, 0, -1, withscores=True),
+    )
+    delivered_at = dict(scored)
     for tag, raw in client.hgetall(channel.unacked_key).items():
         task_id = _task_id(raw, unacked=True)
         if task_id is None:
             continue
         found.unacked.add(task_id)
-        delivered = client.zscore(channel.unacked_index_key, tag) or now
-        if task_id not in found.held and now - delivered > GRACE_S:
+        if task_id not in found.held and now - delivered_at.get(tag, now) > GRACE_S:
             found.orphans[_text(tag)] = task_id
     return found
 
@@ -206,9 +210,6 @@ class Pass:
     reported: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
 
-    def __bool__(self) -> bool:
-        return any((self.restored, self.requeued, self.resumed, self.reported, self.ended))
-
 
 def supervise_cluster(app: Celery) -> Pass | None:
     """One pass over the cluster's runs; None when another pass holds the lock or Redis is away.
@@ -218,12 +219,8 @@ def supervise_cluster(app: Celery) -> Pass | None:
     try:
         return _supervise_cluster(app)
     except BROKER_ERRORS as exc:
-        log.warning("supervisor: no pass, the broker does not answer: %s", _first_line(exc))
+        log.warning("supervisor: no pass, the broker does not answer: %s", first_line(exc))
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
 
 
 def _supervise_cluster(app: Celery) -> Pass | None:
@@ -285,7 +282,7 @@ def _restore_orphans(
 def _job_of(task_id: str) -> Job | None:
     """The executor job of a stable executor task id (``run:case:browser``), else None."""
     parts = task_id.split(":")
-    if len(parts) == 3 and parts[0].startswith("r-") and parts[2] not in ("", "report"):
+    if len(parts) == 3 and parts[0].startswith("r-"):
         return Job(parts[0], parts[1], parts[2])
     return None
 
@@ -374,9 +371,8 @@ def _end(app: Celery | None, settings: Settings, run_id: str, reason: str, done:
 def end(app: Celery | None, settings: Settings, run_id: str, reason: str) -> None:
     """End a run nobody will finish (unless it ended), and drop its messages still waiting."""
     engine = get_engine(settings.database_url)
-    sessions = _sessions(engine)
     try:
-        end_run(sessions, run_id, reason, Path(settings.storage_path))
+        end_run(sessions_for(engine), run_id, reason, Path(settings.storage_path))
     except ReportsUnwritable as exc:
         log.warning("supervisor: reports of run %s not written: %s", run_id, exc.message)
     if app is not None:
@@ -386,20 +382,13 @@ def end(app: Celery | None, settings: Settings, run_id: str, reason: str) -> Non
             revoke_run(app, engine, run_id)
 
 
-def _sessions(engine: Any) -> Any:
-    def sessions(write: bool = False) -> Any:
-        return session_scope(engine, write=write)
-
-    return sessions
-
-
 def _gone_reason(driver: str) -> str:
     pid = driver.split(":")[1] if driver.count(":") >= 1 else "?"
     return f"the process running it stopped (pid {pid}) before it ended"
 
 
 def _summary(done: Pass) -> dict[str, int]:
-    return {name: len(getattr(done, name)) for name in Pass.__dataclass_fields__}
+    return {f.name: len(getattr(done, f.name)) for f in fields(done)}
 
 
 # -- embedded: this process' runs -----------------------------------------------------------

@@ -111,32 +111,12 @@ def start_worker(
     log: IO[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """A prefork Celery worker process of ``tasks`` serving ``queues``."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "-n",
-            name,
-            "-Q",
-            queues,
-            "--loglevel",
-            loglevel,
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=folder,
-        env=env,
-        stdout=log if log is not None else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: kill_group takes its children too
+    return _celery(
+        folder,
+        env,
+        log,
+        ["worker", "--pool", "prefork", "--concurrency", str(concurrency), "-n", name],
+        ["-Q", queues, "--loglevel", loglevel, "--without-gossip", "--without-mingle"],
     )
 
 
@@ -144,19 +124,16 @@ def start_beat(
     folder: Path, env: dict[str, str], log: IO[str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Celery beat for ``tasks`` (the run supervisor's schedule), its state file in ``folder``."""
+    schedule = str(folder / "celerybeat-schedule")
+    return _celery(folder, env, log, ["beat", "--schedule", schedule, "--loglevel", "INFO"])
+
+
+def _celery(
+    folder: Path, env: dict[str, str], log: IO[str] | None, *args: list[str]
+) -> subprocess.Popen[bytes]:
+    """``celery -A tasks <args>`` in ``folder``, in its own process group (see kill_group)."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "beat",
-            "--schedule",
-            str(folder / "celerybeat-schedule"),
-            "--loglevel",
-            "INFO",
-        ],
+        [sys.executable, "-m", "celery", "-A", "tasks", *(a for part in args for a in part)],
         cwd=folder,
         env=env,
         stdout=log if log is not None else subprocess.DEVNULL,

@@ -12,6 +12,7 @@ import fcntl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,8 @@ def session_scope(engine: Engine, write: bool = False) -> Iterator[Session]:
     bind = engine.execution_options(immediate=True) if write else engine
     with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def sessions_for(engine: Engine) -> Sessions:
+    """``session_scope`` bound to ``engine``: what steps that open their own transactions take."""
+    return partial(session_scope, engine)

@@ -27,7 +27,7 @@ from matf.pipeline.supervise import (
 )
 from matf.results import RunStatus, TestResult
 from matf.spec import parse_spec
-from matf.storage.db import Sessions, get_engine, migrate, session_scope
+from matf.storage.db import Sessions, get_engine, migrate, sessions_for
 from matf.storage.runs import create_run, get_run, save_cases, set_phase
 from tests.conftest import make_settings
 
@@ -35,14 +35,9 @@ GOTO = {"action": "goto", "url": "/"}
 
 
 def _sessions(folder: Path) -> Sessions:
-    url = f"sqlite:///{folder / 'matf.db'}"
-    engine = get_engine(url)
+    engine = get_engine(f"sqlite:///{folder / 'matf.db'}")
     migrate(engine)
-
-    def sessions(write: bool = False):  # type: ignore[no-untyped-def]
-        return session_scope(engine, write=write)
-
-    return sessions
+    return sessions_for(engine)
 
 
 def _run(sessions: Sessions, tests: int, out: Path) -> str:
