@@ -32,6 +32,7 @@ from tasks.app import settings_of
 
 HEARTBEATS = "matf:heartbeats"
 BROWSER_POOLS = "matf:browser-pools"
+SUPERVISOR_PASS = "matf:supervisor:last-pass"  # the run supervisor's last pass, JSON
 INTERVAL_S = 10.0
 STALE_AFTER_S = 30.0
 FORGET_AFTER_S = 24 * 3600.0  # a field this old is deleted by the next reader

@@ -9,7 +9,9 @@ seconds even when Redis is down: a monitor must not hang on what it watches.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -24,8 +26,15 @@ from matf.browser import registry
 from matf.browser.builds import find_chromium, playwright_build
 from matf.browser.launch import BROWSERS
 from matf.settings import Settings
-from tasks.app import settings_of
-from tasks.heartbeat import BROWSER_POOLS, HEARTBEATS, consumed_queues, is_fresh, read_entries
+from tasks.app import SUPERVISE_EVERY_S, settings_of
+from tasks.heartbeat import (
+    BROWSER_POOLS,
+    HEARTBEATS,
+    SUPERVISOR_PASS,
+    consumed_queues,
+    is_fresh,
+    read_entries,
+)
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 1.0
 INSPECT_TIMEOUT_S = 1.0
 OPTIONAL_QUEUES = ("optimizer",)  # runs finish without it
+SUPERVISOR_STALE_S = 6 * SUPERVISE_EVERY_S  # passes missed before it is reported stopped
 BROKER_ERRORS = (KombuError, redis.RedisError, OSError)
 EXECUTOR_KEYS = ("worker", "pid", "browsers", "launches", "contexts_open", "tests_run", "at")
 
@@ -315,8 +325,12 @@ def readiness(
             "broker": broker,
             "workers": _check_workers(app) if broker["ok"] else unknown,
             "browser": _check_executor_chromium(app) if broker["ok"] else unknown,
+            "supervisor": _check_supervisor(app)
+            if broker["ok"]
+            else {**unknown, "required": False},
         }
-    status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
+    required = [c for c in checks.values() if c.get("required", True)]
+    status = "ok" if all(c["ok"] for c in required) else "degraded"
     return {"status": status, "mode": mode, "checks": checks}
 
 
@@ -342,6 +356,27 @@ def _check_broker(app: Celery) -> dict[str, Any]:
     finally:
         client.close()
     return _ok("Redis answers")
+
+
+def _check_supervisor(app: Celery) -> dict[str, Any]:
+    """When did the run supervisor (Celery beat's first job) last look at the runs?
+
+    Not required to run tests, so it never makes readiness degraded; without
+    it a run whose worker or Redis went away waits for its time limit.
+    """
+    client = _redis(app)
+    try:
+        raw = client.get(SUPERVISOR_PASS)
+    except (redis.RedisError, OSError) as exc:
+        return {**_ok(f"Redis does not answer: {first_line(exc)}", False), "required": False}
+    finally:
+        client.close()
+    age = time.time() - float(json.loads(raw)["at"]) if raw else None
+    if age is None or age > SUPERVISOR_STALE_S:
+        seen = "has never run" if age is None else f"last ran {age:.0f} s ago"
+        detail = f"the run supervisor {seen}: start Celery beat ('make beat')"
+        return {**_ok(detail, False), "required": False}
+    return {**_ok(f"the run supervisor ran {age:.0f} s ago"), "required": False}
 
 
 def _check_embedded_workers(embedded: EmbeddedWorkers | None) -> dict[str, Any]:

@@ -58,7 +58,7 @@ from matf.pipeline.supervise import (
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope, sessions_for
 from tasks.app import SUPERVISE_EVERY_S, settings_of
-from tasks.heartbeat import HEARTBEATS, is_fresh, read_entries, redis_client
+from tasks.heartbeat import HEARTBEATS, SUPERVISOR_PASS, is_fresh, read_entries, redis_client
 from tasks.live import publish
 from tasks.monitor import BROKER_ERRORS, first_line
 
@@ -71,7 +71,6 @@ INSPECT_TIMEOUT_S = 1.0
 SCAN_LIMIT = 20_000  # messages read from one queue per pass
 LOCK = "matf:supervisor:lock"
 SUSPECTS = "matf:supervisor:suspects"
-LAST_PASS = "matf:supervisor:last-pass"
 CONTROL_QUEUES = ("context", "writer", "reporter")
 
 log = logging.getLogger("matf.supervisor")
@@ -239,7 +238,7 @@ def _supervise_cluster(app: Celery) -> Pass | None:
                 for run in _runs(settings):
                     _look_after(app, settings, run, found, suspects, done)
                 suspects.save()
-            client.set(LAST_PASS, json.dumps({"at": time.time(), **_summary(done)}))
+            client.set(SUPERVISOR_PASS, json.dumps({"at": time.time(), **_summary(done)}))
             return done
     finally:
         client.close()

@@ -56,7 +56,8 @@ class Cluster:
         self.redis = RedisServer(folder)
         self.env = subprocess_env(folder, REDIS_URL=self.redis.url, **env)
         self.logs: list[IO[str]] = []
-        self.app = make_celery(make_settings(folder, redis_url=self.redis.url))
+        self.settings = make_settings(folder, redis_url=self.redis.url)
+        self.app = make_celery(self.settings)
         self.control = self._worker("control", CONTROL)
         self.executor = self._worker("executor", "executor")
         self.beat = start_beat(folder, self.env, self._log("beat"))

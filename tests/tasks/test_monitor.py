@@ -97,6 +97,10 @@ def test_a_worker_is_online_by_its_heartbeat_and_unconsumed_queues_are_not(
     ready = monitor.readiness(app, get_engine(settings.database_url), settings, None)
     assert ready["status"] == "ok", ready
     assert ready["mode"] == "distributed" and ready["checks"]["workers"]["ok"]
+    # Though it says no run supervisor runs (no Celery beat here), without failing readiness
+    supervisor = ready["checks"]["supervisor"]
+    assert not supervisor["ok"] and not supervisor["required"]
+    assert "has never run" in supervisor["detail"] and "make beat" in supervisor["detail"]
     # When the test is done, its process reports the browser it launched, at its next beat
     assert result.get(timeout=120)["status"] == "passed"
     report = _until(lambda: _launched(app), timeout_s=60)

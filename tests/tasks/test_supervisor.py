@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from matf.storage.db import get_engine
+from tasks import monitor
 from tests.cluster import Cluster, slow_and_quick_suite
 
 ENDED = ("passed", "failed", "error")
@@ -71,6 +73,12 @@ def test_an_executor_worker_killed_whole_and_restarted_loses_no_test(
     assert all(t["status"] == "passed" for t in report["tests"])
     assert "went back to its queue (its worker stopped)" in cluster.log("control")
     assert time.monotonic() - killed_at < 120  # heartbeats, not the 3,720 s visibility timeout
+    # And readiness says the supervisor is running (beat's first job)
+    engine = get_engine(cluster.settings.database_url)
+    supervisor = monitor.readiness(cluster.app, engine, cluster.settings, None)["checks"][
+        "supervisor"
+    ]
+    assert supervisor["ok"] and "the run supervisor ran" in supervisor["detail"], supervisor
 
 
 def test_an_executor_worker_that_never_comes_back_ends_the_run_with_a_reason(

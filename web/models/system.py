@@ -14,6 +14,7 @@ class Liveness(BaseModel):
 class Check(BaseModel):
     ok: bool
     detail: str
+    required: bool = True  # a check that is not required never makes readiness degraded
 
 
 class Readiness(BaseModel):
