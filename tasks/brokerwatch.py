@@ -11,12 +11,16 @@ password.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import redis
+from celery.exceptions import CPendingDeprecationWarning
+from celery.worker.consumer.consumer import CANCEL_TASKS_BY_DEFAULT
 from kombu.utils.url import maybe_sanitize_url
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -91,6 +95,11 @@ _watch: BrokerWatch | None = None
 def start_watch(sender: Any = None, **_kwargs: Any) -> None:
     """``worker_ready``: the worker's main process watches its broker from now on."""
     global _watch
+    # Celery warns at each reconnection that version 6 will cancel running tasks;
+    # tasks/app.py chose to keep them, so the worker's log keeps to the two lines here.
+    warnings.filterwarnings(
+        "ignore", re.escape(CANCEL_TASKS_BY_DEFAULT), CPendingDeprecationWarning
+    )
     app = sender.app
     url = None if getattr(app, "matf_embedded", True) else settings_of(app).redis_url
     if url is not None and _watch is None:  # in-process workers have no broker to lose
