@@ -49,7 +49,7 @@ def test_redis_restarted_with_its_data_mid_run_keeps_every_finished_result(
 ) -> None:
     suite = slow_and_quick_suite(healthy_demo, slow=4, quick=4, slow_ms=2500)
     cli = cluster.start_run(healthy_demo, suite=suite)
-    # When Redis shuts down (saving its data) with tests finished and tests running
+    # When Redis shuts down (saving its data) as two tests finished and two begin
     cluster.wait_until(lambda s: s is not None and s[2] >= 2)
     cluster.redis.shutdown("save")
     time.sleep(3)
