@@ -18,6 +18,9 @@ from matf.settings import Settings, load_settings
 TASK_MODULES = [f"tasks.{agent}" for agent in AGENTS]
 ROUTES = {f"matf.{agent}.*": {"queue": agent, "routing_key": agent} for agent in AGENTS}
 SUPERVISE_EVERY_S = 5.0  # the run supervisor's pass (tasks/supervisor.py)
+# A Redis gone without closing its sockets (a node lost, a failover) costs a call
+# seconds, not minutes: kombu would wait forever, Celery's backend 120 s for a reply.
+REDIS_SOCKET_TIMEOUT_S, REDIS_CONNECT_TIMEOUT_S = 10.0, 5.0
 
 
 def settings_of(app: Celery) -> Settings:
@@ -55,6 +58,9 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         "broker_connection_retry_on_startup": True,
+        # A running test outlives a Redis restart: it finishes and its result still
+        # reaches the logger (tasks/telemetry.py). Celery 6 would cancel it instead.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "imports": TASK_MODULES,
         "timezone": "UTC",
     }
@@ -70,10 +76,20 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         visibility = max(limit, 1860) * 2
         conf |= {
             "broker_url": settings.redis_url,
-            "result_backend": settings.redis_url,
-            "broker_transport_options": {"visibility_timeout": visibility},
-            "result_backend_transport_options": {"visibility_timeout": visibility},
+            # Celery's Redis backend; a task that finished survives a Redis restart.
+            "result_backend": f"tasks.backend:RedisBackend+{settings.redis_url}",
+            "broker_transport_options": {
+                "visibility_timeout": visibility,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+            },
+            "result_backend_transport_options": {
+                "visibility_timeout": visibility,
+                "retry_policy": {"max_retries": 60},  # 1 s apart: a minute, as a result's send
+            },
             "redis_backend_health_check_interval": 30,
+            "redis_socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+            "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
             # Celery beat's first job: the run supervisor. A pass nobody took
             # in time is dropped, not piled up behind a stopped control worker.
             "beat_schedule": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -12,15 +11,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from matf.agents.logger import make_event
+from matf.pipeline.fanout import executor_task_id
 from matf.results import TestResult
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import fail_run
 from tasks.app import settings_of
+from tasks.telemetry import publish
 
-log = logging.getLogger("matf.tasks")
-# About a minute of tries: longer than a Redis restart takes.
-RESULT_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+# How long a message waits for the broker to come back (a Redis restart takes seconds).
+EVENT_RETRY_S = 20.0
+RESULT_RETRY_S = 60.0
 
 
 class MatfTask(Task):  # type: ignore[misc]
@@ -49,32 +50,42 @@ class MatfTask(Task):  # type: ignore[misc]
         return announce
 
     def emit(self, kind: str, run_id: str | None, key: str | None = None, **payload: Any) -> None:
-        """Send an event to the logger queue (never waits for it)."""
+        """Send an event to the logger queue (never waits for the logger; see send_event)."""
         self.send_event(
             make_event(kind, agent=self.name.split(".")[1], run_id=run_id, key=key, **payload)
         )
 
-    def send_event(self, event: dict[str, Any]) -> None:
-        """Send a made event (``matf.agents.logger``) to the logger queue."""
-        self.app.send_task("matf.logger.record", args=[event], queue="logger")
+    def send_event(self, event: dict[str, Any]) -> bool:
+        """Send a made event (``matf.agents.logger``) to the logger queue, best effort.
 
-    def send_result(self, result: TestResult) -> None:
+        False when the broker stayed away (one warning logged): an event is
+        never worth failing the task that announces it.
+        """
+        what = f"event {event.get('key') or event.get('kind')}"
+        return publish(
+            self.app, "matf.logger.record", [event], "logger", retry_for_s=EVENT_RETRY_S, what=what
+        )
+
+    def send_result(self, result: TestResult) -> bool:
         """Send a finished test's result to the logger, which stores it for good.
 
         Retried for a while when the broker is away: the result also travels
         back through the chord, and the supervisor runs a test again whose
         result never arrived, but a stored result spares a browser the work.
+        Its task id is stable (the executor's, plus ``:result``): the logger
+        stores a result once per test and browser, so a re-sent one is a no-op,
+        and the supervisor counts a result on its way as the run's work in flight.
         """
-        try:
-            self.app.send_task(
-                "matf.logger.result",
-                args=[result.model_dump(mode="json")],
-                queue="logger",
-                retry=True,
-                retry_policy=RESULT_RETRY,
-            )
-        except Exception as exc:  # noqa: BLE001 - never fail the test that finished
-            log.warning("result of %s not sent to the logger: %s", result.key, exc)
+        task_id = f"{executor_task_id(result.run_id, result.case_id, result.browser)}:result"
+        return publish(
+            self.app,
+            "matf.logger.result",
+            [result.model_dump(mode="json")],
+            "logger",
+            retry_for_s=RESULT_RETRY_S,
+            task_id=task_id,
+            what=f"result {task_id}",
+        )
 
     def fail_run(self, run_id: str, reason: str) -> None:
         with session_scope(self.engine, write=True) as session:

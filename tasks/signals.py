@@ -1,7 +1,8 @@
 """Per-process resources of a worker: database connections, browsers, heartbeats.
 
 Fresh DB connections after fork, browsers closed at exit, and in distributed
-mode the heartbeats of ``tasks/heartbeat.py`` (they do nothing embedded).
+mode the heartbeats of ``tasks/heartbeat.py`` and the broker watch of
+``tasks/brokerwatch.py`` (they do nothing embedded).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from celery.signals import (
 
 from matf.browser.pool import close_thread_pool
 from matf.storage.db import dispose_engines
-from tasks import heartbeat
+from tasks import brokerwatch, heartbeat
 
 
 def _after_fork(**kwargs: Any) -> None:
@@ -37,3 +38,5 @@ def connect_worker_signals() -> None:
     celeryd_init.connect(heartbeat.remember_hostname, weak=False)
     worker_ready.connect(heartbeat.start_worker_beat, weak=False)
     worker_shutdown.connect(heartbeat.stop_worker_beat, weak=False)
+    worker_ready.connect(brokerwatch.start_watch, weak=False)
+    worker_shutdown.connect(brokerwatch.stop_watch, weak=False)

@@ -1,0 +1,109 @@
+"""Faults MATF already takes well, kept that way (issue 12's rows that held).
+
+A busy executor worker scaled down (SIGTERM: a warm shutdown) and replaced,
+and two embedded runs at once on one SQLite database. The third row that
+held, a pool child killed with SIGKILL, is in ``test_distributed.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster import Cluster, slow_and_quick_suite
+from tests.conftest import MATF, subprocess_env
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    started = Cluster(tmp_path)
+    yield started
+    started.stop()
+
+
+def _finish(cli: Any, timeout_s: float = 180) -> tuple[int, str, str]:
+    try:
+        stdout, stderr = cli.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        stdout, stderr = cli.communicate()
+        raise AssertionError("the run never ended:\n" + stdout + stderr) from None
+    return cli.returncode, stdout, stderr
+
+
+def test_a_busy_executor_worker_scaled_down_and_replaced_loses_no_test_and_duplicates_none(
+    cluster: Cluster, healthy_demo: str
+) -> None:
+    suite = slow_and_quick_suite(healthy_demo, slow=2, quick=4)
+    cli = cluster.start_run(healthy_demo, suite=suite)
+    # When the executor worker is told to stop (SIGTERM) while it runs the slow tests,
+    # and a new one takes its place
+    _wait_for_an_active_slow_test(cluster)
+    old = cluster.executor
+    old.send_signal(signal.SIGTERM)
+    cluster.restart_executor()
+    # Then the old one finishes what it runs and goes; the run passes, every test once
+    code, stdout, stderr = _finish(cli)
+    assert code == 0, stdout + stderr
+    assert old.wait(60) == 0
+    assert "Warm shutdown" in cluster.log("executor")
+    report = json.loads((cluster.folder / "out" / "report.json").read_text())
+    ids = sorted(t["id"] for t in suite["tests"])
+    assert sorted(t["case_id"] for t in report["tests"]) == ids
+    assert all(t["status"] == "passed" for t in report["tests"])
+    stored = cluster.results(report["run"]["id"])
+    assert sorted(case for case, _browser, _status in stored) == ids
+
+
+def _wait_for_an_active_slow_test(cluster: Cluster, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        active = cluster.app.control.inspect(timeout=0.5).active() or {}
+        if any(
+            "slow-" in json.dumps(task.get("args")) for tasks in active.values() for task in tasks
+        ):
+            return
+        time.sleep(0.1)
+    raise AssertionError("no slow test became active")
+
+
+def test_two_embedded_runs_at_once_on_one_database_both_finish_with_every_result(
+    tmp_path: Path, healthy_demo: str
+) -> None:
+    # Given two suites and one SQLite database
+    suites = {}
+    for name in ("one", "two"):
+        suite = slow_and_quick_suite(healthy_demo, slow=1, quick=3, slow_ms=1000)
+        for test in suite["tests"]:
+            test["id"] = f"{name}-{test['id']}"
+        (tmp_path / f"{name}.json").write_text(json.dumps(suite))
+        suites[name] = suite
+    # When both run embedded at the same time
+    runs = {
+        name: subprocess.Popen(
+            [*MATF, "run", healthy_demo, "--suite", f"{name}.json", "--out", name],
+            cwd=tmp_path,
+            env=subprocess_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in suites
+    }
+    ended = {name: _finish(cli) for name, cli in runs.items()}
+    # Then both pass with each of their tests reported once, and the database never locked
+    for name, (code, stdout, stderr) in ended.items():
+        assert code == 0, stdout + stderr
+        assert "database is locked" not in stdout + stderr
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        ids = sorted(t["id"] for t in suites[name]["tests"])
+        assert sorted(t["case_id"] for t in report["tests"]) == ids
+        assert all(t["status"] == "passed" for t in report["tests"])
+    assert "database is locked" not in (tmp_path / "matf.log").read_text()
