@@ -40,8 +40,9 @@ def main() -> int:
         work = Path(args.keep).resolve() if args.keep else Path(tmp)
         rows = [_row(fault, args.trials, demo.url, work) for fault in faults]
     minutes = (time.monotonic() - started) / 60
-    print("\n" + text_table(rows) + "\n\n" + verdict(rows) + f"\n({minutes:.1f} min)")
-    _write(rows, minutes)
+    load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    print("\n" + text_table(rows) + "\n\n" + verdict(rows) + f"\n({minutes:.1f} min, {load})")
+    _write(rows, f"{minutes:.1f} min on {os.cpu_count()} cores, {load} at the end")
     return 0 if verdict(rows) == "targets met" else 1
 
 
@@ -91,12 +92,12 @@ def _broken(exc: Exception) -> Trial:
     )
 
 
-def _write(rows: list[Row], minutes: float) -> None:
+def _write(rows: list[Row], took: str) -> None:
     REPORTS.mkdir(parents=True, exist_ok=True)
-    data = {**as_json(rows), "minutes": round(minutes, 1)}
+    data = {**as_json(rows), "took": took}
     (REPORTS / "chaos.json").write_text(json.dumps(data, indent=2) + "\n")
     (REPORTS / "chaos.md").write_text(
-        "# Chaos: issue 12's faults\n\n" + markdown_table(rows) + "\n\n" + verdict(rows) + "\n"
+        f"# Chaos: issue 12's faults\n\n{markdown_table(rows)}\n\n{verdict(rows)}\n\n{took}\n"
     )
     print(f"wrote {REPORTS / 'chaos.json'} and {REPORTS / 'chaos.md'}")
 
