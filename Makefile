@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast bench bench-ai bench-api bench-types lint demo api worker beat flower schema clean
+.PHONY: help setup run test test-fast bench bench-ai bench-api bench-types chaos lint demo api worker beat flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,10 @@ bench-types: setup ## Visual diff of two 1280x2000 shots; cost of performance me
 bench-api: $(VENV)/.installed ## API latency (p50/p95/p99, errors) at 100 requests/s under gunicorn
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m bench.api_load
+
+chaos: $(VENV)/.installed ## Issue 12's faults on loopback, ~12 min: make chaos ROWS=redis,child TRIALS=1
+	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
+	$(PY) -m bench.chaos $(if $(ROWS),--rows "$(ROWS)",) $(if $(TRIALS),--trials $(TRIALS),)
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts
 	$(VENV)/bin/ruff check cli demo matf tasks web tests bench migrations
