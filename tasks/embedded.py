@@ -125,7 +125,10 @@ def _in_every_thread(worker: WorkController, threads: int, func: Any) -> None:
             with suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=10)
 
-    futures = [executor.submit(job) for _ in range(threads)]
+    try:
+        futures = [executor.submit(job) for _ in range(threads)]
+    except RuntimeError:  # the pool already stopped (an interrupt): its threads are gone
+        return
     done, _pending = wait(futures, timeout=30)
     for future in done:
         future.result()
