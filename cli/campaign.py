@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.interrupts import run_reason
 from cli.progress import Progress
 from matf.errors import UsageError
 from matf.files import write_atomic
@@ -84,10 +85,10 @@ class Campaign:
                 self.url, self.options, specs, wording=COMMAND_LINE, follow_result=True
             )
             state = platform.follow(run_id, result, self.settings.matf_run_timeout, progress.update)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli/interrupts.py)
             progress.close()
             if run_id is not None:
-                platform.stop_run(run_id, "interrupted by the user")
+                platform.stop_run(run_id, run_reason(exc))
             raise  # no graceful stop: tests in flight would hold us
         except BaseException:
             progress.close()

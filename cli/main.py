@@ -10,11 +10,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
+from cli.interrupts import describe, exit_code, interrupts
 from matf.errors import MatfError, UsageError
 from matf.options import Limits, RenderingOptions, RunOptions
 from matf.settings import Settings, load_settings
@@ -412,13 +413,16 @@ _register_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn every expected failure into one line and an exit code."""
     try:
-        code: Any = cli.main(args=argv, prog_name="matf", standalone_mode=False)
+        with interrupts():
+            code: Any = cli.main(args=argv, prog_name="matf", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.UsageError as exc:
         click.echo(f"matf: error: {exc.format_message()}", err=True)
         code = 2
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click's word for Ctrl-C or a signal
+            _stop(exc.__cause__)
         click.echo("matf: interrupted", err=True)
         code = 130
     except MatfError as exc:
@@ -432,14 +436,22 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         code = 2
-    except KeyboardInterrupt:
-        click.echo("matf: interrupted", err=True)
-        # Embedded worker threads would hold the interpreter until their tests end;
-        # the browsers' drivers exit with us when their pipes close.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+    except KeyboardInterrupt as exc:
+        _stop(exc)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stop(exc: KeyboardInterrupt) -> NoReturn:
+    """Leave at once after Ctrl-C, SIGTERM or SIGHUP: one line, exit code 128 + the signal.
+
+    Embedded worker threads would hold the interpreter until their tests end;
+    the browsers' drivers exit with us when their pipes close, and take their
+    browsers with them. The run was marked ended on the way out (``Campaign``).
+    """
+    click.echo(f"matf: {describe(exc)}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code(exc))
 
 
 if __name__ == "__main__":
