@@ -15,9 +15,10 @@ import click
 
 from cli.interrupts import run_reason
 from cli.progress import Progress
-from matf.errors import UsageError
+from matf.errors import RunTimeout, UsageError
 from matf.files import write_atomic
 from matf.options import COMMAND_LINE, RunOptions
+from matf.pipeline.supervise import TIME_LIMIT, hit_time_limit
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import Suite, load_suite, spec_json_schema
@@ -85,6 +86,7 @@ class Campaign:
                 self.url, self.options, specs, wording=COMMAND_LINE, follow_result=True
             )
             state = platform.follow(run_id, result, self.settings.matf_run_timeout, progress.update)
+            progress.update(state)  # how it ended, when follow ended it (its time limit)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli/interrupts.py)
             progress.close()
             if run_id is not None:
@@ -97,6 +99,14 @@ class Campaign:
         progress.close()
         platform.close()
         return self._summarize(run_id, state)
+
+    def _timed_out(self, run_id: str, error: str) -> RunTimeout:
+        """The one line for a run ended at its time limit (its reports hold what finished)."""
+        within = error.removesuffix(TIME_LIMIT).strip().removeprefix("run ")
+        line = f"run {run_id} hit its time limit ({within}; MATF_RUN_TIMEOUT sets it)"
+        if (self.out / "report.html").exists():
+            line += f": tests without a result are errors in {self.out / 'report.html'}"
+        return RunTimeout(line)
 
     def _implicit_types(self) -> tuple[str, ...]:
         """The suite's types whose flags are on (saying which are off), or the defaults."""
@@ -113,7 +123,10 @@ class Campaign:
         if state["status"] == RunStatus.ERROR:
             from matf.errors import RunError
 
-            raise RunError(f"run {run_id} failed: {state.get('error') or 'unknown reason'}")
+            error = str(state.get("error") or "unknown reason")
+            if hit_time_limit(error):
+                raise self._timed_out(run_id, error)
+            raise RunError(f"run {run_id} failed: {error}")
         report = json.loads((self.out / "report.json").read_text(encoding="utf-8"))
         counts = report["run"]["counts"]
         parts = [

@@ -15,7 +15,7 @@ import atexit
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from queue import Queue
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from matf.agents.context import validate_url
 from matf.errors import EnvironmentProblem
 from matf.netguard import check_url
 from matf.options import API, RunOptions, Wording
-from matf.pipeline.supervise import this_process
+from matf.pipeline.supervise import this_process, time_limit_reason
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import TestSpec
@@ -184,9 +184,19 @@ class Platform:
         end(app, self.settings, run_id, reason)
 
     def cancel_run(self, run_id: str, reason: str) -> int:
-        """End the run and drop its executor tasks that have not started; how many were asked."""
+        """End the run and drop its executor tasks that have not started; how many were asked.
+
+        Workers alive now are told (a revoke); what waits in Redis is removed,
+        so a worker started later does not run it either.
+        """
+        from tasks.purge import purge_run
+
         self.stop_run(run_id, reason)
-        return revoke_run(self.app(start=False), self.engine, run_id)
+        app = self.app(start=False)
+        asked = revoke_run(app, self.engine, run_id)
+        with suppress(*monitor.BROKER_ERRORS):
+            purge_run(app, run_id)
+        return asked
 
     def follow(
         self,
@@ -215,7 +225,7 @@ class Platform:
                 with session_scope(self.engine) as session:
                     return progress(session, run_id)
             if time.monotonic() > deadline:
-                self.end_run(run_id, f"run did not finish within {timeout_s:g} s (its time limit)")
+                self.end_run(run_id, time_limit_reason(timeout_s))
                 with session_scope(self.engine) as session:
                     return progress(session, run_id)
             time.sleep(interval_s)

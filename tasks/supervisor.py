@@ -134,12 +134,16 @@ def _held_by_workers(app: Celery, client: redis.Redis) -> set[str]:
     return held
 
 
+def _queue_keys(channel: Any, queue: str) -> list[str]:
+    """The Redis lists of a queue: one per priority step."""
+    return [queue] + [f"{queue}{channel.sep}{p}" for p in channel.priority_steps if p]
+
+
 def _queued_ids(client: redis.Redis, channel: Any, queue: str) -> tuple[set[str], bool]:
     """Task ids waiting in a queue (all its priority lists), and whether all were read."""
-    keys = [queue] + [f"{queue}{channel.sep}{p}" for p in channel.priority_steps if p]
     ids: set[str] = set()
     whole = True
-    for key in keys:
+    for key in _queue_keys(channel, queue):
         whole &= client.llen(key) <= SCAN_LIMIT
         for raw in client.lrange(key, 0, SCAN_LIMIT - 1):
             task_id = _task_id(raw)
@@ -234,8 +238,10 @@ def _supervise_cluster(app: Celery) -> Pass | None:
                 found = holdings(app, client, channel)
                 suspects = Suspects(client)
                 done = Pass()
-                _restore_orphans(app, channel, client, found, suspects, done)
-                for run in _runs(settings):
+                runs = _runs(settings)
+                live = {run.run_id for run in runs}
+                _restore_orphans(app, channel, client, found, suspects, done, live)
+                for run in runs:
                     _look_after(app, settings, run, found, suspects, done)
                 suspects.save()
             client.set(SUPERVISOR_PASS, json.dumps({"at": time.time(), **_summary(done)}))
@@ -261,15 +267,23 @@ def _runs(settings: Settings) -> list[Unfinished]:
 
 
 def _restore_orphans(
-    app: Celery, channel: Any, client: redis.Redis, found: Holdings, suspects: Suspects, done: Pass
+    app: Celery,
+    channel: Any,
+    client: redis.Redis,
+    found: Holdings,
+    suspects: Suspects,
+    done: Pass,
+    live: set[str],
 ) -> None:
-    """Put back in their queues the messages dead workers took."""
+    """Put back in their queues the messages dead workers took for runs in ``live``."""
     settings = settings_of(app)
     for tag, task_id in found.orphans.items():
         if not suspects.confirmed(f"orphan:{tag}"):
             continue
         job = _job_of(task_id)
-        if job is not None and not _may_requeue(settings, job, "its worker stopped"):
+        if job is not None and (
+            job.run_id not in live or not _may_requeue(settings, job, "its worker stopped")
+        ):  # a test of a run that has ended is not run again
             with client.pipeline() as pipe:
                 channel.qos._remove_from_indices(tag, pipe).execute()
             continue
@@ -376,9 +390,12 @@ def end(app: Celery | None, settings: Settings, run_id: str, reason: str) -> Non
         log.warning("supervisor: reports of run %s not written: %s", run_id, exc.message)
     if app is not None:
         from tasks.canvas import revoke_run
+        from tasks.purge import purge_run
 
         with suppress(Exception):  # the run has ended; dropping its messages is a courtesy
             revoke_run(app, engine, run_id)
+        with suppress(*BROKER_ERRORS):
+            purge_run(app, run_id)  # what waits in Redis, for workers not alive now
 
 
 def _gone_reason(driver: str) -> str:

@@ -29,6 +29,7 @@ from matf.storage.runs import fail_run, get_run, load_specs, record_results
 
 MAX_REQUEUES = 3  # a test whose worker dies under it this often is recorded as an error
 WRITING_ALLOWANCE_S = 600  # checking the target and writing the tests, before any test runs
+TIME_LIMIT = "(its time limit)"
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,17 @@ def overdue(run: Unfinished, settings: Settings, now: datetime | None = None) ->
     age = ((now or datetime.now(UTC)) - run.created_at).total_seconds()
     if age <= limit:
         return None
-    return f"run did not finish within {limit:g} s (its time limit)"
+    return time_limit_reason(limit)
+
+
+def time_limit_reason(limit_s: float) -> str:
+    """The reason a run ended at its time limit, whoever ended it (supervisor or CLI)."""
+    return f"run did not finish within {limit_s:g} s {TIME_LIMIT}"
+
+
+def hit_time_limit(reason: str | None) -> bool:
+    """Whether a run's error says it ended at its time limit."""
+    return bool(reason) and str(reason).endswith(TIME_LIMIT)
 
 
 def end_run(sessions: Sessions, run_id: str, reason: str, storage: Path) -> Published | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -67,10 +68,12 @@ def _run(folder: Path) -> models.Run | None:
         return run
 
 
-def _start(folder: Path, site: str, suite: dict[str, object], **env: str) -> subprocess.Popen[str]:
+def _start(
+    folder: Path, site: str, suite: dict[str, object], workers: int = 2, **env: str
+) -> subprocess.Popen[str]:
     (folder / "suite.json").write_text(json.dumps(suite))
     return subprocess.Popen(
-        [*MATF, "run", site, "--suite", "suite.json", "--out", "out", "--workers", "2"],
+        [*MATF, "run", site, "--suite", "suite.json", "--out", "out", "--workers", str(workers)],
         cwd=folder,
         env=subprocess_env(folder, **env),
         stdout=subprocess.PIPE,
@@ -113,3 +116,46 @@ def test_a_signal_ends_an_embedded_run_as_ctrl_c_does(
     while _alive(started):
         assert time.monotonic() < deadline, [_command(p)[:80] for p in _alive(started)]
         time.sleep(0.2)
+
+
+def _started(folder: Path) -> set[str]:
+    """The tests an executor began, from their persisted ``test_started`` events."""
+    with session_scope(get_engine(f"sqlite:///{folder / 'matf.db'}")) as session:
+        events = session.scalars(select(models.Event).where(models.Event.kind == "test_started"))
+        return {str(event.payload["case_id"]) for event in events}
+
+
+def test_a_run_past_its_time_limit_ends_with_its_reports_and_runs_nothing_more(
+    demo: str, tmp_path: Path
+) -> None:
+    # Given a run of three slow tests on one executor, allowed less time than they take
+    suite = slow_and_quick_suite(demo, slow=3, quick=0, slow_ms=6_000)  # under STEP_TIMEOUT
+    cli = _start(tmp_path, demo, suite, workers=1, MATF_RUN_TIMEOUT="10")
+    try:
+        out, err = cli.communicate(timeout=90)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.communicate()
+    # Then the command says in one line that the run hit its time limit, and exits 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert cli.returncode == 2 and len(lines) == 1, err
+    assert re.fullmatch(
+        r"matf: error: run r-\S+ hit its time limit \(did not finish within 10 s; "
+        r"MATF_RUN_TIMEOUT sets it\): tests without a result are errors in .*report\.html",
+        lines[0],
+    ), lines[0]
+    # And the run ended with its reason, every test in the report, the missing ones as errors
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["run"]["status"] == "error"
+    assert report["run"]["error"] == "run did not finish within 10 s (its time limit)"
+    assert sorted(t["case_id"] for t in report["tests"]) == ["slow-0", "slow-1", "slow-2"]
+    missing = [t for t in report["tests"] if t["status"] == "error"]
+    assert missing and all(t["error"] == "no result: " + report["run"]["error"] for t in missing)
+    # And the tests still queued then never ran: one executor, so at most the one in flight
+    # when the run ended began without a result
+    finished = [t for t in report["tests"] if t not in missing]
+    assert len(_started(tmp_path)) <= len(finished) + 1 < 3
+    # And the log (not a terminal) showed the run moving, a plain line per phase
+    phases = [line.split("] ", 1)[1].split("  ")[0] for line in out.splitlines() if "s] " in line]
+    assert phases[-2:] == ["running tests", "done"] and len(set(phases)) == len(phases), out

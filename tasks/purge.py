@@ -1,0 +1,43 @@
+"""An ended run's messages out of Redis, for the workers a revoke cannot reach.
+
+A revoke (``tasks.canvas.revoke_run``) reaches the workers alive now only: a
+worker started later would still run what waits in the run's queues, and
+Redis would hand back, after its visibility timeout, what a dead worker had
+taken. Both go here. A live worker running one of the run's tests finishes
+it; its acknowledgement finds nothing to remove.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.app import settings_of
+from tasks.heartbeat import redis_client
+from tasks.supervisor import SCAN_LIMIT, _queue_keys, _task_id
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+def purge_run(app: Celery, run_id: str) -> int:
+    """Remove the run's messages from its queues and from Redis' unacked hash; how many."""
+    settings = settings_of(app)
+    if settings.redis_url is None:
+        return 0  # embedded: the revoke reached every worker there is
+    prefix, removed = f"{run_id}:", 0
+    client = redis_client(str(settings.redis_url), timeout_s=5.0)
+    try:
+        with app.connection_for_write() as conn:
+            channel = conn.default_channel
+            for key in [k for queue in app.amqp.queues for k in _queue_keys(channel, queue)]:
+                for raw in client.lrange(key, 0, SCAN_LIMIT - 1):
+                    if (_task_id(raw) or "").startswith(prefix):
+                        removed += int(client.lrem(key, 1, raw))
+            for tag, raw in client.hgetall(channel.unacked_key).items():
+                if (_task_id(raw, unacked=True) or "").startswith(prefix):
+                    with client.pipeline() as pipe:
+                        channel.qos._remove_from_indices(tag, pipe).execute()
+                    removed += 1
+    finally:
+        client.close()
+    return removed
