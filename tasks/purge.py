@@ -9,7 +9,7 @@ it; its acknowledgement finds nothing to remove.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tasks.app import settings_of
 from tasks.heartbeat import redis_client
@@ -32,7 +32,7 @@ def purge_run(app: Celery, run_id: str) -> int:
             for key in [k for queue in app.amqp.queues for k in _queue_keys(channel, queue)]:
                 for raw in client.lrange(key, 0, SCAN_LIMIT - 1):
                     if (_task_id(raw) or "").startswith(prefix):
-                        removed += int(client.lrem(key, 1, raw))
+                        removed += int(client.lrem(key, 1, cast(str, raw)))  # bytes, as stored
             for tag, raw in client.hgetall(channel.unacked_key).items():
                 if (_task_id(raw, unacked=True) or "").startswith(prefix):
                     with client.pipeline() as pipe:
