@@ -24,7 +24,7 @@ def _in_redis(cluster: Cluster, run_id: str) -> tuple[list[str], list[str]]:
     """The run's task ids waiting in a queue, and those a worker took (Redis' unacked hash)."""
     client = redis.Redis.from_url(cluster.redis.url)
     try:
-        lists = [key for key in client.keys() if client.type(key) == b"list"]
+        lists = [key for key in client.scan_iter() if client.type(key) == b"list"]
         queued = [raw for key in lists for raw in client.lrange(key, 0, -1)]
         taken = [json.dumps(json.loads(raw)[0]) for raw in client.hgetall("unacked").values()]
     finally:
