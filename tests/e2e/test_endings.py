@@ -83,7 +83,7 @@ def _start(
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_ends_an_embedded_run_as_ctrl_c_does(
     signum: signal.Signals, demo: str, tmp_path: Path
 ) -> None:
