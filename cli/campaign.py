@@ -85,7 +85,13 @@ class Campaign:
             run_id, result = platform.start_run(
                 self.url, self.options, specs, wording=COMMAND_LINE, follow_result=True
             )
-            state = platform.follow(run_id, result, self.settings.matf_run_timeout, progress.update)
+            state = platform.follow(
+                run_id,
+                result,
+                self.settings.matf_run_timeout,
+                progress.update,
+                on_notice=progress.notice,
+            )
             progress.update(state)  # how it ended, when follow ended it (its time limit)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli/interrupts.py)
             progress.close()

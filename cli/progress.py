@@ -79,6 +79,14 @@ class Progress:
             self._phase, self._batch, self._said_at = state.get("phase"), batch, now
         return due
 
+    def notice(self, text: str) -> None:
+        """A line that stays (the broker lost, then back), above the live line."""
+        if self.live:
+            self.stream.write("\r\033[2K" + text + "\n" + self._last)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self.live and self._last:
             self.stream.write("\r\033[2K")

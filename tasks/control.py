@@ -15,7 +15,7 @@ import atexit
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from pathlib import Path
 from queue import Queue
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import create_run, fail_run, progress, save_cases
 from tasks import live, monitor
 from tasks.app import make_celery
+from tasks.brokerwatch import BrokerWatch
 from tasks.canvas import revoke_run, run_signature
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
     from tasks.embedded import EmbeddedWorkers
     from tasks.supervisor import Supervisor
+
+BROKER_PING_S = 1.0  # how often a followed run's command pings the broker (distributed)
 
 
 def check_run(settings: Settings, target: str, options: RunOptions, wording: Wording = API) -> str:
@@ -205,30 +208,48 @@ class Platform:
         timeout_s: float,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         interval_s: float = 0.2,
+        on_notice: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Wait for the run to end; return its final progress state.
 
         The canvas' results are read too, so a task that failed before it could
         write (say, a worker that sees another database) still ends the wait.
+        In distributed mode the broker is pinged about once a second: losing it
+        and getting it back are each told once to ``on_notice``, and while it is
+        away only the database is read (the run goes on when Redis is back).
         """
         deadline = time.monotonic() + timeout_s
-        while True:
-            with session_scope(self.engine) as session:
-                state = progress(session, run_id)
-            if on_progress is not None:
-                on_progress(state)
-            if RunStatus(state["status"]).final:
-                return state
-            failure = _canvas_failure(result)
-            if failure is not None:
-                self.stop_run(run_id, failure)
+        pinged_at = 0.0
+        with ExitStack() as stack:
+            watch = self._broker_watch(on_notice)
+            if watch is not None:
+                stack.callback(watch.stop)
+            while True:
                 with session_scope(self.engine) as session:
-                    return progress(session, run_id)
-            if time.monotonic() > deadline:
-                self.end_run(run_id, time_limit_reason(timeout_s))
-                with session_scope(self.engine) as session:
-                    return progress(session, run_id)
-            time.sleep(interval_s)
+                    state = progress(session, run_id)
+                if on_progress is not None:
+                    on_progress(state)
+                if RunStatus(state["status"]).final:
+                    return state
+                if watch is not None and time.monotonic() - pinged_at >= BROKER_PING_S:
+                    pinged_at = time.monotonic()
+                    watch.check()
+                broker_lost = watch is not None and watch.lost_at is not None
+                failure = None if broker_lost else _canvas_failure(result)
+                if failure is not None:
+                    self.stop_run(run_id, failure)
+                    break
+                if time.monotonic() > deadline:
+                    self.end_run(run_id, time_limit_reason(timeout_s))
+                    break
+                time.sleep(interval_s)
+        with session_scope(self.engine) as session:
+            return progress(session, run_id)
+
+    def _broker_watch(self, on_notice: Callable[[str], None] | None) -> BrokerWatch | None:
+        if not self.distributed or on_notice is None or not self.settings.redis_url:
+            return None
+        return BrokerWatch(self.settings.redis_url, interval_s=BROKER_PING_S, say=on_notice)
 
     # -- health -------------------------------------------------------------------------
 

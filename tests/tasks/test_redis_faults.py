@@ -64,6 +64,10 @@ def test_redis_restarted_with_its_data_mid_run_keeps_every_finished_result(
     assert all(t["status"] == "passed" for t in report["tests"])
     stored = cluster.results(report["run"]["id"])
     assert sorted(case for case, _browser, _status in stored) == ids
+    # And the command said once that the broker went, and once that it came back
+    assert stderr.count("matf: lost the broker at redis://127.0.0.1:") == 1, stderr
+    assert stderr.count("matf: broker back after") == 1, stderr
+    assert "Traceback" not in stderr
 
 
 def test_publish_gives_up_on_a_broker_that_is_down_without_raising(
