@@ -48,6 +48,17 @@ def slow_and_quick_suite(site: str, slow: int, quick: int, slow_ms: int = 3000) 
     return {"version": 1, "tests": tests}
 
 
+def finish(cli: subprocess.Popen[str], timeout_s: float = 240) -> tuple[int, str, str]:
+    """Wait for a ``matf run``: its exit code, stdout and stderr; fail the test if it hangs."""
+    try:
+        stdout, stderr = cli.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        cli.kill()
+        stdout, stderr = cli.communicate()
+        raise AssertionError("the run never ended:\n" + stdout + stderr) from None
+    return cli.returncode, stdout, stderr
+
+
 class Cluster:
     """Redis, a control worker, an executor worker and beat, in ``folder``."""
 

@@ -11,31 +11,10 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.cluster import Cluster, slow_and_quick_suite
+from tests.cluster import Cluster, finish, slow_and_quick_suite
 from tests.conftest import MATF, subprocess_env
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    started = Cluster(tmp_path)
-    yield started
-    started.stop()
-
-
-def _finish(cli: Any, timeout_s: float = 180) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = cli.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        cli.kill()
-        stdout, stderr = cli.communicate()
-        raise AssertionError("the run never ended:\n" + stdout + stderr) from None
-    return cli.returncode, stdout, stderr
 
 
 def test_a_busy_executor_worker_scaled_down_and_replaced_loses_no_test_and_duplicates_none(
@@ -50,7 +29,7 @@ def test_a_busy_executor_worker_scaled_down_and_replaced_loses_no_test_and_dupli
     old.send_signal(signal.SIGTERM)
     cluster.restart_executor()
     # Then the old one finishes what it runs and goes; the run passes, every test once
-    code, stdout, stderr = _finish(cli)
+    code, stdout, stderr = finish(cli)
     assert code == 0, stdout + stderr
     assert old.wait(60) == 0
     assert "Warm shutdown" in cluster.log("executor")
@@ -97,7 +76,7 @@ def test_two_embedded_runs_at_once_on_one_database_both_finish_with_every_result
         )
         for name in suites
     }
-    ended = {name: _finish(cli) for name, cli in runs.items()}
+    ended = {name: finish(cli) for name, cli in runs.items()}
     # Then both pass with each of their tests reported once, and the database never locked
     for name, (code, stdout, stderr) in ended.items():
         assert code == 0, stdout + stderr

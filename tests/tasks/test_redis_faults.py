@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,9 @@ from matf.spec import TestSpec
 from tasks.app import make_celery
 from tasks.base import MatfTask
 from tasks.telemetry import publish
-from tests.cluster import Cluster, slow_and_quick_suite
+from tests.cluster import Cluster, finish, slow_and_quick_suite
 from tests.conftest import make_settings, subprocess_env
 from tests.services import RedisServer, start_worker, stop_process
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    started = Cluster(tmp_path)
-    yield started
-    started.stop()
-
-
-def _finish(cli: Any, timeout_s: float = 180) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = cli.communicate(timeout=timeout_s)
-    except Exception:
-        cli.kill()
-        stdout, stderr = cli.communicate()
-        raise AssertionError("the run never ended:\n" + stdout + stderr) from None
-    return cli.returncode, stdout, stderr
 
 
 def test_redis_restarted_with_its_data_mid_run_keeps_every_finished_result(
@@ -55,7 +37,7 @@ def test_redis_restarted_with_its_data_mid_run_keeps_every_finished_result(
     time.sleep(3)
     cluster.redis.restart()
     # Then the run ends with a verdict, every test reported and stored exactly once
-    code, stdout, stderr = _finish(cli)
+    code, stdout, stderr = finish(cli)
     assert code == 0, stdout + stderr
     report = json.loads((cluster.folder / "out" / "report.json").read_text())
     assert report["run"]["status"] == "passed"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +18,9 @@ import pytest
 
 from matf.storage.db import get_engine
 from tasks import monitor
-from tests.cluster import Cluster, slow_and_quick_suite
+from tests.cluster import Cluster, finish, slow_and_quick_suite
 
 ENDED = ("passed", "failed", "error")
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    started = Cluster(tmp_path)
-    yield started
-    started.stop()
-
-
-def _finish(cli: Any, timeout_s: float = 240) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = cli.communicate(timeout=timeout_s)
-    except Exception:
-        cli.kill()
-        stdout, stderr = cli.communicate()
-        raise AssertionError("the run never ended:\n" + stdout + stderr) from None
-    return cli.returncode, stdout, stderr
 
 
 def _report(cluster: Cluster) -> dict[str, Any]:
@@ -67,7 +49,7 @@ def test_an_executor_worker_killed_whole_and_restarted_loses_no_test(
     time.sleep(5)
     cluster.restart_executor()
     # Then the supervisor puts its messages back: every test once, all passed
-    code, stdout, stderr = _finish(cli)
+    code, stdout, stderr = finish(cli)
     assert code == 0, stdout + stderr
     report = _exactly_once(cluster, suite)
     assert all(t["status"] == "passed" for t in report["tests"])
@@ -91,7 +73,7 @@ def test_an_executor_worker_that_never_comes_back_ends_the_run_with_a_reason(
         cluster.wait_until(lambda s: s is not None and s[1] == "executing")
         time.sleep(2.0)
         cluster.kill_executor()
-        code, stdout, stderr = _finish(cli)
+        code, stdout, stderr = finish(cli)
     finally:
         cluster.stop()
     # Then the run ends in error, saying why in one line, with the reports written
@@ -116,7 +98,7 @@ def test_redis_restarted_without_its_data_loses_no_finished_result(
     time.sleep(3)
     cluster.redis.restart()
     # Then the tests whose messages were lost run again and the report still comes
-    code, stdout, stderr = _finish(cli)
+    code, stdout, stderr = finish(cli)
     assert code == 0, stdout + stderr
     report = _exactly_once(cluster, suite)
     assert all(t["status"] == "passed" for t in report["tests"])
@@ -141,10 +123,10 @@ def test_the_control_worker_killed_mid_phase_and_restarted_finishes_the_run(
             time.sleep(3)
             cluster.restart_control()
             break
-        _finish(cli)
+        finish(cli)
     else:
         pytest.fail(f"three runs went through {phase} before the worker could be killed")
-    code, stdout, stderr = _finish(cli)
+    code, stdout, stderr = finish(cli)
     assert code == 0, stdout + stderr
     report = _report(cluster)
     assert report["run"]["status"] == "passed" and report["tests"]
