@@ -96,7 +96,7 @@ class Campaign:
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli/interrupts.py)
             progress.close()
             if run_id is not None:
-                platform.stop_run(run_id, run_reason(exc))
+                platform.interrupt_run(run_id, run_reason(exc))
             raise  # no graceful stop: tests in flight would hold us
         except BaseException:
             progress.close()

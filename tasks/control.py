@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tasks.embedded import EmbeddedWorkers
     from tasks.supervisor import Supervisor
 
+INTERRUPT_WAIT_S = 5.0  # an interrupted command waits this long to drop its run's tests
 BROKER_PING_S = 1.0  # how often a followed run's command pings the broker (distributed)
 
 
@@ -187,14 +188,31 @@ class Platform:
         end(app, self.settings, run_id, reason)
 
     def cancel_run(self, run_id: str, reason: str) -> int:
-        """End the run and drop its executor tasks that have not started; how many were asked.
+        """End the run and drop its executor tasks that have not started; how many were asked."""
+        self.stop_run(run_id, reason)
+        return self._drop_messages(run_id)
 
-        Workers alive now are told (a revoke); what waits in Redis is removed,
-        so a worker started later does not run it either.
+    def interrupt_run(self, run_id: str, reason: str, wait_s: float = INTERRUPT_WAIT_S) -> None:
+        """End the run of a command interrupted (Ctrl-C, SIGTERM, SIGHUP), without delay.
+
+        Marked ended at once. In distributed mode its tests still waiting are
+        dropped too, for up to ``wait_s``: a broker that is away must not hold
+        up a Ctrl-C (a test left then may still run, and changes nothing: the
+        run has its verdict). Embedded, the workers end with this process.
         """
+        self.stop_run(run_id, reason)
+        if self.distributed:
+            dropping = threading.Thread(
+                target=self._drop_messages, args=(run_id,), name="drop a run's tests", daemon=True
+            )
+            dropping.start()
+            dropping.join(wait_s)
+
+    def _drop_messages(self, run_id: str) -> int:
+        """Workers alive now are told (a revoke); what waits in Redis is removed,
+        so a worker started later does not run it either. How many were asked."""
         from tasks.purge import purge_run
 
-        self.stop_run(run_id, reason)
         app = self.app(start=False)
         asked = revoke_run(app, self.engine, run_id)
         with suppress(*monitor.BROKER_ERRORS):

@@ -1,4 +1,4 @@
-"""A run past its time limit (distributed): ended with a reason, and nothing of it runs later.
+"""A run past its time limit, or interrupted (distributed): ended, and nothing of it runs later.
 
 Issue 12's row: the executor worker dies and never comes back; the command
 gives up at ``MATF_RUN_TIMEOUT``; before, the run's tests waited in Redis (in
@@ -9,6 +9,8 @@ on a run already ended.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from sqlalchemy import select
 
 from matf.storage import models
 from matf.storage.db import session_scope
-from tests.cluster import Cluster, slow_and_quick_suite
+from tests.cluster import Cluster, finish, slow_and_quick_suite
 
 
 def _in_redis(cluster: Cluster, run_id: str) -> tuple[list[str], list[str]]:
@@ -53,6 +55,16 @@ def _started(cluster: Cluster) -> set[str]:
         return {str(event.payload["case_id"]) for event in events}
 
 
+def _taken(cluster: Cluster, cli: subprocess.Popen[str], queued: int, taken: int) -> str:
+    """Wait until the executing run has ``queued`` tests waiting and ``taken`` held; its id."""
+    deadline, run_id = time.monotonic() + 40, None
+    while run_id is None or [len(ids) for ids in _in_redis(cluster, run_id)] != [queued, taken]:
+        assert time.monotonic() < deadline and cli.poll() is None, "no test was taken"
+        run_id = _run_id(cluster)
+        time.sleep(0.05)
+    return run_id
+
+
 def test_a_run_past_its_time_limit_leaves_no_test_for_a_worker_started_later(
     tmp_path: Path, healthy_demo: str
 ) -> None:
@@ -61,11 +73,7 @@ def test_a_run_past_its_time_limit_leaves_no_test_for_a_worker_started_later(
         suite = slow_and_quick_suite(healthy_demo, slow=2, quick=4, slow_ms=30_000)
         cli = cluster.start_run(healthy_demo, suite=suite)
         # When the executor worker dies holding two tests, four still queued
-        deadline, run_id = time.monotonic() + 40, None
-        while run_id is None or [len(ids) for ids in _in_redis(cluster, run_id)] != [4, 2]:
-            assert time.monotonic() < deadline and cli.poll() is None, "no test was taken"
-            run_id = _run_id(cluster)
-            time.sleep(0.05)
+        run_id = _taken(cluster, cli, queued=4, taken=2)
         cluster.kill_executor()
         try:
             _out, err = cli.communicate(timeout=60)
@@ -88,3 +96,21 @@ def test_a_run_past_its_time_limit_leaves_no_test_for_a_worker_started_later(
         assert _started(cluster) == began
     finally:
         cluster.stop()
+
+
+def test_an_interrupted_run_leaves_no_test_waiting_for_the_cluster(
+    cluster: Cluster, healthy_demo: str
+) -> None:
+    suite = slow_and_quick_suite(healthy_demo, slow=2, quick=4, slow_ms=8_000)
+    cli = cluster.start_run(healthy_demo, suite=suite)
+    # When its command is stopped (SIGTERM) with two tests running, four queued
+    run_id = _taken(cluster, cli, queued=4, taken=2)
+    cli.send_signal(signal.SIGTERM)
+    code, _out, err = finish(cli, timeout_s=30)
+    # Then it ends in one line, its run marked, and none of its queued tests is left to run
+    assert code == 143 and "matf: interrupted by SIGTERM" in err, err
+    state = cluster.run_state()
+    assert state is not None and state[0] == "error"
+    assert _in_redis(cluster, run_id)[0] == []
+    time.sleep(10)  # the running ones finish; a queued one would have started by now
+    assert len(_started(cluster)) == 2
