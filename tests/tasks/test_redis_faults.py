@@ -1,5 +1,8 @@
 """Redis goes away and comes back: finished tests keep their results, workers say so once.
 
+Restarted with its data or without (then the run supervisor, tasks/supervisor.py,
+sends again what was lost, and the report once every result is stored).
+
 Telemetry (events, a result on its way to the logger) is best effort: it
 waits a while for the broker, then gives up with one warning line, and
 never fails the test that finished. Real Redis, real workers, real Chromium.
@@ -26,14 +29,16 @@ from tests.conftest import make_settings, subprocess_env
 from tests.services import RedisServer, start_worker, stop_process
 
 
-def test_redis_restarted_with_its_data_mid_run_keeps_every_finished_result(
-    cluster: Cluster, healthy_demo: str
+@pytest.mark.parametrize("shutdown", ["save", "nosave"])
+def test_redis_restarted_mid_run_keeps_every_finished_result(
+    cluster: Cluster, healthy_demo: str, shutdown: str
 ) -> None:
     suite = slow_and_quick_suite(healthy_demo, slow=4, quick=4, slow_ms=2500)
     cli = cluster.start_run(healthy_demo, suite=suite)
-    # When Redis shuts down (saving its data) as two tests finished and two begin
+    # When Redis shuts down as two tests finished and two begin: saving its data,
+    # or not (the queues, the taken messages and the chord's state are gone)
     cluster.wait_until(lambda s: s is not None and s[2] >= 2)
-    cluster.redis.shutdown("save")
+    cluster.redis.shutdown(shutdown)
     time.sleep(3)
     cluster.redis.restart()
     # Then the run ends with a verdict, every test reported and stored exactly once

@@ -1,8 +1,8 @@
 """The run supervisor finishes what workers and Redis drop (distributed mode, real processes).
 
 Each test is one row of issue 12's table of faults: a whole executor worker
-killed (restarted, or never), Redis restarted without its data, the control
-worker killed while the run is writing or reporting. Every run ends, with
+killed (restarted, or never), the control worker killed while the run is
+writing or reporting (Redis restarted without its data: test_redis_faults.py). Every run ends, with
 every test exactly once, or in error with a one-line reason, well before
 Redis' visibility timeout (an hour) would have delivered anything again.
 """
@@ -85,23 +85,6 @@ def test_an_executor_worker_that_never_comes_back_ends_the_run_with_a_reason(
     missing = [t for t in report["tests"] if t["status"] == "error"]
     assert missing and all("within 45 s" in t["error"] for t in missing)
     assert len(report["tests"]) == len(suite["tests"])
-
-
-def test_redis_restarted_without_its_data_loses_no_finished_result(
-    cluster: Cluster, healthy_demo: str
-) -> None:
-    suite = slow_and_quick_suite(healthy_demo, slow=3, quick=5, slow_ms=2500)
-    cli = cluster.start_run(healthy_demo, suite=suite)
-    # When Redis goes down with the queues and the chord's state, mid-run
-    cluster.wait_until(lambda s: s is not None and s[2] >= 2)
-    cluster.redis.shutdown("nosave")
-    time.sleep(3)
-    cluster.redis.restart()
-    # Then the tests whose messages were lost run again and the report still comes
-    code, stdout, stderr = finish(cli)
-    assert code == 0, stdout + stderr
-    report = _exactly_once(cluster, suite)
-    assert all(t["status"] == "passed" for t in report["tests"])
 
 
 @pytest.mark.parametrize("phase", ["writing", "reporting"])
