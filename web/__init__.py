@@ -19,6 +19,7 @@ from matf.secrets.production import check_production
 from matf.settings import Settings, load_settings
 from matf.storage.db import get_engine
 from tasks.control import Platform
+from web.bodies import MAX_BYTES
 from web.security import KeyCache
 
 log = logging.getLogger("matf.web")
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, runtime: Platform | None = None
         MATF_RUNTIME=runtime or Platform(settings),
         MATF_JWT_SECRET=settings.jwt_secret or _development_secret(settings),
         MATF_KEY_CACHE=KeyCache(),
-        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BYTES,
         SESSION_COOKIE_SECURE=settings.matf_env == "production",
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
@@ -151,10 +152,21 @@ def logout() -> WerkzeugResponse:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a local path: an open redirect would make the sign-in page a phishing tool."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+    """Only a local path, else the home page: an open redirect would make sign-in a phishing tool.
+
+    Browsers drop tabs and newlines anywhere in a URL and read a backslash as a
+    slash, so ``/<tab>/evil.example`` and ``/\\evil.example`` leave the origin; any
+    control character, any backslash, ``//`` at the start, a scheme or a host
+    refuses the value. What is kept is therefore also safe in a Location header.
+    """
+    if not value or not value.startswith("/") or "\\" in value or value.startswith("//"):
+        return "/"
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
 
 
 @bp.app_context_processor

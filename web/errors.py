@@ -17,6 +17,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from matf.errors import MatfError
+from web.bodies import too_large
 from web.openapi import RequestInvalid
 
 log = logging.getLogger("matf.web")
@@ -62,6 +63,7 @@ def install_errors(app: Flask) -> None:
         detail = {
             404: f"no such resource: {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
+            413: too_large(),
         }.get(status, exc.description or HTTPStatus(status).phrase)
         response = problem(status, detail)
         if status == 405 and exc.get_response().headers.get("Allow"):

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from matf.errors import NotFound, UsageError
+from web.bodies import json_body
 from web.security import authorize
 
 PROBLEM = "Problem"
@@ -31,6 +32,7 @@ ERROR_STATUSES = {
     403: "The role may not do this",
     404: "Not found",
     409: "Conflict",
+    413: "The body is too large",
     415: "Not JSON",
     422: "Invalid input",
     429: "Too many requests",
@@ -172,7 +174,7 @@ def _errors(
     if query is not None or body is not None:
         codes.add(422)
     if body is not None:
-        codes.add(415)
+        codes |= {400, 413, 415}  # bodies.json_body's limits
     return tuple(sorted(codes))
 
 
@@ -275,10 +277,7 @@ def _query_dict(model: type[BaseModel]) -> dict[str, Any]:
 def _json_body() -> Any:
     if not request.is_json:
         raise NotJson("send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise RequestInvalid("the body is not valid JSON")
-    return data
+    return json_body()
 
 
 class NotJson(UsageError):
