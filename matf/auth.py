@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,10 +121,31 @@ def decode_token(secret: str, token: str) -> dict[str, Any]:
 # -- users -------------------------------------------------------------------------
 
 
+def check_name(what: str, value: str) -> str:
+    """``value`` if it holds no control character (C0, DEL, C1, line breaks, bidi overrides).
+
+    Names are shown in the dashboard, the CLI's output and logs, where such a
+    character could hide text, forge a line or move the cursor.
+    """
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            raise UsageError(
+                f"{what} may not contain control characters "
+                f"(U+{ord(char):04X} at position {index + 1})"
+            )
+    return value
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def create_user(
     session: Session, email: str, password: str, role: str = "viewer", name: str = ""
 ) -> User:
     email = normalize_email(email)
+    name = check_name("a user's name", name)
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise Conflict(f"a user with email {email} exists already")
     user = User(
@@ -135,7 +157,7 @@ def create_user(
 
 
 def normalize_email(email: str) -> str:
-    email = email.strip().lower()
+    email = check_name("an email address", email.strip().lower())
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
         raise UsageError(f"not an email address: {email[:80]!r}")
@@ -180,7 +202,7 @@ def create_api_key(
     """A new key and its plain text, which is never stored and shown only now."""
     prefix = KEY_PREFIX + secrets.token_hex(4)
     plain = f"{prefix}.{secrets.token_urlsafe(32)}"
-    name = name.strip()
+    name = check_name("an API key's name", name.strip())
     if not name or len(name) > 200:
         raise UsageError("an API key needs a name of 1 to 200 characters")
     row = ApiKey(

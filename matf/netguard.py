@@ -20,11 +20,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from matf.errors import ConfigError, TargetForbidden, TargetUnreachable
 
@@ -41,6 +43,11 @@ _RFC1918 = tuple(
 _UNIQUE_LOCAL_V6 = ipaddress.IPv6Network("fc00::/7")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _HINT = "allow it with MATF_ALLOWED_TARGETS"
+REDIRECT_HOPS = 10  # Chromium follows 20; past these the run's own guard still checks each one
+REDIRECT_BUDGET_S = 2.0  # for the whole walk: a slow target is accepted as it was before
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_HEAD = 65_536
+_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # what a request line may hold unquoted
 
 
 @dataclass(frozen=True)
@@ -187,18 +194,25 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     return None
 
 
-def check_address(ip: IPAddress, policy: NetworkPolicy, host: str | None = None) -> None:
-    """Raise TargetForbidden when a guarded run may not reach ``ip`` (``host`` names it)."""
+def refusal(ip: IPAddress, policy: NetworkPolicy, host: str | None = None) -> str | None:
+    """Why a guarded run may not reach ``ip`` (``host`` names it), in words; None if it may."""
     if not policy.guarded:
-        return
+        return None
     reason = forbidden_reason(ip)
     if reason is None or policy.allows_address(ip):
-        return
+        return None
     shown = str(ip)
     if host is None or clean_host(host) == shown:
-        raise TargetForbidden(f"refused: {shown} is {reason} ({_HINT})")
+        return f"{shown} is {reason}"
     verb = "means" if parse_literal(host) is not None else "resolves to"
-    raise TargetForbidden(f"refused: {host} {verb} {shown}, {reason} ({_HINT})")
+    return f"{host} {verb} {shown}, {reason}"
+
+
+def check_address(ip: IPAddress, policy: NetworkPolicy, host: str | None = None) -> None:
+    """Raise TargetForbidden when a guarded run may not reach ``ip`` (``host`` names it)."""
+    why = refusal(ip, policy, host)
+    if why is not None:
+        raise TargetForbidden(f"refused: {why} ({_HINT})")
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -231,8 +245,13 @@ def check_host(host: str, port: int, policy: NetworkPolicy) -> list[str]:
     return [str(ip) for ip in addresses]
 
 
-def check_url(url: str, policy: NetworkPolicy) -> None:
-    """Refuse a submitted URL whose host a guarded run may not reach."""
+def check_url(url: str, policy: NetworkPolicy) -> list[str]:
+    """Refuse a submitted URL whose host a guarded run may not reach; its vetted addresses."""
+    host, port = _host_port(url)
+    return check_host(host, port, policy)
+
+
+def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url.strip())
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -240,7 +259,128 @@ def check_url(url: str, policy: NetworkPolicy) -> None:
         raise TargetForbidden(f"refused: invalid port in {url!r}") from exc
     if not parts.hostname:
         raise TargetForbidden(f"refused: no host in {url!r}")
-    check_host(unquote(parts.hostname), port, policy)
+    return unquote(parts.hostname), port
+
+
+def check_redirects(
+    url: str,
+    policy: NetworkPolicy,
+    hops: int = REDIRECT_HOPS,
+    budget_s: float = REDIRECT_BUDGET_S,
+) -> None:
+    """Follow a submitted target's redirects, each hop checked as the target was.
+
+    Each hop is fetched (GET, headers only) from the addresses just vetted and
+    never followed automatically; a ``Location`` into a refused range raises
+    TargetForbidden naming the hop. A guarded run checks every connection
+    again anyway, so this walk only answers early: a hop that cannot be
+    reached, does not answer within ``budget_s`` in all, or lies past ``hops``
+    ends the walk and the target is accepted as before.
+    """
+    if not policy.guarded:
+        return
+    deadline = time.monotonic() + budget_s
+    addresses = check_url(url, policy)
+    for hop in range(1, hops + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            location = _redirect_of(url, addresses, left)
+        except (OSError, ValueError, UnicodeError):
+            return  # unreachable, TLS failed, not HTTP: the run will say so
+        if location is None:
+            return
+        url = urljoin(url, location.strip())
+        if urlsplit(url).scheme not in ("http", "https"):
+            return  # the browser leaves the network here, or refuses
+        addresses = _check_hop(url, hop, policy)
+        if not addresses:
+            return
+
+
+def _check_hop(url: str, hop: int, policy: NetworkPolicy) -> list[str]:
+    """The vetted addresses of a redirect's ``url``; TargetForbidden naming the hop."""
+    try:
+        host, port = _host_port(url)
+        addresses = resolve(host, port)
+    except (TargetForbidden, TargetUnreachable):
+        return []  # no host, a bad port or no such name: the browser stops there too
+    if not policy.allows_host(host):
+        for ip in addresses:
+            why = refusal(ip, policy, host)
+            if why is not None:
+                shown = url if url.isprintable() else ascii(url)
+                shown = shown if len(shown) <= 200 else shown[:200] + "..."
+                raise TargetForbidden(
+                    f"target redirects to {shown} (hop {hop}): {why}: refused ({_HINT})"
+                )
+    return [str(ip) for ip in addresses]
+
+
+def _redirect_of(url: str, addresses: list[str], timeout: float) -> str | None:
+    """The ``Location`` a GET of ``url`` answers with, asked of ``addresses`` only.
+
+    Written by hand rather than with ``http.client``, whose timeout is per read:
+    a server that drips its headers byte by byte must not hold the submission
+    past ``timeout`` in all.
+    """
+    deadline = time.monotonic() + timeout
+    parts = urlsplit(url)
+    host, port = _host_port(url)
+    sock = _connect(addresses, port, timeout)
+    try:
+        if parts.scheme == "https":
+            # Only where it points matters here, not who says so: the run checks certificates.
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            name = None if parse_literal(host) is not None else clean_host(host)
+            sock = context.wrap_socket(sock, server_hostname=name)
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), _SAFE)
+        netloc = parts.netloc.rpartition("@")[2].encode("idna").decode("ascii")
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\n"
+            "User-Agent: MATF/0.1 (+redirect check)\r\nAccept: */*\r\n"
+            "Connection: close\r\n\r\n".encode("ascii")
+        )
+        head = _read_head(sock, deadline)
+    finally:
+        sock.close()
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or not status[0].startswith("HTTP/") or int(status[1]) not in _REDIRECTS:
+        return None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "location":
+            return value.strip()
+    return None
+
+
+def _read_head(sock: socket.socket, deadline: float) -> bytes:
+    """A response's status line and headers, read until ``deadline`` at the latest."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or len(data) > _MAX_HEAD:
+            raise TimeoutError("no complete answer in time")
+        sock.settimeout(left)
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.partition(b"\r\n\r\n")[0]
+
+
+def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    last: OSError | None = None
+    for ip in addresses:
+        try:
+            return socket.create_connection((ip, port), timeout=timeout)
+        except OSError as exc:
+            last = exc
+    raise last or OSError("no address")
 
 
 def open_connection(

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from matf.agents import AGENTS
 from matf.agents.context import validate_url
 from matf.errors import EnvironmentProblem
-from matf.netguard import check_url
+from matf.netguard import check_redirects
 from matf.options import API, RunOptions, Wording
 from matf.pipeline.supervise import this_process, time_limit_reason
 from matf.results import RunStatus
@@ -52,13 +52,13 @@ BROKER_PING_S = 1.0  # how often a followed run's command pings the broker (dist
 def check_run(settings: Settings, target: str, options: RunOptions, wording: Wording = API) -> str:
     """The run's target, normalised, once it and ``options`` pass every check.
 
-    A guarded run's target must not be on an internal address (checked here,
-    and again at every connection the run makes).
+    A guarded run's target must not be on an internal address, nor redirect to
+    one (checked here, hop by hop, and again at every connection the run makes).
     """
     url = validate_url(target)
     options.checked(settings, wording)
     if options.network.guarded:
-        check_url(url, options.guard)
+        check_redirects(url, options.guard)
     return url
 
 

@@ -10,6 +10,7 @@ checked where the connection is made, and never reaches the internal server.
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from matf.agents.explore import explore
 from matf.browser.guard import context_options, guard_for
 from matf.browser.pool import BrowserPool
 from matf.errors import ConfigError, TargetForbidden
-from matf.netguard import NetworkPolicy, check_host, check_url, parse_literal
+from matf.netguard import NetworkPolicy, check_host, check_redirects, check_url, parse_literal
 from matf.options import NetworkOptions, RunOptions
 from matf.pipeline.fanout import ExecutorJob, HealRequest
 from matf.spec import parse_spec
@@ -203,6 +204,64 @@ def test_a_submitted_url_is_checked_before_the_run_starts() -> None:
         check_url("http://%31%32%37.0.0.1/", GUARDED)  # Chromium percent-decodes hosts
     check_url("https://93.184.215.14/", GUARDED)
     check_url("http://127.0.0.1:3000/", NetworkPolicy())  # the CLI's developer case
+
+
+# --- at submission: the target's redirects, hop by hop ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        ("INTERNAL", "127.0.0.2 is a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "the cloud metadata address"),
+        ("http://10.0.0.5:8080/", "a private address"),
+        ("http://0.0.0.0:1/", "an unspecified address"),
+    ],
+)
+def test_a_redirect_into_a_refused_range_is_refused_naming_the_hop(
+    allowed: _Site, internal: _Site, to: str, reason: str
+) -> None:
+    # Given an allowed target (127.0.0.1 is allow-listed) that redirects inside,
+    # by way of a second, relative redirect on the same allowed host
+    target = internal.url("/from-submission") if to == "INTERNAL" else to
+    first_hop = f"/redirect?to={target}"
+    url = allowed.url(f"/redirect?to={first_hop}")
+    # When the submission's redirects are checked, Then hop 2 is named and refused
+    with pytest.raises(TargetForbidden) as caught:
+        check_redirects(url, ALLOW_LOOPBACK_ONE)
+    message = str(caught.value)
+    assert message.startswith(f"target redirects to {target} (hop 2): ")
+    assert reason in message and "refused" in message and "\n" not in message
+    assert "/from-submission" not in internal.hits  # the refused hop is never fetched
+
+
+def test_redirects_within_the_allowed_ranges_pass_and_the_policy_covers_every_hop(
+    allowed: _Site, internal: _Site
+) -> None:
+    hop = allowed.url(f"/redirect?to={allowed.url('/landing')}")
+    check_redirects(hop, ALLOW_LOOPBACK_ONE)  # raises if refused
+    assert "/landing" in allowed.hits
+    into_internal = allowed.url(f"/redirect?to={internal.url('/allowed-too')}")
+    check_redirects(into_internal, NetworkPolicy.guard("127.0.0.0/8"))
+    assert "/allowed-too" in internal.hits
+    check_redirects(into_internal, NetworkPolicy())  # unguarded, as the CLI runs: no walk
+
+
+def test_a_target_that_does_not_answer_is_accepted_as_before() -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    check_redirects(f"http://127.0.0.1:{port}/", ALLOW_LOOPBACK_ONE)
+    with socket.socket() as silent:  # listens, never answers: the budget ends the walk
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        check_redirects(silent_url(silent), ALLOW_LOOPBACK_ONE, budget_s=0.3)
+    with pytest.raises(TargetForbidden, match="127.0.0.2 is a loopback address"):
+        check_redirects("http://127.0.0.2:1/", ALLOW_LOOPBACK_ONE)  # the target itself
+
+
+def silent_url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
 # --- check_target (urllib), every hop ------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from sqlalchemy import select
 
-from matf.auth import create_api_key, create_user, revoke_api_key
+from matf.auth import check_name, create_api_key, create_user, revoke_api_key
 from matf.errors import NotFound, UsageError
 from matf.secrets.keyring import keyring_from_settings
 from matf.secrets.store import SecretInfo, delete_secret, list_secrets, put_secret
@@ -68,6 +68,8 @@ def add_user(body: UserCreate) -> UserOut:
 )
 def edit_user(user_id: int, body: UserUpdate) -> UserOut:
     me = authorize("admin")
+    if body.name is not None:
+        check_name("a user's name", body.name)
     with db(write=True) as session:
         user = session.get(User, user_id)
         if user is None:
