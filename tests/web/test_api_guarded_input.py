@@ -101,7 +101,10 @@ def test_names_with_control_characters_are_refused_through_the_api(api: ApiServe
                 assert answer.status_code == 400, (kind, answer.text)
                 assert answer.headers["content-type"] == "application/problem+json"
                 detail = answer.json()["detail"]
-                assert f"may not contain control characters (U+{ord(char):04X}" in detail
+                named = f"may not contain control characters (U+{ord(char):04X}"
+                if char == "\x00":  # refused with the body, before any field is read
+                    named = "the body holds a NUL character"
+                assert named in detail, (kind, detail)
                 assert char not in detail
         users = admin.get("/api/v1/users").json()["items"]
         keys = admin.get("/api/v1/keys").json()["items"]
