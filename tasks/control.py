@@ -15,7 +15,7 @@ import atexit
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from queue import Queue
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from matf.storage.runs import create_run, fail_run, progress, save_cases
 from tasks import live, monitor
 from tasks.app import make_celery
 from tasks.brokerwatch import BrokerWatch
-from tasks.canvas import revoke_run, run_signature
+from tasks.canvas import run_signature
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -189,8 +189,10 @@ class Platform:
 
     def cancel_run(self, run_id: str, reason: str) -> int:
         """End the run and drop its executor tasks that have not started; how many were asked."""
+        from tasks.purge import drop_run
+
         self.stop_run(run_id, reason)
-        return self._drop_messages(run_id)
+        return drop_run(self.app(start=False), self.engine, run_id)
 
     def interrupt_run(self, run_id: str, reason: str, wait_s: float = INTERRUPT_WAIT_S) -> None:
         """End the run of a command interrupted (Ctrl-C, SIGTERM, SIGHUP), without delay.
@@ -200,24 +202,18 @@ class Platform:
         up a Ctrl-C (a test left then may still run, and changes nothing: the
         run has its verdict). Embedded, the workers end with this process.
         """
+        from tasks.purge import drop_run
+
         self.stop_run(run_id, reason)
         if self.distributed:
             dropping = threading.Thread(
-                target=self._drop_messages, args=(run_id,), name="drop a run's tests", daemon=True
+                target=drop_run,
+                args=(self.app(start=False), self.engine, run_id),
+                name="drop a run's tests",
+                daemon=True,
             )
             dropping.start()
             dropping.join(wait_s)
-
-    def _drop_messages(self, run_id: str) -> int:
-        """Workers alive now are told (a revoke); what waits in Redis is removed,
-        so a worker started later does not run it either. How many were asked."""
-        from tasks.purge import purge_run
-
-        app = self.app(start=False)
-        asked = revoke_run(app, self.engine, run_id)
-        with suppress(*monitor.BROKER_ERRORS):
-            purge_run(app, run_id)
-        return asked
 
     def follow(
         self,

@@ -9,14 +9,29 @@ it; its acknowledgement finds nothing to remove.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING, cast
 
 from tasks.app import settings_of
+from tasks.canvas import revoke_run
 from tasks.heartbeat import redis_client
-from tasks.supervisor import SCAN_LIMIT, _queue_keys, _task_id
+from tasks.monitor import BROKER_ERRORS
+from tasks.supervisor import SCAN_LIMIT, forget_unacked, queue_keys, task_id_of
 
 if TYPE_CHECKING:
     from celery import Celery
+    from sqlalchemy import Engine
+
+
+def drop_run(app: Celery, engine: Engine, run_id: str) -> int:
+    """Drop an ended run's tests not started: out of Redis, then revoked; how many were asked.
+
+    Removed from Redis first, so a revoke that fails (the broker away) has
+    still left nothing for a worker started later.
+    """
+    with suppress(*BROKER_ERRORS):
+        purge_run(app, run_id)
+    return revoke_run(app, engine, run_id)
 
 
 def purge_run(app: Celery, run_id: str) -> int:
@@ -29,14 +44,13 @@ def purge_run(app: Celery, run_id: str) -> int:
     try:
         with app.connection_for_write() as conn:
             channel = conn.default_channel
-            for key in [k for queue in app.amqp.queues for k in _queue_keys(channel, queue)]:
+            for key in [k for queue in app.amqp.queues for k in queue_keys(channel, queue)]:
                 for raw in client.lrange(key, 0, SCAN_LIMIT - 1):
-                    if (_task_id(raw) or "").startswith(prefix):
+                    if (task_id_of(raw) or "").startswith(prefix):
                         removed += int(client.lrem(key, 1, cast(str, raw)))  # bytes, as stored
             for tag, raw in client.hgetall(channel.unacked_key).items():
-                if (_task_id(raw, unacked=True) or "").startswith(prefix):
-                    with client.pipeline() as pipe:
-                        channel.qos._remove_from_indices(tag, pipe).execute()
+                if (task_id_of(raw, unacked=True) or "").startswith(prefix):
+                    forget_unacked(client, channel, tag)
                     removed += 1
     finally:
         client.close()

@@ -111,7 +111,7 @@ def holdings(app: Celery, client: redis.Redis, channel: Any) -> Holdings:
     )
     delivered_at = dict(scored)
     for tag, raw in client.hgetall(channel.unacked_key).items():
-        task_id = _task_id(raw, unacked=True)
+        task_id = task_id_of(raw, unacked=True)
         if task_id is None:
             continue
         found.unacked.add(task_id)
@@ -134,7 +134,7 @@ def _held_by_workers(app: Celery, client: redis.Redis) -> set[str]:
     return held
 
 
-def _queue_keys(channel: Any, queue: str) -> list[str]:
+def queue_keys(channel: Any, queue: str) -> list[str]:
     """The Redis lists of a queue: one per priority step."""
     return [queue] + [f"{queue}{channel.sep}{p}" for p in channel.priority_steps if p]
 
@@ -143,16 +143,22 @@ def _queued_ids(client: redis.Redis, channel: Any, queue: str) -> tuple[set[str]
     """Task ids waiting in a queue (all its priority lists), and whether all were read."""
     ids: set[str] = set()
     whole = True
-    for key in _queue_keys(channel, queue):
+    for key in queue_keys(channel, queue):
         whole &= client.llen(key) <= SCAN_LIMIT
         for raw in client.lrange(key, 0, SCAN_LIMIT - 1):
-            task_id = _task_id(raw)
+            task_id = task_id_of(raw)
             if task_id is not None:
                 ids.add(task_id)
     return ids, whole
 
 
-def _task_id(raw: bytes | str, unacked: bool = False) -> str | None:
+def forget_unacked(client: redis.Redis, channel: Any, tag: str | bytes) -> None:
+    """Drop a taken message from Redis' unacked hash and index, for good (not restored)."""
+    with client.pipeline() as pipe:
+        channel.qos._remove_from_indices(tag, pipe).execute()
+
+
+def task_id_of(raw: bytes | str, unacked: bool = False) -> str | None:
     try:
         message = json.loads(raw)
         if unacked:
@@ -284,8 +290,7 @@ def _restore_orphans(
         if job is not None and (
             job.run_id not in live or not _may_requeue(settings, job, "its worker stopped")
         ):  # a test of a run that has ended is not run again
-            with client.pipeline() as pipe:
-                channel.qos._remove_from_indices(tag, pipe).execute()
+            forget_unacked(client, channel, tag)
             continue
         channel.qos.restore_by_tag(tag, client=client)
         done.restored.append(task_id)
@@ -389,13 +394,10 @@ def end(app: Celery | None, settings: Settings, run_id: str, reason: str) -> Non
     except ReportsUnwritable as exc:
         log.warning("supervisor: reports of run %s not written: %s", run_id, exc.message)
     if app is not None:
-        from tasks.canvas import revoke_run
-        from tasks.purge import purge_run
+        from tasks.purge import drop_run
 
         with suppress(Exception):  # the run has ended; dropping its messages is a courtesy
-            revoke_run(app, engine, run_id)
-        with suppress(*BROKER_ERRORS):
-            purge_run(app, run_id)  # what waits in Redis, for workers not alive now
+            drop_run(app, engine, run_id)
 
 
 def _gone_reason(driver: str) -> str:
