@@ -199,7 +199,9 @@ class RedisCounts:
 class Attempt:
     """One counted sign-in attempt: a failure keeps its count, anything else gives it back."""
 
-    def __init__(self, throttle: LoginThrottle, counts: Counts, keys: list[tuple[str, int]]):
+    def __init__(
+        self, throttle: LoginThrottle, counts: Counts, keys: list[tuple[str, int]]
+    ) -> None:
         self._throttle, self._counts, self._keys = throttle, counts, keys
 
     def succeeded(self) -> None:
