@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     )
     matf_proxy_count: int = Field(0, ge=0, le=5, description="reverse proxies in front of the API")
     rate_limit: str = Field("100 per 15 minutes", description="per client, flask-limiter syntax")
+    matf_metrics_token: str | None = Field(
+        None, min_length=16, description="bearer token GET /metrics asks for; unset: open"
+    )
     jwt_expiry_hours: int = Field(24, ge=1, le=24 * 30)
 
     matf_chromium_path: Path | None = None
@@ -134,6 +137,7 @@ class Settings(BaseSettings):
         "api_key",
         "jwt_secret",
         "encryption_key",
+        "matf_metrics_token",
         mode="before",
     )
     @classmethod
