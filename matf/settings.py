@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     )
     matf_proxy_count: int = Field(0, ge=0, le=5, description="reverse proxies in front of the API")
     rate_limit: str = Field("100 per 15 minutes", description="per client, flask-limiter syntax")
+    matf_metrics_token: str | None = Field(
+        None, min_length=16, description="bearer token GET /metrics asks for; unset: open"
+    )
     jwt_expiry_hours: int = Field(24, ge=1, le=24 * 30)
     login_account_failures: int = Field(
         5, ge=1, le=1000, description="failed sign-ins for one account before waits start"
@@ -147,6 +150,7 @@ class Settings(BaseSettings):
         "api_key",
         "jwt_secret",
         "encryption_key",
+        "matf_metrics_token",
         mode="before",
     )
     @classmethod
