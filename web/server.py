@@ -3,8 +3,9 @@
 gunicorn refuses some requests itself, before the app sees them: a request
 line over ``limit_request_line`` (414), too many or too large header fields
 (431), a malformed request line, header or framing (400), an ``Expect`` it
-cannot meet (417), a transfer coding it does not know (501, as RFC 9112 says).
-Its own answers are HTML; ``ProblemWorker`` gives the same status as a problem
+cannot meet (417), a transfer coding it does not know (501 in RFC 9112; here a
+400, since the client chose it: no input makes MATF answer 5xx). Its own
+answers are HTML; ``ProblemWorker`` gives the same status as a problem
 document, as the app answers every other error. The limits stay gunicorn's:
 they bound what one request can make a worker hold. A chunked body whose
 framing breaks only once a view reads it is the client's fault too: a 400,
@@ -66,6 +67,8 @@ class ProblemWorker(ThreadWorker):  # type: ignore[misc]
         super().handle_error(req, html, addr, exc)
         if html.status is None:
             return
+        if html.status == 501:  # a transfer coding gunicorn does not know: the client's choice
+            html.status, html.reason = 400, "Bad Request"
         if html.status == 500:  # the app's fault or the server's: the trace is in the log
             detail = "internal error; the details are in the server's log"
         else:

@@ -90,7 +90,7 @@ REFUSED = {
     "compressed-not-chunked": (LOGIN + b"Transfer-Encoding: gzip\r\n\r\n", 400, "TRANSFER"),
     "unknown-transfer-coding": (
         LOGIN + b"Transfer-Encoding: x-matf, chunked\r\n\r\n0\r\n\r\n",
-        501,
+        400,
         "transfer coding",
     ),
 }
