@@ -29,6 +29,7 @@ MAX_REDIRECTS = 10
 SHOWN_ERRORS = 5
 MAX_COLLECTED_ERRORS = 10_000  # stop counting schema errors past this many
 _VALUE_CHARS = 120
+_NOT_FOLLOWED = " (not followed: a request that carries a secret follows no redirect)"
 
 
 class ApiStepFailed(StepFailed):
@@ -50,8 +51,13 @@ class PointerError(ValueError):
 MISSING = object()  # what resolve_pointer answers for a pointer that names nothing
 
 
-def run_api_request(page: Page, step: ApiRequest, base_url: str, timeout_ms: float) -> ApiCheck:
-    """Send ``step``'s request and check its answer; raise ``ApiStepFailed`` when one fails."""
+def run_api_request(
+    page: Page, step: ApiRequest, base_url: str, timeout_ms: float, *, follow: bool = True
+) -> ApiCheck:
+    """Send ``step``'s request and check its answer; raise ``ApiStepFailed`` when one fails.
+
+    ``follow=False``: answer with the first response, redirects included.
+    """
     from playwright.sync_api import Error as PlaywrightError
 
     url = urljoin(base_url, step.url)
@@ -71,7 +77,7 @@ def run_api_request(page: Page, step: ApiRequest, base_url: str, timeout_ms: flo
             data=data,
             timeout=timeout_ms,
             fail_on_status_code=False,
-            max_redirects=_redirects(step.expect_status),
+            max_redirects=_redirects(step.expect_status) if follow else 0,
         )
     except PlaywrightError as exc:
         message = exc.message or str(exc)
@@ -83,13 +89,15 @@ def run_api_request(page: Page, step: ApiRequest, base_url: str, timeout_ms: flo
         ) from exc
     check.duration_ms = _ms_since(started)
     try:
-        _check_answer(response, step, url, check)
+        _check_answer(response, step, url, check, follow)
     finally:
         response.dispose()
     return check
 
 
-def _check_answer(response: APIResponse, step: ApiRequest, url: str, check: ApiCheck) -> None:
+def _check_answer(
+    response: APIResponse, step: ApiRequest, url: str, check: ApiCheck, follow: bool = True
+) -> None:
     headers = response.headers
     check.status = response.status
     ctype = headers.get("content-type") or None
@@ -103,7 +111,8 @@ def _check_answer(response: APIResponse, step: ApiRequest, url: str, check: ApiC
     if expected is not None and not _status_matches(response.status, expected):
         raise ApiStepFailed(
             f"{where} answered HTTP {response.status}, expected {expected}"
-            f"{_excerpt(response, ctype)}",
+            + ("" if follow or response.status // 100 != 3 else _NOT_FOLLOWED)
+            + _excerpt(response, ctype),
             check,
         )
     if step.content_type and not _media_type(ctype or "").startswith(

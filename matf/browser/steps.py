@@ -19,7 +19,7 @@ from matf.browser.errors import Conclusive, StepFailed
 from matf.browser.page import describe_refusal, resolve, secret_masks, wait_quiet
 from matf.browser.perf import judge, measure, median_metrics
 from matf.browser.visual import VisualChanged, baseline_key, check
-from matf.placeholders import fill_placeholders
+from matf.placeholders import fill_placeholders, referenced_names
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
 
 if TYPE_CHECKING:
@@ -73,13 +73,23 @@ class Observed:
     secret_fields: list[s.Locator] = field(default_factory=list)  # masked in screenshots
     secret_values: list[str] = field(default_factory=list)  # filled into the page
 
-    def fill(self, value: str, into: s.Locator | None = None) -> str:
+    def fill(self, value: str, *, to: str, into: s.Locator | None = None) -> str:
         """``value`` with its ``{{secret:NAME}}`` placeholders filled in (only ever here).
 
-        ``into``: the field it goes into, which every later screenshot masks.
+        ``to``: the URL the value goes to (the page's, or the request's). A
+        secret is for its target's origin and goes nowhere else: a spec that
+        would type it into another site's page, or send it there, fails
+        instead (``Conclusive``: no retry would change that). ``into``: the
+        field it goes into, which every later screenshot masks.
         """
         if "{{" not in value:
             return value
+        names = referenced_names(value)
+        if names and origin_of(to) != self.origin:
+            raise Conclusive(
+                f"refused to send secret {', '.join(sorted(names))} to {origin_of(to) or 'a page'}:"
+                f" secrets for {self.origin} go to that origin only"
+            )
         filled = fill_placeholders(value, self.secrets, self.origin)
         if into is not None and filled != value:
             self.secret_fields.append(into)
@@ -191,10 +201,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             resolve(page, step.target).click(timeout=timeout_ms)
             settle(page)
         case s.Fill():
-            value = seen.fill(step.value, into=step.target)
+            value = seen.fill(step.value, to=page.url, into=step.target)
             resolve(page, step.target).fill(value, timeout=timeout_ms)
         case s.Select():
-            value = seen.fill(step.value, into=step.target)
+            value = seen.fill(step.value, to=page.url, into=step.target)
             resolve(page, step.target).select_option(value, timeout=timeout_ms)
         case s.Check():
             resolve(page, step.target).check(timeout=timeout_ms)
@@ -271,13 +281,13 @@ def _goto(page: Page, step: s.Goto, base_url: str, timeout_ms: float) -> None:
         )
 
 
-def _fill_deep(value: Any, seen: Observed) -> Any:
+def _fill_deep(value: Any, seen: Observed, to: str) -> Any:
     if isinstance(value, str):
-        return seen.fill(value)
+        return seen.fill(value, to=to)
     if isinstance(value, dict):
-        return {k: _fill_deep(v, seen) for k, v in value.items()}
+        return {k: _fill_deep(v, seen, to) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill_deep(v, seen) for v in value]
+        return [_fill_deep(v, seen, to) for v in value]
     return value
 
 
@@ -328,15 +338,19 @@ def _check_visual(page: Page, step: s.CheckVisual, seen: Observed, timeout_ms: f
 def _api_request(
     page: Page, step: s.ApiRequest, base_url: str, seen: Observed, timeout_ms: float
 ) -> None:
+    carries_secret = bool(referenced_names([step.headers, step.body]))
     if seen.secrets or "{{" in json.dumps([step.headers, step.body]):
+        to = urljoin(base_url, step.url)
         step = step.model_copy(
             update={
-                "headers": {k: seen.fill(v) for k, v in step.headers.items()},
-                "body": _fill_deep(step.body, seen),
+                "headers": {k: seen.fill(v, to=to) for k, v in step.headers.items()},
+                "body": _fill_deep(step.body, seen, to),
             }
         )
     try:
-        seen.api.append(run_api_request(page, step, base_url, timeout_ms))
+        # A request carrying a secret follows no redirect: the next hop may be anywhere.
+        found = run_api_request(page, step, base_url, timeout_ms, follow=not carries_secret)
+        seen.api.append(found)
     except ApiStepFailed as exc:
         seen.api.append(exc.check)
         raise
