@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from matf.auth import create_user, issue_token, user_principal
 from matf.errors import AuthError
 from matf.storage.db import make_engine, migrations_dir, session_scope
-from matf.storage.models import User
+from matf.storage.models import Base, User
 
 OLD_USERS = [
     (1, "first@example.com", "admin"),
@@ -112,3 +118,78 @@ def test_the_migration_goes_back_to_the_old_shape(old_database: Engine) -> None:
     assert "uid" not in columns and "token_version" not in columns
     assert [tuple(u) for u in users] == OLD_USERS
     assert owners == {1: 1, 2: 3, 3: None}
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL on a Unix socket in a fresh folder; skipped without one or a driver."""
+    pytest.importorskip("psycopg", reason="no PostgreSQL driver (pip install 'psycopg[binary]')")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed (initdb, pg_ctl)")
+    as_owner: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="matf-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_owner = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    data, run = str(folder / "data"), subprocess.run
+    try:
+        run([*as_owner, initdb, "-D", data, "-A", "trust", "-U", "matf"], check=True, **QUIET)
+        options = f"-c listen_addresses='' -k {folder} -p 5432"
+        log = str(folder / "log")  # not a pipe: the server would hold it open
+        run([*as_owner, pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "start"], **DETACHED)
+        yield f"postgresql+psycopg://matf@/postgres?host={folder}&port=5432"
+        run([*as_owner, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"], **QUIET)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+QUIET: dict[str, Any] = {"capture_output": True, "timeout": 120}
+DETACHED: dict[str, Any] = {
+    "stdout": subprocess.DEVNULL,
+    "stderr": subprocess.DEVNULL,
+    "timeout": 120,
+    "check": True,
+}
+
+
+def test_the_migration_on_postgresql(postgres_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_engine(postgres_url)
+    _to(engine, "0007")
+    with engine.begin() as conn:
+        for _id, email, role in OLD_USERS:
+            conn.execute(
+                text(
+                    "INSERT INTO users (email, name, password_hash, role, active, created_at)"
+                    " VALUES (:email, '', 'x', :role, true, now())"
+                ),
+                {"email": email, "role": role},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO api_keys (name, prefix, key_hash, role, owner_id, created_at)"
+                " VALUES ('k', 'matf_1', 'h', 'viewer', 3, now())"
+            )
+        )
+    _to(engine, "head")
+    with engine.connect() as conn:
+        users = conn.execute(text("SELECT id, uid, token_version FROM users ORDER BY id")).all()
+        owner = conn.execute(text("SELECT owner_id FROM api_keys")).scalar()
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    assert [u.id for u in users] == [1, 2, 3] and owner == 3
+    assert len({u.uid for u in users}) == 3 and {u.token_version for u in users} == {0}
+    # A deleted user's id and uid are not given again
+    with session_scope(engine, write=True) as session:
+        session.delete(session.get(User, 3))
+    with session_scope(engine, write=True) as session:
+        assert create_user(session, "fourth@example.com", "a long enough password").id == 4
+    _to(engine, "0007", down=True)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 3
+    engine.dispose()
