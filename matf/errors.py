@@ -20,7 +20,8 @@ Constructors take a message only, so errors survive Celery's serialisation.
     ├── AuthError               no valid credentials              HTTP 401
     ├── Forbidden               a role that may not do it         HTTP 403
     ├── NotFound                no such suite, case, user, key    HTTP 404
-    └── Conflict                exists already, or the last admin HTTP 409
+    ├── Conflict                exists already, or the last admin HTTP 409
+    └── TooManyAttempts         failed sign-ins: wait and retry   HTTP 429
 """
 
 from __future__ import annotations
@@ -123,3 +124,10 @@ class Conflict(MatfError):
     """The state forbids it: the thing to create exists, or it would remove the last admin."""
 
     http_status = 409
+
+
+class TooManyAttempts(MatfError):
+    """Too many failed sign-ins for an account or from an address: retry after a wait."""
+
+    http_status = 429
+    retry_after_s: int = 1  # set on the instance: constructors take a message only

@@ -67,6 +67,9 @@ class Artifacts(_Model):
     screenshot: str | None = None
     trace: str | None = None
     video: str | None = None
+    withheld: str | None = Field(
+        default=None, description="what was not recorded, and why (a test that fills secrets)"
+    )
 
 
 class PerfMetrics(_Model):

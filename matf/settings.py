@@ -105,7 +105,23 @@ class Settings(BaseSettings):
     )
     matf_proxy_count: int = Field(0, ge=0, le=5, description="reverse proxies in front of the API")
     rate_limit: str = Field("100 per 15 minutes", description="per client, flask-limiter syntax")
+    matf_metrics_token: str | None = Field(
+        None, min_length=16, description="bearer token GET /metrics asks for; unset: open"
+    )
     jwt_expiry_hours: int = Field(24, ge=1, le=24 * 30)
+    login_account_failures: int = Field(
+        5, ge=1, le=1000, description="failed sign-ins for one account before waits start"
+    )
+    login_address_failures: int = Field(
+        30, ge=1, le=100_000, description="failed sign-ins from one address before waits start"
+    )
+    login_backoff_base: float = Field(
+        1.0, gt=0, le=3600, description="seconds of the first wait; each failure doubles it"
+    )
+    login_backoff_max: int = Field(900, ge=1, le=7 * 86400, description="longest wait, seconds")
+    login_failure_window: int = Field(
+        900, ge=1, le=7 * 86400, description="seconds after the last wait that failures count"
+    )
 
     matf_chromium_path: Path | None = None
     matf_embedded_workers: int = Field(2, ge=1, le=64)
@@ -134,6 +150,7 @@ class Settings(BaseSettings):
         "api_key",
         "jwt_secret",
         "encryption_key",
+        "matf_metrics_token",
         mode="before",
     )
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from matf.auth import create_api_key, create_user, issue_token
@@ -21,6 +23,13 @@ from web import create_app
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "editor", "admin")
 FINAL = ("passed", "failed", "error")
+
+
+def login_csrf(page: httpx.Response) -> str:
+    """The CSRF token of a dashboard sign-in form, as a browser would post it back."""
+    found = re.search(r'name="csrf_token" value="([^"]*)"', page.text)
+    assert found is not None, "the sign-in form has no CSRF token"
+    return found.group(1)
 
 
 def finished(client: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
@@ -42,12 +51,13 @@ class ApiServer:
     tokens: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     runtime: Platform | None = None
+    app: Flask | None = None
     _server: BaseWSGIServer | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> ApiServer:
         self.runtime = Platform(self.settings)
-        app = create_app(self.settings, self.runtime)
+        app = self.app = create_app(self.settings, self.runtime)
         self._make_accounts(app.config["MATF_JWT_SECRET"])
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self._server = make_server("127.0.0.1", 0, app, threaded=True)

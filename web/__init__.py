@@ -18,6 +18,7 @@ from matf.netguard import NetworkPolicy
 from matf.secrets.production import check_production
 from matf.settings import Settings, load_settings
 from matf.storage.db import get_engine
+from matf.throttle import LoginThrottle
 from tasks.control import Platform
 from web.bodies import MAX_BYTES
 from web.security import KeyCache
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Platform | None = None
         MATF_RUNTIME=runtime or Platform(settings),
         MATF_JWT_SECRET=settings.jwt_secret or _development_secret(settings),
         MATF_KEY_CACHE=KeyCache(),
+        MATF_LOGIN_THROTTLE=LoginThrottle.for_settings(settings),
         MAX_CONTENT_LENGTH=MAX_BYTES,
         SESSION_COOKIE_SECURE=settings.matf_env == "production",
     )
@@ -53,9 +55,11 @@ def create_app(settings: Settings | None = None, runtime: Platform | None = None
     from web.metrics import install_metrics
     from web.routes import register_blueprints
     from web.security import install_headers
+    from web.signin import install_signin
 
     install_errors(app)
     install_headers(app)
+    install_signin(app)  # before the limiter: see its docstring
     install_limiter(app, settings)
     register_blueprints(app)
     install_metrics(app, settings, _status_provider(app.config["MATF_RUNTIME"]))

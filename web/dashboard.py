@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from matf.auth import Principal, authenticate, issue_token
-from matf.errors import AuthError, NotFound
+from matf.errors import AuthError, NotFound, TooManyAttempts, UsageError
 from matf.results import RunStatus, TestResult
 from matf.spec import KINDS, describe_locator
 from matf.storage.baselines import list_baselines
@@ -39,6 +39,13 @@ from matf.storage.runs import get_run, progress, stored_results
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
 from web.routes.common import db, settings
 from web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal, jwt_secret, new_csrf_token
+from web.signin import (
+    LOGIN_CSRF_COOKIE,
+    check_login_csrf,
+    counted_sign_in,
+    login_form_token,
+    set_login_cookie,
+)
 
 bp = Blueprint(
     "dashboard",
@@ -107,8 +114,8 @@ def _seconds(value: float | None) -> str:
 
 
 @bp.get("/login")
-def login_form() -> str:
-    return render_template("login.html", error=None, next=_safe_next(request.args.get("next")))
+def login_form() -> WerkzeugResponse:
+    return _login_page(None, _safe_next(request.args.get("next")), "", 200)
 
 
 @bp.post("/login")
@@ -117,11 +124,12 @@ def login() -> Any:
     password = request.form.get("password", "")
     target = _safe_next(request.form.get("next"))
     try:
-        with db(write=True) as session:
+        check_login_csrf()
+        with counted_sign_in(email), db(write=True) as session:
             user = authenticate(session, email, password)
             token = issue_token(jwt_secret(), user, settings().jwt_expiry_hours)
-    except AuthError as exc:
-        return render_template("login.html", error=exc.message, next=target, email=email), 401
+    except (UsageError, AuthError, TooManyAttempts) as exc:
+        return _login_page(exc.message, target, email, exc.http_status)
     response = redirect(target)
     secure = settings().matf_env == "production" or request.is_secure
     max_age = settings().jwt_expiry_hours * 3600
@@ -136,7 +144,15 @@ def login() -> Any:
         secure=secure,
         samesite="Strict",
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
+
+
+def _login_page(error: str | None, target: str, email: str, status: int) -> WerkzeugResponse:
+    """The sign-in form with its CSRF token (a new cookie when the browser has none)."""
+    token, cookie = login_form_token()
+    html = render_template("login.html", error=error, next=target, email=email, login_csrf=token)
+    return set_login_cookie(make_response(html, status), cookie)
 
 
 @bp.post("/logout")

@@ -16,6 +16,12 @@ out), ``runs_total{status}`` (finished runs) and ``runs_active{status}``
 (queued and running). One scrape's answer is kept ``CACHE_S`` seconds, so a
 busy Prometheus cannot hammer Redis or the database.
 
+Who may scrape: anyone, unless ``MATF_METRICS_TOKEN`` is set; then only a
+request with ``Authorization: Bearer <token>`` (compared in constant time),
+others get a 401 problem. The numbers name no user or secret, but they tell
+how busy the service is and which agents are down: production should set the
+token or keep ``/metrics`` off the public network.
+
 Several gunicorn workers: ``matf serve`` does the following for you. Set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty
 directory (emptied at each start) before gunicorn starts, and call
@@ -30,6 +36,7 @@ drop the collector of the shared metrics.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
@@ -47,6 +54,7 @@ from prometheus_flask_exporter import NO_PREFIX, PrometheusMetrics
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from matf.errors import AuthError
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.storage.db import get_engine
@@ -87,13 +95,25 @@ def install_metrics(
         scraped = registry
     scraped.register(collector)
 
+    token = settings.matf_metrics_token
+
     @metrics.do_not_track()
     def prometheus_metrics() -> Response:
+        if token is not None:
+            _check_scraper(token)
         encode, content_type = choose_encoder(request.headers.get("Accept", ""))
         return Response(encode(scraped), status=200, content_type=content_type)
 
     flask_app.add_url_rule("/metrics", "prometheus_metrics", prometheus_metrics)
     return metrics
+
+
+def _check_scraper(token: str) -> None:
+    """Let only a scraper that sends ``Authorization: Bearer <MATF_METRICS_TOKEN>`` in."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    matches = hmac.compare_digest(given.strip().encode(), token.encode())  # constant time
+    if scheme.lower() != "bearer" or not matches:
+        raise AuthError("/metrics needs 'Authorization: Bearer <MATF_METRICS_TOKEN>'")
 
 
 def _count_requests(flask_app: Flask, registry: CollectorRegistry) -> None:

@@ -39,6 +39,12 @@ ERROR_STATUSES = {
     503: "A service MATF needs is down",
 }
 
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
 
 class RequestInvalid(UsageError):
     """A request's query or body does not match its model."""
@@ -64,6 +70,7 @@ class Operation:
     errors: tuple[int, ...]
     content_type: str | tuple[str, ...] = "application/json"
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)
 
 
 class Api:
@@ -87,6 +94,7 @@ class Api:
         status: int = 200,
         errors: tuple[int, ...] = (),
         content_type: str | tuple[str, ...] = "application/json",
+        notes: dict[int, str] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         op = Operation(
             rule,
@@ -100,6 +108,7 @@ class Api:
             status,
             _errors(role, query, body, errors),
             content_type,
+            notes=notes or {},
         )
         self.operations.append(op)
 
@@ -214,10 +223,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         ok["content"] = content
     out["responses"][str(op.status)] = ok
     for code in op.errors:
-        out["responses"][str(code)] = {
-            "description": ERROR_STATUSES.get(code, "Error"),
+        answer: dict[str, Any] = {
+            "description": op.notes.get(code, ERROR_STATUSES.get(code, "Error")),
             "content": {"application/problem+json": {"schema": _ref_name(PROBLEM)}},
         }
+        if code == 429:
+            answer["headers"] = {"Retry-After": RETRY_AFTER}
+        out["responses"][str(code)] = answer
     return out
 
 

@@ -1,6 +1,7 @@
 """``matf serve``: the API and dashboard under gunicorn, in either mode.
 
-Threaded workers (gthread), because each live WebSocket holds a thread.
+Threaded workers (gthread, as ``web.server.ProblemWorker``), because each live
+WebSocket holds a thread.
 Embedded mode (no ``REDIS_URL``) runs MATF's workers inside the server, so it
 is one gunicorn process; distributed mode takes as many as you ask for.
 """
@@ -47,10 +48,12 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
     if not settings.distributed and workers not in (None, 1):
         raise UsageError("embedded mode runs in one process: set REDIS_URL to use --workers")
     processes = workers or (2 if settings.distributed else 1)
+    from web.server import server_options
+
     config: dict[str, Any] = {
+        **server_options(),  # its own errors as problems, no forwarded headers, no control socket
         "bind": f"{host}:{port or settings.port}",
         "workers": processes,
-        "worker_class": "gthread",
         "threads": threads,
         "timeout": 120,
         "graceful_timeout": 30,

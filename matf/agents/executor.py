@@ -5,6 +5,17 @@ returned result; it never opens the database, so executors scale out freely.
 A test that fails and then passes on a retry is ``flaky``, not ``passed``.
 Traces are recorded on retries (Playwright's "on-first-retry"), or on the only
 attempt when retries are off, and kept only when that attempt failed.
+
+A test that fills secrets (``{{secret:NAME}}`` in its steps) is never traced
+nor filmed, and its result says so (``Artifacts.withheld``). A Playwright
+trace holds each action's parameters, DOM snapshots with the fields' values,
+screencast frames and the network's request bodies, and Playwright has no way
+to leave a value out of them; a video shows the fields as they are typed in.
+Stopping the trace before the first secret would keep only what comes before
+it, seldom where the test failed. Screenshots stay: they mask the fields
+secrets went into and any text on the page that shows one. And every string
+of the result is scrubbed of the test's secret values (``matf.redaction``),
+whatever reflected them: an error quoting the page, a URL, an API's answer.
 """
 
 from __future__ import annotations
@@ -29,9 +40,11 @@ from matf.browser.errors import (
 from matf.browser.guard import context_options
 from matf.browser.launch import BrowserUnavailable
 from matf.browser.steps import Observed, VisualEnv, describe, origin_of, run_step
-from matf.browser.visual import baseline_set
+from matf.browser.visual import MASK_COLOR, baseline_set
 from matf.errors import UsageError
 from matf.netguard import NetworkPolicy
+from matf.placeholders import referenced_names
+from matf.redaction import Redactor
 from matf.results import Artifacts, Status, StepResult, TestResult
 from matf.spec import Step, TestSpec
 
@@ -100,10 +113,32 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+WITHHELD = "trace not recorded: this test fills secrets, which a trace would hold in clear"
+
+
+def fills_secrets(spec: TestSpec) -> bool:
+    """Whether any step of ``spec`` refers to a secret (``{{secret:NAME}}``)."""
+    return bool(referenced_names([step.model_dump(mode="json") for step in spec.steps]))
+
+
 def run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -> TestResult:
-    """Run ``spec`` in ``browser_name`` with retries and return its final result."""
+    """Run ``spec`` in ``browser_name`` with retries and return its final result.
+
+    Every string of the result is scrubbed of the secret values the test had.
+    """
+    result = _run_test(spec, browser_name, run_id, env)
+    return Redactor(env.secrets).scrub_model(result)
+
+
+def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -> TestResult:
     if env.rendering.video and not video_available():
         # The run says so once, not every test.
+        env = replace(env, rendering=replace(env.rendering, video=False))
+    withheld = None
+    if fills_secrets(spec):
+        video = env.rendering.video
+        withheld = WITHHELD + ("; nor video, which shows them typed" if video else "")
+        withheld += "; screenshots mask the fields they fill"
         env = replace(env, rendering=replace(env.rendering, video=False))
     started = time.monotonic()
     base = TestResult.for_spec(
@@ -113,7 +148,8 @@ def run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -
     try:
         with pool.slot(browser_name):
             browser = pool.browser(browser_name)
-            test = _Test(spec, browser_name, run_id, env, context_keywords(spec, browser_name, env))
+            keywords = context_keywords(spec, browser_name, env)
+            test = _Test(spec, browser_name, run_id, env, keywords, traceable=withheld is None)
             attempts: list[_Attempt] = []
             for number in range(1, env.limits.retries + 2):
                 attempt = _run_attempt(test, browser, number)
@@ -148,7 +184,9 @@ def run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -
             "performance": last.seen.performance,
             "visual": last.seen.visual,
             "api": last.seen.api,
-            "artifacts": Artifacts(screenshot=last.screenshot, trace=last.trace, video=last.video),
+            "artifacts": Artifacts(
+                screenshot=last.screenshot, trace=last.trace, video=last.video, withheld=withheld
+            ),
         }
     )
 
@@ -188,13 +226,14 @@ class _Test:
     run_id: str
     env: Environment
     keywords: dict[str, Any]  # the browser context's
+    traceable: bool = True  # False when the test fills secrets
 
     def stem(self, number: int) -> str:
         return f"{self.spec.id}-{self.browser_name}-{number}"
 
     def traced(self, number: int) -> bool:
         """Playwright's "on-first-retry", or the only attempt when there are no retries."""
-        return number > 1 or self.env.limits.retries == 0
+        return self.traceable and (number > 1 or self.env.limits.retries == 0)
 
 
 def _observer(test: _Test, number: int) -> Observed:
@@ -326,7 +365,13 @@ def _keep_evidence(
     folder.mkdir(parents=True, exist_ok=True)
     stem = test.stem(number)
     try:
-        page.screenshot(path=str(folder / f"{stem}.png"), full_page=True, timeout=3_000)
+        page.screenshot(
+            path=str(folder / f"{stem}.png"),
+            full_page=True,
+            timeout=3_000,
+            mask=attempt.seen.masks(page),
+            mask_color=MASK_COLOR,
+        )
         attempt.screenshot = f"{run_id}/{stem}.png"
     except Exception:  # noqa: BLE001 - evidence is best effort; the failure stands
         pass

@@ -6,6 +6,7 @@ agents), so each of them can import it at module top.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,19 @@ def matching(page: Page, locator: s.Locator) -> Locator:
         assert locator.css is not None
         found = page.locator(locator.css)
     return found
+
+
+def secret_masks(page: Page, fields: Sequence[s.Locator], values: Sequence[str]) -> list[Locator]:
+    """What a screenshot paints over: the fields a secret was filled into, and any text showing one.
+
+    ``values`` are the secrets filled into the page (the page holds them
+    already); a page that echoes one (a greeting, a mirror of what is typed)
+    has that element masked too. Playwright resolves masks itself, in its own
+    script: the page's scripts do not see what is searched for.
+    """
+    masks = [resolve(page, field) for field in fields]
+    masks += [page.get_by_text(value) for value in dict.fromkeys(values) if len(value.strip()) >= 4]
+    return masks
 
 
 def wait_quiet(page: Page, timeout_ms: float) -> None:

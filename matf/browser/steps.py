@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from matf import spec as s
 from matf.browser.api import ApiStepFailed, run_api_request
 from matf.browser.errors import Conclusive, StepFailed
-from matf.browser.page import describe_refusal, resolve, wait_quiet
+from matf.browser.page import describe_refusal, resolve, secret_masks, wait_quiet
 from matf.browser.perf import judge, measure, median_metrics
 from matf.browser.visual import VisualChanged, baseline_key, check
 from matf.placeholders import fill_placeholders
@@ -70,9 +70,25 @@ class Observed:
     secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
     action_mark: int = 0  # page errors seen before the last user action
 
-    def fill(self, value: str) -> str:
-        """``value`` with its ``{{secret:NAME}}`` placeholders filled in (only ever here)."""
-        return fill_placeholders(value, self.secrets, self.origin) if "{{" in value else value
+    secret_fields: list[s.Locator] = field(default_factory=list)  # masked in screenshots
+    secret_values: list[str] = field(default_factory=list)  # filled into the page
+
+    def fill(self, value: str, into: s.Locator | None = None) -> str:
+        """``value`` with its ``{{secret:NAME}}`` placeholders filled in (only ever here).
+
+        ``into``: the field it goes into, which every later screenshot masks.
+        """
+        if "{{" not in value:
+            return value
+        filled = fill_placeholders(value, self.secrets, self.origin)
+        if into is not None and filled != value:
+            self.secret_fields.append(into)
+            self.secret_values.append(filled)
+        return filled
+
+    def masks(self, page: Page) -> list[Locator]:
+        """What screenshots of ``page`` paint over: the fields secrets went into, their echoes."""
+        return secret_masks(page, self.secret_fields, self.secret_values)
 
     def mark_action(self) -> None:
         self.action_mark = len(self.page_errors)
@@ -175,9 +191,11 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
             resolve(page, step.target).click(timeout=timeout_ms)
             settle(page)
         case s.Fill():
-            resolve(page, step.target).fill(seen.fill(step.value), timeout=timeout_ms)
+            value = seen.fill(step.value, into=step.target)
+            resolve(page, step.target).fill(value, timeout=timeout_ms)
         case s.Select():
-            resolve(page, step.target).select_option(seen.fill(step.value), timeout=timeout_ms)
+            value = seen.fill(step.value, into=step.target)
+            resolve(page, step.target).select_option(value, timeout=timeout_ms)
         case s.Check():
             resolve(page, step.target).check(timeout=timeout_ms)
         case s.Press():
@@ -299,6 +317,7 @@ def _check_visual(page: Page, step: s.CheckVisual, seen: Observed, timeout_ms: f
             env.artifacts_root,
             f"{env.stem}-{step.name}",
             timeout_ms,
+            seen.masks(page),
         )
     except VisualChanged as exc:
         seen.visual.append(exc.check)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from matf.browser.page import resolve, wait_quiet
 from matf.results import VisualCheck
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 MASK_COLOR = "#FF00FF"
 MAX_SHOTS = 4
@@ -53,11 +54,17 @@ def baseline_file(root: Path, key: str) -> Path:
     return path
 
 
-def capture(page: Page, step: s.CheckVisual, timeout_ms: float) -> tuple[bytes, bool]:
-    """A stable screenshot: (png, settled); settled is False if no two shots matched."""
+def capture(
+    page: Page, step: s.CheckVisual, timeout_ms: float, secret_masks: Sequence[Locator] = ()
+) -> tuple[bytes, bool]:
+    """A stable screenshot: (png, settled); settled is False if no two shots matched.
+
+    ``secret_masks``: what shows a secret (``Observed.masks``), painted over
+    like the step's own masks.
+    """
     page.evaluate(_FONTS_READY)
     wait_quiet(page, min(timeout_ms, 5000))
-    masks = [resolve(page, locator) for locator in step.mask]
+    masks = [resolve(page, locator) for locator in step.mask] + list(secret_masks)
     previous: bytes | None = None
     for _ in range(MAX_SHOTS):
         shot = page.screenshot(
@@ -85,12 +92,13 @@ def check(
     artifacts_root: Path,
     stem: str,
     timeout_ms: float,
+    secret_masks: Sequence[Locator] = (),
 ) -> VisualCheck:
     """Capture, compare with the baseline at ``key``, keep the evidence; raise on a change.
 
     ``stem`` names the artifacts (``<run>/<case>-<browser>-<attempt>-<name>``).
     """
-    shot, settled = capture(page, step, timeout_ms)
+    shot, settled = capture(page, step, timeout_ms, secret_masks)
     actual = f"{stem}.actual.png"
     _write(artifacts_root / actual, shot)
     baseline = baseline_file(baselines_root, key)

@@ -15,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+
+from matf.redaction import Redactor
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-MIN_SECRET_CHARS = 4
 # Caps on what one page may put into a snapshot, whatever the budget later.
 MAX_TEXT_CHARS = 100_000
 MAX_ARIA_CHARS = 100_000
@@ -193,33 +192,14 @@ def fingerprint(snap: PageSnapshot) -> str:
 def redact(snap: PageSnapshot, secrets: Mapping[str, str]) -> PageSnapshot:
     """Every occurrence of a secret value (of at least 4 characters) becomes ``{{secret:NAME}}``.
 
-    URL-encoded forms of a value are replaced too (a secret echoed in a link's
-    query). One pass, longest value first, so a placeholder is never rewritten.
+    In every form ``matf.redaction`` knows: URL-encoded (a secret echoed in a
+    link's query), escaped, or in base64. One pass, longest value first, so a
+    placeholder is never rewritten.
     """
-    variants: dict[str, str] = {}
-    for name, value in sorted(secrets.items()):
-        if len(value) < MIN_SECRET_CHARS:
-            continue
-        for form in (value, quote(value, safe=""), quote_plus(value)):
-            variants.setdefault(form, name)
-    if not variants:
+    redactor = Redactor(secrets)
+    if not redactor:
         return snap
-    pattern = re.compile(
-        "|".join(re.escape(v) for v in sorted(variants, key=lambda v: (-len(v), v)))
-    )
-
-    def scrub(text: str) -> str:
-        return pattern.sub(lambda m: "{{secret:" + variants[m.group(0)] + "}}", text)
-
-    def deep(value: Any) -> Any:
-        if isinstance(value, str):
-            return scrub(value)
-        if isinstance(value, dict):
-            return {k: deep(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(deep(v) for v in value)
-        return value
-
+    scrub, deep = redactor.scrub, redactor.scrub_deep
     return replace(
         snap,
         url=scrub(snap.url),

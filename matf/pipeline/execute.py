@@ -16,6 +16,7 @@ from matf.errors import MatfError
 from matf.llm.budget import Allowance, budgeted, ledger
 from matf.llm.gateway import MistralGateway
 from matf.pipeline.fanout import ExecutorJob, HealRequest, SealedSecret
+from matf.redaction import redacting
 from matf.results import Healing, TestResult
 from matf.secrets.keyring import keyring_from_settings
 from matf.secrets.sealed import open_sealed
@@ -28,14 +29,24 @@ TIME_LIMIT = "the executor's time limit ran out"
 
 
 def execute(job: ExecutorJob, settings: Settings) -> TestResult:
-    """Run the job's test; a failure by UI drift gets a healing proposal when the job asks."""
+    """Run the job's test; a failure by UI drift gets a healing proposal when the job asks.
+
+    While it runs, log records are scrubbed of the job's secret values; the
+    result leaves scrubbed, and so does the message of an error that escapes.
+    """
     env = environment(job, settings)
-    result = run_test(job.spec, job.browser, job.run_id, env)
-    if job.heal is not None and settings.enable_healing and result.status == "failed":
-        healing = _heal(job.heal, job.spec, result, env, settings)
-        if healing is not None:
-            result = result.model_copy(update={"healing": healing})
-    return result
+    with redacting(env.secrets) as redactor:
+        try:
+            result = run_test(job.spec, job.browser, job.run_id, env)
+            if job.heal is not None and settings.enable_healing and result.status == "failed":
+                healing = _heal(job.heal, job.spec, result, env, settings)
+                if healing is not None:
+                    result = result.model_copy(update={"healing": healing})
+        except Exception as exc:
+            if redactor.found_in(str(exc)):  # its traceback is logged after the job ends
+                raise MatfError(redactor.scrub(f"{type(exc).__name__}: {exc}")) from None
+            raise
+        return redactor.scrub_model(result)
 
 
 def timed_out(job: ExecutorJob) -> TestResult:

@@ -151,6 +151,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
         "screenshot_src": shot_src,
         "screenshot_href": None if shot_src else _safe_relative_href(shot_path),
         "trace_path": _text(trace_path) or None,
+        "withheld": _text(artifacts.get("withheld")) or None,
         "trace_href": _safe_relative_href(trace_path),
         "violations": _prepare_violations(test.get("violations") or []),
         "console_errors": [_text(m) for m in test.get("console_errors") or []],

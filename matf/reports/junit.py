@@ -160,6 +160,8 @@ def _system_out(test: dict[str, Any], status: str) -> str:
     for kind in ("screenshot", "trace"):
         if artifacts.get(kind):
             lines.append(f"{kind.capitalize()}: {artifacts[kind]}")
+    if artifacts.get("withheld"):
+        lines.append(f"Not recorded: {artifacts['withheld']}")
     if status in ("failed", "error"):
         for title, key in (("Console errors", "console_errors"), ("Page errors", "page_errors")):
             messages = test.get(key) or []

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.apiserver import PASSWORD, ApiServer
+from tests.apiserver import PASSWORD, ApiServer, login_csrf
 from tests.conftest import server_settings
 from web.bodies import MAX_DEPTH
 
@@ -116,7 +116,7 @@ def _sign_in(server: ApiServer, target: str) -> httpx.Response:
     with httpx.Client(base_url=server.url, follow_redirects=False) as client:
         shown = client.get("/login", params={"next": target})
         assert shown.status_code == 200
-        return client.post("/login", data=form)
+        return client.post("/login", data={**form, "csrf_token": login_csrf(shown)})
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from web.routes import api
 from web.routes.common import db, settings
 from web.routes.users import user_out
 from web.security import authorize, jwt_secret
+from web.signin import counted_sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -25,11 +26,16 @@ bp = Blueprint("auth", __name__)
     summary="Sign in: a bearer token for 24 hours",
     body=LoginRequest,
     response=TokenOut,
-    errors=(401,),
+    errors=(401, 429),
+    notes={
+        429: "Too many requests, or too many failed sign-ins for this account or from this "
+        "address (whether the account exists or not): wait Retry-After seconds; the right "
+        "password is refused too until then"
+    },
 )
 def login(body: LoginRequest) -> TokenOut:
     hours = settings().jwt_expiry_hours
-    with db(write=True) as session:
+    with counted_sign_in(body.email), db(write=True) as session:
         user = authenticate(session, body.email, body.password)
         token = issue_token(jwt_secret(), user, hours)
         role = user.role
