@@ -7,6 +7,12 @@ them. Choices that matter for a shared, internet-facing service:
   low-memory profile), and rehashed on login when those defaults change.
 - Session tokens are JWTs signed with HS256 only: the algorithm is pinned on
   decode, so a token with ``alg: none`` or another algorithm is refused.
+  A token names its user by ``uid`` (random, never reused) and carries the
+  user's ``token_version`` (``tv``); deactivation, a new password and a new
+  role bump the version, which ends every session of that user at once.
+- The last active admin cannot be deactivated, demoted or deleted, so the
+  service always has someone who can manage it. Deactivating or deleting a
+  user revokes the API keys they made: a key never outlives its owner's access.
 - API keys are random 32-byte secrets with a short public prefix. Only a
   SHA-256 of the key is stored (the key has full entropy, so a slow KDF adds
   nothing); the key is shown once, at creation.
@@ -28,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from matf.errors import AuthError, Conflict, UsageError
+from matf.errors import AuthError, Conflict, NotFound, UsageError
 from matf.storage.models import ApiKey, User
 
 ROLES = ("viewer", "editor", "admin")
@@ -93,7 +99,8 @@ def verify_password(stored: str | None, password: str) -> bool:
 def issue_token(secret: str, user: User, hours: int = 24, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     claims = {
-        "sub": str(user.id),
+        "sub": user.uid,
+        "tv": user.token_version,
         "role": user.role,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(hours=hours)).timestamp()),
@@ -109,10 +116,12 @@ def decode_token(secret: str, token: str) -> dict[str, Any]:
             token,
             secret,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub", "tv"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("session expired: sign in again") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"invalid token ({exc}): sign in again") from exc
     except jwt.InvalidTokenError as exc:
         raise AuthError("invalid token") from exc
     return claims
@@ -179,14 +188,104 @@ def authenticate(session: Session, email: str, password: str) -> User:
 
 
 def user_principal(session: Session, claims: dict[str, Any]) -> Principal:
-    """The principal of a session token, as the user is now (role changes apply at once)."""
-    try:
-        user = session.get(User, int(claims["sub"]))
-    except (TypeError, ValueError) as exc:
-        raise AuthError("invalid token") from exc
-    if user is None or not user.active:
+    """The principal of a session token; AuthError once the user is gone, inactive or changed."""
+    uid, version = claims.get("sub"), claims.get("tv")
+    if not isinstance(uid, str) or not isinstance(version, int) or isinstance(version, bool):
         raise AuthError("invalid token")
+    user = session.scalar(select(User).where(User.uid == uid))
+    if user is None or not user.active or user.token_version != version:
+        raise AuthError("session ended: sign in again")
     return Principal("user", user.id, user.email, user.role)
+
+
+# -- an account's life: role, password, deactivation, deletion ----------------------------
+
+
+def find_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {email.strip()[:254]}")
+    return user
+
+
+def change_role(session: Session, user: User, role: str) -> None:
+    """A new role; the user's sessions end, so they sign in again under it."""
+    role = check_role(role)
+    if role == user.role:
+        return
+    if user.role == "admin":
+        _keep_an_admin(session, user, "demote")
+    user.role = role
+    _end_sessions(user)
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password; every session signed in with the old one ends."""
+    user.password_hash = hash_password(password)
+    _end_sessions(user)
+
+
+def set_active(session: Session, user: User, active: bool) -> list[int]:
+    """Deactivate (sessions end, API keys revoked) or reactivate; the ids of revoked keys.
+
+    Reactivation gives back the right to sign in, not the keys: those stay
+    revoked, and an admin makes new ones if they are still wanted.
+    """
+    if active == user.active:
+        return []
+    if active:
+        user.active = True
+        return []
+    _keep_an_admin(session, user, "deactivate")
+    user.active = False
+    _end_sessions(user)
+    return _revoke_keys_of(session, user)
+
+
+def delete_user(session: Session, user: User) -> list[int]:
+    """Delete the user and revoke their API keys; the ids of revoked keys.
+
+    What they made (runs, suites, decisions) keeps its ``user:<email>`` label.
+    """
+    _keep_an_admin(session, user, "delete")
+    revoked = _revoke_keys_of(session, user)
+    session.delete(user)
+    session.flush()
+    return revoked
+
+
+def _end_sessions(user: User) -> None:
+    user.token_version = user.token_version + 1
+
+
+def _keep_an_admin(session: Session, user: User, verb: str) -> None:
+    """Conflict if ``user`` is the last active admin: someone must be able to manage the service.
+
+    The other admins' rows are locked (PostgreSQL), so two admins removing each
+    other at once cannot both succeed; SQLite's writers already take turns.
+    """
+    if user.role != "admin" or not user.active:
+        return
+    others = session.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.active.is_(True), User.id != user.id)
+        .with_for_update()
+    ).all()
+    if not others:
+        raise Conflict(
+            f"cannot {verb} {user.email}: they are the last active admin; "
+            "make another user admin first"
+        )
+
+
+def _revoke_keys_of(session: Session, user: User) -> list[int]:
+    keys = session.scalars(
+        select(ApiKey).where(ApiKey.owner_id == user.id, ApiKey.revoked_at.is_(None))
+    ).all()
+    now = datetime.now(UTC)
+    for key in keys:
+        key.revoked_at = now
+    return [key.id for key in keys]
 
 
 # -- API keys ------------------------------------------------------------------------
@@ -222,6 +321,10 @@ def key_principal(session: Session, key: str) -> tuple[Principal, datetime | Non
         raise AuthError("invalid API key")
     if row.revoked_at is not None:
         raise AuthError("API key revoked")
+    if row.owner_id is not None:
+        owner = session.get(User, row.owner_id)
+        if owner is None or not owner.active:
+            raise AuthError("API key revoked")
     return Principal("key", row.id, row.name, row.role), row.last_used_at
 
 

@@ -20,7 +20,7 @@ Constructors take a message only, so errors survive Celery's serialisation.
     ├── AuthError               no valid credentials              HTTP 401
     ├── Forbidden               a role that may not do it         HTTP 403
     ├── NotFound                no such suite, case, user, key    HTTP 404
-    ├── Conflict                it exists already                 HTTP 409
+    ├── Conflict                exists already, or the last admin HTTP 409
     └── TooManyAttempts         failed sign-ins: wait and retry   HTTP 429
 """
 
@@ -121,7 +121,7 @@ class NotFound(MatfError):
 
 
 class Conflict(MatfError):
-    """The thing to create exists already."""
+    """The state forbids it: the thing to create exists, or it would remove the last admin."""
 
     http_status = 409
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from matf.auth import Principal, authenticate, issue_token
@@ -33,7 +34,7 @@ from matf.storage.baselines import list_baselines
 from matf.storage.healing import STATUSES as HEALING_STATUSES
 from matf.storage.healing import as_dict, changes_of, list_proposals
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
-from matf.storage.models import HealingProposal, Run
+from matf.storage.models import HealingProposal, Run, User
 from matf.storage.runs import get_run, progress, stored_results
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
 from web.routes.common import db, settings
@@ -318,6 +319,19 @@ def healing() -> str:
 @page
 def system() -> str:
     return render_template("system.html")
+
+
+@bp.get("/users")
+@page
+def users() -> Any:
+    """Admins deactivate, activate and delete users here, through the API (CSRF header)."""
+    if not g.user.can("admin"):
+        return render_template("missing.html", message="Only admins manage users."), 403
+    with db() as session:
+        rows = session.scalars(select(User).order_by(User.id)).all()
+        for row in rows:
+            session.expunge(row)
+    return render_template("users.html", users=rows)
 
 
 # -- what the pages show ----------------------------------------------------------------

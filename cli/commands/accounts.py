@@ -1,7 +1,9 @@
-"""``matf users`` and ``matf keys``: the first admin, and machine credentials.
+"""``matf users`` and ``matf keys``: the first admin, accounts' lives, machine credentials.
 
 Passwords come from a hidden prompt or stdin, never from the command line,
 where shell history and ``ps`` would keep them. A new API key is printed once.
+A new role or password, deactivation and deletion end the user's sessions at
+once; the last active admin cannot be demoted, deactivated or deleted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ import sys
 import click
 from sqlalchemy import Engine, select
 
-from matf.auth import ROLES, create_api_key, create_user, revoke_api_key
+from matf.auth import (
+    ROLES,
+    change_role,
+    create_api_key,
+    create_user,
+    delete_user,
+    find_user,
+    revoke_api_key,
+    set_active,
+    set_password,
+)
 from matf.errors import NotFound, UsageError
 from matf.settings import load_settings
 from matf.storage.db import get_engine, session_scope
@@ -50,14 +62,69 @@ def list_() -> None:
 @click.argument("email")
 @click.argument("role", type=click.Choice(ROLES))
 def set_role(email: str, role: str) -> None:
-    """Change a user's role."""
-    engine = _engine()
-    with session_scope(engine, write=True) as session:
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
-        if user is None:
-            raise NotFound(f"no user {email}")
-        user.role = role
+    """Change a user's role; they sign in again."""
+    with session_scope(_engine(), write=True) as session:
+        user = find_user(session, email)
+        change_role(session, user, role)
         click.echo(f"{user.email} is now {role}")
+
+
+@users.command("set-password")
+@click.argument("email")
+def set_password_(email: str) -> None:
+    """Give a user a new password (hidden prompt or stdin); their sessions end."""
+    password = _read_password()
+    with session_scope(_engine(), write=True) as session:
+        user = find_user(session, email)
+        set_password(user, password)
+        click.echo(f"new password set for {user.email}; their sessions have ended")
+
+
+@users.command("deactivate")
+@click.argument("email")
+def deactivate(email: str) -> None:
+    """Stop a user signing in: their sessions end and their API keys are revoked."""
+    with session_scope(_engine(), write=True) as session:
+        user = find_user(session, email)
+        revoked = set_active(session, user, False)
+        click.echo(f"deactivated {user.email}{_keys_note(revoked)}")
+
+
+@users.command("activate")
+@click.argument("email")
+def activate(email: str) -> None:
+    """Let a deactivated user sign in again (revoked API keys stay revoked)."""
+    with session_scope(_engine(), write=True) as session:
+        user = find_user(session, email)
+        set_active(session, user, True)
+        click.echo(f"activated {user.email}")
+
+
+@users.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def delete(email: str, yes: bool) -> None:
+    """Delete a user for good: their sessions end and their API keys are revoked."""
+    engine = _engine()
+    if not yes:  # asked before the write transaction: a prompt must not hold the database
+        with session_scope(engine) as session:
+            user = find_user(session, email)
+        _confirm(f"delete {user.email} ({user.role})? This cannot be undone")
+    with session_scope(engine, write=True) as session:
+        user = find_user(session, email)
+        revoked = delete_user(session, user)
+        click.echo(f"deleted {user.email}{_keys_note(revoked)}")
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question.split('?')[0]}: add --yes to confirm")
+    if not click.confirm(question, default=False):
+        raise UsageError("nothing deleted")
+
+
+def _keys_note(revoked: list[int]) -> str:
+    return f"; revoked {len(revoked)} API key(s): {', '.join(map(str, revoked))}" if revoked else ""
 
 
 def _engine() -> Engine:

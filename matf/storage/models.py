@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,12 +192,28 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+def new_uid() -> str:
+    """A user's public id: 128 random bits, so no two users ever share one."""
+    return secrets.token_hex(16)
+
+
 class User(Base):
-    """A person who signs in to the API and dashboard."""
+    """A person who signs in to the API and dashboard.
+
+    Session tokens name the user by ``uid``, never by ``id``, and carry
+    ``token_version``: deleting a user and making another can never hand the
+    newcomer the old tokens, and bumping the version (deactivation, a new
+    password, a new role) ends every session at once. SQLite's AUTOINCREMENT
+    keeps ``id`` from being reused too, so an admin's stale link never lands
+    on someone else.
+    """
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(Text)

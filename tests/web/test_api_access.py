@@ -276,7 +276,7 @@ def test_a_disabled_users_token_is_refused(server: ApiServer) -> None:
     assert login.status_code == 401
 
 
-def test_a_role_change_applies_to_existing_tokens(server: ApiServer) -> None:
+def test_a_role_change_ends_the_users_sessions(server: ApiServer) -> None:
     with server.client("admin") as admin:
         # Given a viewer, signed in, who may not save a suite
         user_id, token = _new_user(admin, "viewer")
@@ -285,13 +285,26 @@ def test_a_role_change_applies_to_existing_tokens(server: ApiServer) -> None:
             assert user.post("/api/v1/suites", json=body).status_code == 403
             # When an admin promotes them to editor
             assert admin.patch(f"/api/v1/users/{user_id}", json={"role": "editor"}).is_success
-            # Then the same token may (the run is missing: 404, not 403)
-            promoted = user.post("/api/v1/suites", json=body)
-            # And a demotion applies at once too
+            # Then the old token is refused: they sign in again, and get the new role
+            old = user.get("/api/v1/auth/me")
+        login = admin.post(
+            "/api/v1/auth/login",
+            json={"email": _email_of(admin, user_id), "password": PASSWORD},
+        )
+        with _bearer(server, login.json()["access_token"]) as again:
+            promoted = again.post("/api/v1/suites", json=body)
+            # And a demotion ends that session too
             assert admin.patch(f"/api/v1/users/{user_id}", json={"role": "viewer"}).is_success
-            demoted = user.post("/api/v1/suites", json=body)
-    assert promoted.status_code == 404
-    assert demoted.status_code == 403
+            demoted = again.post("/api/v1/suites", json=body)
+    assert old.status_code == 401 and "sign in again" in old.json()["detail"]
+    assert login.json()["role"] == "editor"
+    assert promoted.status_code == 404  # allowed now: the run is missing, not the right
+    assert demoted.status_code == 401
+
+
+def _email_of(admin: httpx.Client, user_id: int) -> str:
+    users = admin.get("/api/v1/users").json()["items"]
+    return str(next(u["email"] for u in users if u["id"] == user_id))
 
 
 def test_an_admin_cannot_demote_or_disable_themselves(server: ApiServer) -> None:

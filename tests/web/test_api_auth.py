@@ -55,9 +55,16 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _claims(user_id: int, role: str = "admin", **extra: Any) -> dict[str, Any]:
+def _claims(user: User, role: str = "admin", **extra: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"sub": str(user_id), "role": role, "iat": now, "exp": now + 3600, **extra}
+    return {
+        "sub": user.uid,
+        "tv": user.token_version,
+        "role": role,
+        "iat": now,
+        "exp": now + 3600,
+        **extra,
+    }
 
 
 def _handmade(header: dict[str, Any], claims: dict[str, Any], key: bytes | None) -> str:
@@ -94,7 +101,7 @@ def test_a_valid_token_is_accepted(server: ApiServer) -> None:
 
 
 def _bad_tokens(admin: User) -> dict[str, str]:
-    claims = _claims(admin.id)
+    claims = _claims(admin)
     return {
         "expired": issue_token(SECRET, admin, hours=1, now=datetime.now(UTC) - timedelta(hours=2)),
         "wrong signature": issue_token("another secret of the same length " * 2, admin),
@@ -107,7 +114,15 @@ def _bad_tokens(admin: User) -> dict[str, str]:
         "no exp": jwt.encode(
             {k: v for k, v in claims.items() if k != "exp"}, SECRET, algorithm="HS256"
         ),
-        "sub not a number": jwt.encode({**claims, "sub": "admin"}, SECRET, algorithm="HS256"),
+        "sub not a uid": jwt.encode({**claims, "sub": "admin"}, SECRET, algorithm="HS256"),
+        "sub the integer id": jwt.encode(
+            {**claims, "sub": str(admin.id)}, SECRET, algorithm="HS256"
+        ),
+        "no tv (an older version's token)": jwt.encode(
+            {k: v for k, v in claims.items() if k != "tv"}, SECRET, algorithm="HS256"
+        ),
+        "another tv": jwt.encode({**claims, "tv": claims["tv"] + 1}, SECRET, algorithm="HS256"),
+        "tv not a number": jwt.encode({**claims, "tv": "0"}, SECRET, algorithm="HS256"),
         "garbage": "not.a.jwt",
     }
 
@@ -122,7 +137,11 @@ def _bad_tokens(admin: User) -> dict[str, str]:
         "HS512",
         "RS256 label, HMAC signature",
         "no exp",
-        "sub not a number",
+        "sub not a uid",
+        "sub the integer id",
+        "no tv (an older version's token)",
+        "another tv",
+        "tv not a number",
         "garbage",
     ],
 )

@@ -18,6 +18,7 @@ class UserUpdate(Strict):
     role: Role | None = None
     active: bool | None = None
     name: str | None = Field(None, max_length=200)
+    password: str | None = Field(None, min_length=10, max_length=1024)
 
 
 class UserList(BaseModel):

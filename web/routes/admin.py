@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from matf.auth import check_name, create_api_key, create_user, revoke_api_key
+from matf.auth import (
+    Principal,
+    change_role,
+    check_name,
+    create_api_key,
+    create_user,
+    delete_user,
+    revoke_api_key,
+    set_active,
+    set_password,
+)
 from matf.errors import NotFound, UsageError
 from matf.secrets.keyring import keyring_from_settings
 from matf.secrets.store import SecretInfo, delete_secret, list_secrets, put_secret
@@ -61,29 +72,100 @@ def add_user(body: UserCreate) -> UserOut:
     "/users/<int:user_id>",
     "PATCH",
     role="admin",
-    summary="Change a user's role, name, or disable them",
+    summary="Change a user's role, name or password, or disable them",
     body=UserUpdate,
     response=UserOut,
-    errors=(400, 404),
+    errors=(400, 404, 409),
 )
 def edit_user(user_id: int, body: UserUpdate) -> UserOut:
+    """A new role, password or ``active: false`` ends the user's sessions at once."""
     me = authorize("admin")
     if body.name is not None:
         check_name("a user's name", body.name)
+    if _is_me(me, user_id) and (body.role not in (None, "admin") or body.active is False):
+        raise UsageError("you cannot demote or disable yourself: ask another admin")
+    revoked: list[int] = []
     with db(write=True) as session:
-        user = session.get(User, user_id)
-        if user is None:
-            raise NotFound(f"no user {user_id}")
-        demotes_self = me.kind == "user" and me.id == user_id
-        if demotes_self and (body.role not in (None, "admin") or body.active is False):
-            raise UsageError("you cannot demote or disable yourself: ask another admin")
+        user = _user(session, user_id)
         if body.role is not None:
-            user.role = body.role
+            change_role(session, user, body.role)
         if body.active is not None:
-            user.active = body.active
+            revoked = set_active(session, user, body.active)
+        if body.password is not None:
+            set_password(user, body.password)
         if body.name is not None:
             user.name = body.name
+        out = user_out(user)
+    _forget_keys(revoked)
+    return out
+
+
+@api.endpoint(
+    bp,
+    "/users/<int:user_id>/deactivate",
+    "POST",
+    role="admin",
+    summary="Deactivate a user: sessions end and their API keys are revoked, at once",
+    response=UserOut,
+    errors=(400, 404, 409),
+)
+def deactivate_user(user_id: int) -> UserOut:
+    if _is_me(authorize("admin"), user_id):
+        raise UsageError("you cannot disable yourself: ask another admin")
+    with db(write=True) as session:
+        user = _user(session, user_id)
+        revoked = set_active(session, user, False)
+        out = user_out(user)
+    _forget_keys(revoked)
+    return out
+
+
+@api.endpoint(
+    bp,
+    "/users/<int:user_id>/activate",
+    "POST",
+    role="admin",
+    summary="Let a deactivated user sign in again (their revoked keys stay revoked)",
+    response=UserOut,
+    errors=(404,),
+)
+def activate_user(user_id: int) -> UserOut:
+    with db(write=True) as session:
+        user = _user(session, user_id)
+        set_active(session, user, True)
         return user_out(user)
+
+
+@api.endpoint(
+    bp,
+    "/users/<int:user_id>",
+    "DELETE",
+    role="admin",
+    summary="Delete a user: sessions end and their API keys are revoked, at once",
+    status=204,
+    errors=(404, 409),
+)
+def remove_user(user_id: int) -> None:
+    with db(write=True) as session:
+        revoked = delete_user(session, _user(session, user_id))
+    _forget_keys(revoked)
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def _is_me(me: Principal, user_id: int) -> bool:
+    return me.kind == "user" and me.id == user_id
+
+
+def _forget_keys(key_ids: list[int]) -> None:
+    cache = current_app.config["MATF_KEY_CACHE"]
+    for key_id in key_ids:
+        cache.forget(key_id)
 
 
 @api.endpoint(

@@ -1,5 +1,6 @@
 // The dashboard's shared script: API calls with the CSRF token, the start-run form,
-// suite case toggles, baseline and healing decisions, and the agents/queues/browser panels.
+// suite case toggles, baseline and healing decisions, users' deactivation and deletion,
+// and the agents/queues/browser panels.
 // Data from the server or a target is only ever set with textContent, never as markup.
 "use strict";
 
@@ -162,6 +163,35 @@
     });
   }
 
+  // -- users (admins) -----------------------------------------------------------------------
+
+  // Deactivate, activate, delete; delete asks again on the same button before it acts.
+  function userButtons(root) {
+    const error = document.getElementById("users-error");
+    root.addEventListener("click", async function (event) {
+      const button = event.target;
+      if (!(button instanceof HTMLButtonElement) || !button.dataset.userAction) return;
+      const row = button.closest("[data-user-id]");
+      const action = button.dataset.userAction;
+      showError(error, "");
+      if (action === "delete" && !button.dataset.armed) {
+        button.dataset.armed = "1";
+        button.textContent = "Really delete " + row.dataset.email + "?";
+        return;
+      }
+      const url = "/api/v1/users/" + encodeURIComponent(row.dataset.userId);
+      row.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+      try {
+        await api(action === "delete" ? "DELETE" : "POST", action === "delete" ? url : url + "/" + action);
+        window.location.reload();
+      } catch (err) {
+        row.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+        if (action === "delete") { delete button.dataset.armed; button.textContent = "Delete"; }
+        showError(error, err.message);
+      }
+    });
+  }
+
   // -- healing proposals ------------------------------------------------------------------
 
   function healingButtons(root) {
@@ -281,6 +311,8 @@
     if (baselines) baselineButtons(baselines);
     const healing = document.getElementById("healing");
     if (healing) healingButtons(healing);
+    const users = document.getElementById("users");
+    if (users) userButtons(users);
     systemPanels();
   });
 })();
