@@ -7,6 +7,7 @@ small and its verdicts known in advance.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 import pytest
 from simple_websocket import Client
 
@@ -101,6 +103,24 @@ def test_reports_download_in_three_formats(editor: httpx.Client, first_run: dict
     assert html.headers["content-type"].startswith("text/html")
     # The report runs sandboxed: its page text comes from the target.
     assert "sandbox allow-scripts" in html.headers["Content-Security-Policy"]
+
+
+def test_a_viewer_downloads_the_pdf_report(server: ApiServer, first_run: dict[str, Any]) -> None:
+    # Given a finished run and a viewer
+    link = first_run["accepted"]["links"]["report.pdf"]
+    with server.client("viewer") as viewer:
+        # When the viewer asks for report.pdf
+        answer = viewer.get(link)
+    # Then it is a PDF download that reads as the run's report
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    run_id = first_run["run"]["id"]
+    assert answer.headers["content-disposition"] == f"attachment; filename={run_id}-report.pdf"
+    assert answer.content.startswith(b"%PDF-")
+    pages = pypdf.PdfReader(io.BytesIO(answer.content)).pages
+    text = " ".join(" ".join(page.extract_text() for page in pages).split())
+    assert f"Run {run_id}" in text and "broken page" in text and "ok page" in text
+    assert "All good" in text  # the failure's error
 
 
 def test_a_quarantined_failure_no_longer_fails_the_run_and_disabled_tests_do_not_run(
