@@ -168,7 +168,10 @@ class Campaign:
                     f"  {test['status'].upper():6} {printable(test['name'])} [{test['browser']}]"
                     f"{kind}  {printable(first)}"
                 )
-        click.echo(f"reports: {self.out / 'report.html'}  (also report.json, junit.xml)")
+        also = "report.json, junit.xml, report.pdf"
+        if report.get("pdf_skipped"):
+            also = f"report.json, junit.xml; report.pdf skipped: {printable(report['pdf_skipped'])}"
+        click.echo(f"reports: {self.out / 'report.html'}  (also {also})")
         return 0 if report["run"]["status"] == "passed" else 1
 
 

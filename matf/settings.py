@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     matf_chromium_path: Path | None = None
     matf_embedded_workers: int = Field(2, ge=1, le=64)
     matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
+    matf_report_pdf_timeout: int = Field(
+        120, ge=1, le=3600, description="seconds printing report.pdf may take; over it, skipped"
+    )
 
     @field_validator("browser_pool")
     @classmethod

@@ -9,13 +9,14 @@ from celery import shared_task
 
 from matf.errors import ReportsUnwritable
 from matf.pipeline.report import collect_results, publish_reports
+from matf.reports.pdf import PdfOptions
 from tasks.base import MatfTask
 from tasks.live import publish
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.reporter.report")
 def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
-    """Store the results, write report.json/html and junit.xml, finish the run."""
+    """Store the results, write report.json/html/pdf and junit.xml, finish the run."""
     storage = Path(self.settings.storage_path)
     with self.sessions(write=True) as session:
         late = collect_results(session, run_id, results, storage)
@@ -23,7 +24,8 @@ def report(self: MatfTask, results: list[Any], run_id: str) -> dict[str, Any]:
         publish(self.settings, event)
     self.emit("phase", run_id, key=f"phase:reporting:{run_id}", phase="reporting")
     try:
-        published = publish_reports(self.sessions, run_id, storage)
+        pdf = PdfOptions.from_settings(self.settings)
+        published = publish_reports(self.sessions, run_id, storage, pdf)
     except ReportsUnwritable as exc:
         self.fail_run(run_id, exc.message)
         raise

@@ -55,6 +55,7 @@ from matf.pipeline.supervise import (
     this_process,
     unfinished_runs,
 )
+from matf.reports.pdf import PdfOptions
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope, sessions_for
 from tasks.app import SUPERVISE_EVERY_S, settings_of
@@ -390,7 +391,8 @@ def end(app: Celery | None, settings: Settings, run_id: str, reason: str) -> Non
     """End a run nobody will finish (unless it ended), and drop its messages still waiting."""
     engine = get_engine(settings.database_url)
     try:
-        end_run(sessions_for(engine), run_id, reason, Path(settings.storage_path))
+        storage, pdf = Path(settings.storage_path), PdfOptions.from_settings(settings)
+        end_run(sessions_for(engine), run_id, reason, storage, pdf)
     except ReportsUnwritable as exc:
         log.warning("supervisor: reports of run %s not written: %s", run_id, exc.message)
     if app is not None:

@@ -8,6 +8,10 @@ that depends on the value's bytes alone (its "stable core").
 
 Files are read whole, and what they contain is opened too: zip members (a
 Playwright trace, at any depth), gzip streams and a PDF's deflated streams.
+A PDF's text is read as well, as a reader sees it (pypdf extracts it): its
+streams hold glyph numbers, not characters, so the bytes alone would miss a
+value printed in it. Printing may break a line anywhere in a value, so that
+text is searched with all whitespace removed, from it and from the forms.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus
+
+import pypdf
 
 _PDF_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
 
@@ -87,6 +93,10 @@ class Scanner:
 
     def scan_bytes(self, data: bytes, where: str, depth: int = 0) -> list[Hit]:
         hits = [Hit(where, name) for form, name in self.forms.items() if form in data]
+        if data[:5] == b"%PDF-":
+            text = _squeezed(pdf_text(data).encode("utf-8", "surrogatepass"))
+            squeezed = {_squeezed(form): name for form, name in self.forms.items()}
+            hits += [Hit(f"{where}!text", name) for form, name in squeezed.items() if form in text]
         if depth > 4:
             return hits
         for inner, label in _opened(data):
@@ -102,6 +112,18 @@ class Scanner:
             if path.is_file():
                 hits += self.scan_bytes(path.read_bytes(), str(path.relative_to(root)))
         return hits
+
+
+def pdf_text(data: bytes) -> str:
+    """Every page's text and the document's metadata, as a PDF reader shows them."""
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    parts = [page.extract_text() for page in reader.pages]
+    parts += [str(value) for value in (reader.metadata or {}).values()]
+    return "\n".join(parts)
+
+
+def _squeezed(data: bytes) -> bytes:
+    return re.sub(rb"\s+", b"", data)
 
 
 def _opened(data: bytes) -> list[tuple[bytes, str]]:

@@ -258,7 +258,7 @@ def run(run_id: str) -> str:
         passed=[r for r in results if r.status == "passed"],
         shots={r.key: _screenshot(run_id, r) for r in results},
         diffs={r.key: _visual_images(run_id, r) for r in results if r.visual},
-        reports=("report.html", "report.json", "junit.xml"),
+        reports=("report.html", "report.json", "junit.xml", "report.pdf"),
     )
 
 

@@ -10,6 +10,7 @@ it twice writes the same thing.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from matf.files import write_atomic
 from matf.reports.document import ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
+from matf.reports.pdf import PDF_NAME, PdfOptions, PdfSkipped, write_pdf
 from matf.results import RunStatus, TestResult, Triage
 from matf.storage.healing import record_proposals
 from matf.storage.models import Run
@@ -34,6 +36,8 @@ from matf.storage.runs import (
     record_results,
     stored_results,
 )
+
+log = logging.getLogger(__name__)
 
 LOST = "no result arrived from the executor (the task was lost)"
 
@@ -154,10 +158,17 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def write_reports(document: ReportDocument, out_dir: Path, artifacts_root: Path) -> dict[str, Path]:
-    """Write report.json, report.html and junit.xml (and copy artifacts) into ``out_dir``."""
+def write_reports(
+    document: ReportDocument, out_dir: Path, artifacts_root: Path, pdf: PdfOptions | None = None
+) -> dict[str, Path]:
+    """Write report.json, report.html, junit.xml and report.pdf (artifacts too) into ``out_dir``.
+
+    report.pdf is optional: when it cannot be printed, report.json's
+    ``pdf_skipped`` says why and the others are written all the same.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     data = document.model_dump(mode="json")
+    data.pop("pdf_skipped", None)
     for test in data["tests"]:
         for kind in ("screenshot", "trace", "video"):
             stored = test["artifacts"].get(kind)
@@ -165,9 +176,14 @@ def write_reports(document: ReportDocument, out_dir: Path, artifacts_root: Path)
         for check in test.get("visual") or []:
             for kind in ("actual", "diff"):
                 check[kind] = _copy_artifact(check.get(kind), artifacts_root, out_dir)
-    paths = {"json": _write_json(data, out_dir / "report.json")}
-    paths["html"] = write_html(data, out_dir)
-    paths["junit"] = write_junit(data, out_dir)
+    paths = {"html": write_html(data, out_dir), "junit": write_junit(data, out_dir)}
+    try:
+        paths["pdf"] = write_pdf(data, out_dir, pdf or PdfOptions())
+    except PdfSkipped as exc:
+        (out_dir / PDF_NAME).unlink(missing_ok=True)  # an older run's PDF would mislead
+        data["pdf_skipped"] = exc.message
+        log.warning("report.pdf skipped for run %s: %s", document.run.id, exc.message)
+    paths["json"] = _write_json(data, out_dir / "report.json")
     return paths
 
 

@@ -11,11 +11,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from matf.errors import EnvironmentProblem
 
 if TYPE_CHECKING:
+    from playwright.async_api import Playwright as AsyncPlaywright
     from playwright.sync_api import Browser, Playwright
 
 BROWSERS = ("chromium", "firefox", "webkit")
@@ -62,7 +63,9 @@ def system_chromium() -> str | None:
     return None
 
 
-def chromium_executable(playwright: Playwright, configured: Path | None) -> str | None:
+def chromium_executable(
+    playwright: Playwright | AsyncPlaywright, configured: Path | None
+) -> str | None:
     """The Chromium to launch; None means Playwright's own build, found by itself."""
     if configured is not None:
         if not _is_executable(configured):
@@ -79,17 +82,24 @@ def chromium_executable(playwright: Playwright, configured: Path | None) -> str 
     return found
 
 
+def chromium_options(
+    playwright: Playwright | AsyncPlaywright, configured: Path | None
+) -> dict[str, Any]:
+    """Keyword arguments of ``chromium.launch`` (sync or async): the build, headless, the flags."""
+    args = list(CHROMIUM_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
+        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    return {
+        "headless": True,
+        "executable_path": chromium_executable(playwright, configured),
+        "args": args,
+    }
+
+
 def launch(playwright: Playwright, name: str, configured_chromium: Path | None) -> Browser:
     """Launch one headless browser of the given engine."""
     if name == "chromium":
-        args = list(CHROMIUM_ARGS)
-        if hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
-            args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
-        return playwright.chromium.launch(
-            headless=True,
-            executable_path=chromium_executable(playwright, configured_chromium),
-            args=args,
-        )
+        return playwright.chromium.launch(**chromium_options(playwright, configured_chromium))
     engine = getattr(playwright, name)
     if not _is_executable(engine.executable_path):
         raise BrowserUnavailable(

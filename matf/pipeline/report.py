@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from matf.agents.logger import finished_event, persist
 from matf.agents.reporter import LOST, build_document, store_result, store_results, write_reports
 from matf.errors import ReportsUnwritable
+from matf.reports.pdf import PdfOptions
 from matf.results import RunStatus, TestResult
 from matf.storage.baselines import adopt
 from matf.storage.db import Sessions
@@ -58,8 +59,10 @@ def collect_results(
     return record_test_events(session, stored)
 
 
-def publish_reports(sessions: Sessions, run_id: str, storage: Path) -> Published:
-    """Write report.json/html and junit.xml, then end the run with its verdict.
+def publish_reports(
+    sessions: Sessions, run_id: str, storage: Path, pdf: PdfOptions | None = None
+) -> Published:
+    """Write report.json/html/pdf and junit.xml, then end the run with its verdict.
 
     Only once the files are written is the run over: whoever waits on it finds
     its reports there.
@@ -69,7 +72,7 @@ def publish_reports(sessions: Sessions, run_id: str, storage: Path) -> Published
         out_dir = get_run(session, run_id).options.out_dir
     try:
         if out_dir:
-            write_reports(document, Path(out_dir), storage / "artifacts")
+            write_reports(document, Path(out_dir), storage / "artifacts", pdf)
     except OSError as exc:
         reason = f"cannot write reports to {out_dir}: {exc.strerror or exc}"
         raise ReportsUnwritable(reason) from exc

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from matf.agents.logger import make_event, persist
 from matf.pipeline.fanout import executor_task_id
 from matf.pipeline.report import Published, collect_results, publish_reports
+from matf.reports.pdf import PdfOptions
 from matf.results import FINAL_STATUSES, TestResult
 from matf.settings import Settings
 from matf.storage.db import Sessions
@@ -116,7 +117,9 @@ def hit_time_limit(reason: str | None) -> bool:
     return bool(reason) and str(reason).endswith(TIME_LIMIT)
 
 
-def end_run(sessions: Sessions, run_id: str, reason: str, storage: Path) -> Published | None:
+def end_run(
+    sessions: Sessions, run_id: str, reason: str, storage: Path, pdf: PdfOptions | None = None
+) -> Published | None:
     """End a run nobody will finish: missing tests as errors naming ``reason``, reports written.
 
     None when the run had ended already (its verdict and reports stand).
@@ -128,7 +131,7 @@ def end_run(sessions: Sessions, run_id: str, reason: str, storage: Path) -> Publ
             return None
         fail_run(session, run_id, reason)
         collect_results(session, run_id, [], storage, missing=f"no result: {reason}")
-    return publish_reports(sessions, run_id, storage)
+    return publish_reports(sessions, run_id, storage, pdf)
 
 
 def requeues(session: Session, task_id: str) -> int:

@@ -62,6 +62,10 @@ class ReportDocument(BaseModel):
     schema_version: Literal[1] = 1
     run: RunSummary
     tests: list[ReportTest]
+    pdf_skipped: str | None = Field(
+        default=None,
+        description="why report.pdf was not written (no Chromium, too slow); else absent",
+    )
 
 
 def report_json_schema() -> dict[str, object]:

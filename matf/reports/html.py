@@ -49,12 +49,16 @@ def write_html(report: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` so a run can be reviewed without MATF or a network."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    nonce = base64.b64encode(secrets.token_bytes(18)).decode("ascii")
-    context = _build_context(report, out_dir, nonce)
-    html = _environment().get_template("report.html").render(**context)
     target = out_dir / REPORT_NAME
-    write_atomic(target, html.encode("utf-8"))
+    write_atomic(target, render_html(report, out_dir).encode("utf-8"))
     return target
+
+
+def render_html(report: dict[str, Any], out_dir: Path, for_print: bool = False) -> str:
+    """The report page; ``for_print``: no script or filters, failures open, a results table."""
+    nonce = base64.b64encode(secrets.token_bytes(18)).decode("ascii")
+    context = _build_context(report, Path(out_dir), nonce)
+    return _environment().get_template("report.html").render(**context, for_print=for_print)
 
 
 @lru_cache(maxsize=1)

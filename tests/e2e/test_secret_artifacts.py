@@ -9,8 +9,8 @@ that reflects what it is sent. Every test fails, so every kind of failure
 evidence is kept. Then everything the run left is unpacked and scanned.
 
 A marker value, not a secret, goes through the same steps: it IS found in the
-traces, reports, events and database (the scan is not vacuous), and its field
-is not masked in screenshots.
+traces, reports (report.pdf's text too), events and database (the scan is not
+vacuous), and its field is not masked in screenshots.
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             LOG_LEVEL="DEBUG",
         )
     assert (folder / "out" / "report.json").is_file(), proc.stdout + proc.stderr
+    assert (folder / "out" / "report.pdf").is_file(), proc.stdout + proc.stderr
     return folder, proc.stdout + proc.stderr
 
 
@@ -277,5 +278,7 @@ def test_the_scan_finds_a_value_that_is_not_a_secret(finished_run: tuple[Path, s
     trace = "out/artifacts/marker-chromium-2.zip"
     assert {(trace, "plain"), (trace, "quote_plus")} <= where  # the fill, the form's post
     assert {"out/report.json", "out/report.html", "out/junit.xml", "matf.db"} <= files
+    # report.pdf is read as a reader sees it: its text, not only its bytes
+    assert ("out/report.pdf!text", "plain") in {(hit.where, hit.form) for hit in hits}
     assert ("out/report.json", "base64") in where  # the schema errors quote the reflection
     assert {"events table", "matf.log", "matf run's output"} <= files  # celery logs results

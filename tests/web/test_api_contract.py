@@ -252,6 +252,7 @@ def seeded(server: ApiServer) -> dict[str, str]:
         ("GET", "/api/v1/runs/{run_id}/report/{name}", {"run_id": "done", "name": "report.json"}),
         ("GET", "/api/v1/runs/{run_id}/report/{name}", {"run_id": "done", "name": "report.html"}),
         ("GET", "/api/v1/runs/{run_id}/report/{name}", {"run_id": "done", "name": "junit.xml"}),
+        ("GET", "/api/v1/runs/{run_id}/report/{name}", {"run_id": "done", "name": "report.pdf"}),
         ("GET", "/api/v1/runs/{run_id}/report/{name}", {"run_id": "queued", "name": "junit.xml"}),
         ("POST", "/api/v1/runs/{run_id}/cancel", {"run_id": "done"}),
         ("GET", "/api/v1/trends", {}),

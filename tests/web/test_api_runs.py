@@ -7,6 +7,7 @@ small and its verdicts known in advance.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdf
 import pytest
 from simple_websocket import Client
 
@@ -101,6 +103,48 @@ def test_reports_download_in_three_formats(editor: httpx.Client, first_run: dict
     assert html.headers["content-type"].startswith("text/html")
     # The report runs sandboxed: its page text comes from the target.
     assert "sandbox allow-scripts" in html.headers["Content-Security-Policy"]
+
+
+def test_a_viewer_downloads_the_pdf_report(server: ApiServer, first_run: dict[str, Any]) -> None:
+    # Given a finished run and a viewer
+    link = first_run["accepted"]["links"]["report.pdf"]
+    with server.client("viewer") as viewer:
+        # When the viewer asks for report.pdf
+        answer = viewer.get(link)
+    # Then it is a PDF download that reads as the run's report
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    run_id = first_run["run"]["id"]
+    assert answer.headers["content-disposition"] == f"attachment; filename={run_id}-report.pdf"
+    assert answer.content.startswith(b"%PDF-")
+    pages = pypdf.PdfReader(io.BytesIO(answer.content)).pages
+    text = " ".join(" ".join(page.extract_text() for page in pages).split())
+    assert f"Run {run_id}" in text and "broken page" in text and "ok page" in text
+    assert "All good" in text  # the failure's error
+
+
+def test_a_run_whose_pdf_was_skipped_answers_404_saying_why(tmp_path: Path, demo: str) -> None:
+    # Given a server whose Chromium path leads nowhere
+    missing = tmp_path / "no-chromium"
+    api = ApiServer(server_settings(tmp_path, test_retries=0, matf_chromium_path=missing)).start()
+    try:
+        with api.client("viewer") as viewer, api.client("editor") as editor:
+            suite = {"name": "one", "target": demo, "tests": [_spec("ok", demo, "/lab/ok")]}
+            suite_id = editor.post("/api/v1/suites", json=suite).json()["id"]
+            accepted = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id})
+            assert accepted.status_code == 202, accepted.text
+            run_id = finished(editor, accepted.json()["run_id"])["id"]
+            # When a viewer asks for its PDF
+            answer = viewer.get(f"/api/v1/runs/{run_id}/report/report.pdf")
+            html = viewer.get(f"/api/v1/runs/{run_id}/report/report.html")
+    finally:
+        api.stop()
+    # Then the answer is a 404 problem naming the reason; the other reports are there
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    reason = f"MATF_CHROMIUM_PATH={missing} is not an executable file"
+    assert answer.json()["detail"] == f"run {run_id} has no report.pdf: {reason}"
+    assert html.status_code == 200
 
 
 def test_a_quarantined_failure_no_longer_fails_the_run_and_disabled_tests_do_not_run(

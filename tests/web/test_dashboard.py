@@ -155,6 +155,10 @@ def test_editor_starts_a_run_from_the_dashboard_and_watches_it_finish(
     assert href == f"/api/v1/runs/{run_id}/report/report.html"
     report = tab.request.get(f"{quick_api.url}{href}")
     assert report.status == 200 and report.headers["content-type"].startswith("text/html")
+    pdf_href = tab.get_by_role("link", name="report.pdf").get_attribute("href")
+    pdf = tab.request.get(f"{quick_api.url}{pdf_href}")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF-")
     # The overview shows the run and draws its trend
     tab.goto(f"{quick_api.url}/")
     expect(tab.locator(f"#runs-table tr[data-run-id='{run_id}']")).to_be_visible()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from matf.auth import Principal
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy
 from matf.options import NetworkOptions, RunOptions
+from matf.reports.pdf import PdfOptions
 from matf.results import RunStatus, TestResult
 from matf.spec import TestSpec
 from matf.storage.history import (
@@ -54,6 +56,7 @@ REPORTS = {
     "report.html": "text/html",
     "report.json": "application/json",
     "junit.xml": "application/xml",
+    "report.pdf": "application/pdf",
 }
 
 
@@ -309,14 +312,16 @@ def _artifact_files(result: TestResult) -> list[tuple[str, str]]:
 @api.endpoint(
     bp,
     "/runs/<run_id>/report/<name>",
-    summary="report.html, report.json or junit.xml",
-    content_type=("text/html", "application/json", "application/xml"),
+    summary="report.html, report.json, junit.xml or report.pdf",
+    content_type=("text/html", "application/json", "application/xml", "application/pdf"),
     errors=(404, 409),
 )
 def report(run_id: str, name: str) -> Response:
     if name not in REPORTS:
         raise NotFound(f"no report {name!r}: ask for {', '.join(REPORTS)}")
     path = _report_path(run_id) / name
+    if not path.is_file():
+        raise NotFound(f"run {run_id} has no {name}: {_skipped(path.parent)}")
     response = send_file(
         path,
         mimetype=REPORTS[name],
@@ -335,6 +340,15 @@ def report(run_id: str, name: str) -> Response:
     return response
 
 
+def _skipped(directory: Path) -> str:
+    """Why report.pdf is missing, as report.json says (runs from before it have no reason)."""
+    try:
+        reason = json.loads((directory / "report.json").read_text("utf-8")).get("pdf_skipped")
+    except (OSError, ValueError, AttributeError):
+        reason = None
+    return str(reason) if reason else "it was not written"
+
+
 def _report_path(run_id: str) -> Path:
     """The directory with the run's reports; rebuilt from the database when missing."""
     with db() as session:
@@ -347,7 +361,8 @@ def _report_path(run_id: str) -> Path:
         if (directory / "report.json").is_file():
             return directory
         document = build_document(session, run_id)
-    write_reports(document, stored, Path(settings().storage_path) / "artifacts")
+    storage = Path(settings().storage_path)
+    write_reports(document, stored, storage / "artifacts", PdfOptions.from_settings(settings()))
     return stored
 
 
