@@ -344,6 +344,19 @@ def test_an_id_too_big_for_the_database_is_not_found(
     assert response.status_code == 404
 
 
+def test_a_rerun_the_guard_now_refuses_is_refused_as_documented(
+    server: ApiServer, seeded: dict[str, str], api_schema: schemathesis.BaseSchema
+) -> None:
+    # Given a finished run on a loopback target, which this server may not reach
+    case = api_schema["/api/v1/runs/{run_id}/rerun"]["POST"].Case(
+        path_parameters={"run_id": seeded["done"]}
+    )
+    # When it is run again, the guard's refusal is a documented answer (the stateful phase found it)
+    response = case.call_and_validate(headers=_admin(server), checks=CHECKS)
+    assert response.status_code == 422
+    assert "loopback" in response.json()["detail"]
+
+
 @pytest.mark.parametrize("since", ["yesterday", "2026-13-45", ""])
 def test_a_bad_since_filter_is_refused_as_documented(
     server: ApiServer, api_schema: schemathesis.BaseSchema, since: str

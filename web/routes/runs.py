@@ -173,7 +173,7 @@ def cancel(run_id: str) -> RunOut:
     summary="Run the same tests on the same target again",
     response=RunAccepted,
     status=202,
-    errors=(404, 409, 503),
+    errors=(404, 409, 422, 503),  # 422: the guard now refuses the run's target
 )
 def rerun(run_id: str) -> Response:
     principal = _principal()
