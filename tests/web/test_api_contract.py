@@ -357,6 +357,19 @@ def test_a_rerun_the_guard_now_refuses_is_refused_as_documented(
     assert "loopback" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("after", [2**63, 2**64])
+def test_events_after_an_id_too_big_for_the_database_are_refused_as_documented(
+    server: ApiServer, seeded: dict[str, str], api_schema: schemathesis.BaseSchema, after: int
+) -> None:
+    # Before, the fuzz's ?after=2**64 on a real run reached SQLite and answered 500
+    case = api_schema["/api/v1/runs/{run_id}/events"]["GET"].Case(
+        path_parameters={"run_id": seeded["done"]}, query={"after": after}
+    )
+    response = case.call_and_validate(headers=_admin(server), checks=CHECKS)
+    assert response.status_code == 422
+    assert "after" in response.json()["detail"]
+
+
 @pytest.mark.parametrize("since", ["yesterday", "2026-13-45", ""])
 def test_a_bad_since_filter_is_refused_as_documented(
     server: ApiServer, api_schema: schemathesis.BaseSchema, since: str

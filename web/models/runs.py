@@ -242,7 +242,7 @@ class EventList(BaseModel):
 
 
 class EventQuery(Strict):
-    after: int = Field(0, ge=0)
+    after: int = Field(0, ge=0, le=2**63 - 1)  # an event id: SQLite's integer, no larger
     limit: int = Field(500, ge=1, le=2000)
 
 
