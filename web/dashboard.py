@@ -59,6 +59,7 @@ RUN_STATUSES = tuple(status.value for status in RunStatus)
 # Failures first on a run's page: what a reader came for.
 RESULT_ORDER = {"failed": 0, "error": 1, "flaky": 2, "skipped": 3, "passed": 4}
 PAGE_SIZE = 20
+MAX_OFFSET = 1_000_000  # as the API's pages: SQLite's OFFSET takes no more than 64 bits
 CHART_W, CHART_H, CHART_PAD = 320, 110, 12
 
 
@@ -224,7 +225,7 @@ def overview() -> str:
 def runs() -> str:
     statuses = [s for s in request.args.getlist("status") if s in RUN_STATUSES]
     target = request.args.get("target", "").strip()[:300] or None
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = _offset()
     with db() as session:
         rows, total = list_runs(session, statuses or None, target, None, None, PAGE_SIZE, offset)
         tallies = result_counts(session, [run.id for run in rows])
@@ -265,7 +266,7 @@ def run(run_id: str) -> str:
 @bp.get("/suites")
 @page
 def suites() -> str:
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = _offset()
     with db() as session:
         rows, total = list_suites(session, PAGE_SIZE, offset)
         counted = case_counts(session, [s.id for s in rows])
@@ -299,7 +300,7 @@ def healing() -> str:
     if status not in (*HEALING_STATUSES, "all"):
         status = "pending"
     run_id = request.args.get("run", "").strip()[:64] or None
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = _offset()
     with db() as session:
         rows, total = list_proposals(
             session, run_id, None if status == "all" else status, PAGE_SIZE, offset
@@ -332,6 +333,11 @@ def users() -> Any:
         for row in rows:
             session.expunge(row)
     return render_template("users.html", users=rows)
+
+
+def _offset() -> int:
+    """``?offset=`` of a list page: a bad or negative one is 0, a huge one MAX_OFFSET."""
+    return min(max(request.args.get("offset", 0, type=int) or 0, 0), MAX_OFFSET)
 
 
 # -- what the pages show ----------------------------------------------------------------
