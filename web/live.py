@@ -15,20 +15,23 @@ import queue
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from sqlalchemy import func, select
+from wsproto.utilities import RemoteProtocolError
 
 from matf.errors import Forbidden, UsageError
 from matf.storage.models import Event
 from matf.storage.runs import get_run
+from web.errors import problem
 from web.routes.common import db, iso_req, runtime
 from web.security import authorize
 
 bp = Blueprint("live", __name__)
 sock = Sock()
 PING_S = 15.0
+MAX_EVENT_ID = 2**63 - 1  # SQLite's integer
 
 
 @bp.before_request
@@ -42,9 +45,17 @@ def _check() -> None:
         with db() as session:
             get_run(session, run_id)
     try:
-        int(request.args.get("after", "0"))
+        after = int(request.args.get("after", "0"))
     except ValueError as exc:
         raise UsageError("after must be an event id (an integer)") from exc
+    if not 0 <= after <= MAX_EVENT_ID:
+        raise UsageError(f"after must be an event id (an integer from 0 to {MAX_EVENT_ID})")
+
+
+@bp.errorhandler(RemoteProtocolError)
+def _bad_handshake(exc: RemoteProtocolError) -> Response:
+    """A handshake wsproto refuses (no key, a version other than 13): the client's fault."""
+    return problem(400, f"not a WebSocket handshake: {str(exc).splitlines()[0]}")
 
 
 @sock.route("/ws", bp=bp)

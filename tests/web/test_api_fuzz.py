@@ -267,3 +267,26 @@ def test_a_list_page_takes_any_offset(server: ApiServer, page: str, offset: str)
         response = client.get(page, params={"offset": offset})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("", {"Sec-WebSocket-Version": "99", "Sec-WebSocket-Key": "x"}),
+        ("", {}),  # no key, no version
+        ("", {"Sec-WebSocket-Version": "13"}),  # no key
+        (f"?after={2**64}", {"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "x"}),
+        ("?after=-1", {}),
+    ],
+)
+def test_a_websocket_handshake_it_cannot_take_is_a_bad_request(
+    server: ApiServer, caplog: pytest.LogCaptureFixture, query: str, headers: dict[str, str]
+) -> None:
+    # Before, wsproto's refusal of the handshake (and SQLite's of the id) answered 500
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", **headers}
+    with server.client("viewer") as client:
+        response = client.get("/ws" + query, headers=upgrade)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
