@@ -400,6 +400,18 @@ def evil_headers(op: Op) -> list[Probe]:
     return probes
 
 
+def odd_methods(op: Op) -> list[Probe]:
+    """Other methods on the operation's path, those no server implements included.
+
+    No DELETE: the path names real resources, which the later attacks still need.
+    """
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS", "TRACE", "PROPFIND"]
+    body = json.dumps(_body(op)).encode()
+    probes = [Probe(op, op.url(), body, method=m) for m in methods if m != op.method]
+    probes.append(Probe(op, op.url(), body, headers={"X-HTTP-Method-Override": "DELETE"}))
+    return probes
+
+
 ATTACKS = [
     deep_nesting,
     huge_strings,
@@ -414,4 +426,5 @@ ATTACKS = [
     evil_path_segments,
     evil_query,
     evil_headers,
+    odd_methods,
 ]
