@@ -301,8 +301,8 @@ def nested_wrong_values(op: Op) -> list[Probe]:
         if isinstance(inner, dict):  # an unknown key beside the known ones
             body = _replaced(op.body, path, {**inner, "\x1b[0m": 1})
             probes.append(Probe(op, op.url(), json.dumps(body).encode()))
-    for place in [p for p in _leaves(op.body) if isinstance(p[-1], str)]:
-        probes.append(Probe(op, op.url(), _raw_at(op.body, place, "1e999")))
+    for place in _leaves(op.body):
+        probes.extend(Probe(op, op.url(), _raw_at(op.body, place, t)) for t in RAW_NUMBERS[::2])
     return probes
 
 

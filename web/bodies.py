@@ -4,13 +4,16 @@ Python's parser recurses once per level and has no depth limit of its own, so
 a body nested a thousand deep would end in a RecursionError (a 500); a lone
 surrogate cannot be stored in SQLite, and a NUL has no business in any field.
 Such bodies are refused here, as a 400 naming the problem, before a model or
-a view sees them. The size limit is Flask's ``MAX_CONTENT_LENGTH``: reading a
+a view sees them, as are NaN, Infinity and numbers too large for a float
+(``1e999``), which would otherwise be stored and answered back as invalid
+JSON. The size limit is Flask's ``MAX_CONTENT_LENGTH``: reading a
 larger body raises werkzeug's 413, answered as a problem like every error.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -37,13 +40,25 @@ def json_body() -> Any:
     except UnicodeDecodeError as exc:
         raise BadBody(f"the body is not UTF-8 (a bad byte at offset {exc.start})") from exc
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except RecursionError as exc:
         raise BadBody(f"the body's JSON is nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
         raise BadBody(f"the body is not valid JSON: {str(exc).splitlines()[0]}") from exc
     _check(data)
     return data
+
+
+def _not_json(token: str) -> Any:
+    """Python reads NaN and Infinity, which are not JSON; answering them back would not be."""
+    raise BadBody(f"the body is not valid JSON: {token} is not a JSON number")
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):  # 1e999: Python reads it as infinity
+        raise BadBody(f"the body holds a number too large for a float: {token[:40]}")
+    return value
 
 
 def too_large() -> str:

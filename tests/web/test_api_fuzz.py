@@ -13,6 +13,7 @@ hides a failure.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -147,7 +148,16 @@ def _verdict(probe: Probe, response: httpx.Response) -> str | None:
             return f"{status} as {kind!r}: {response.text[:200]}"
         if (probe.method or probe.op.method) != "HEAD" and not response.json().get("detail"):
             return f"{status} without a detail"
+    if "json" in response.headers.get("content-type", "") and response.content:
+        try:  # strict JSON: no NaN or Infinity echoed back
+            json.loads(response.content, parse_constant=_not_json)
+        except ValueError as exc:
+            return f"{status} with invalid JSON ({exc}): {response.text[:200]}"
     return None
+
+
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
 
 
 def _run(server: ApiServer, ops: list[Op], attack: Callable[[Op], list[Probe]]) -> int:
@@ -290,3 +300,16 @@ def test_a_websocket_handshake_it_cannot_take_is_a_bad_request(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"]
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity", "-Infinity"])
+def test_a_number_json_cannot_hold_is_a_bad_request(server: ApiServer, number: str) -> None:
+    # Before, PUT /budgets stored 1e999 as infinity and answered "lcp_ms": Infinity (not JSON)
+    body = '{"url": "https://shop.example.com/", "budgets": {"lcp_ms": ' + number + "}}"
+    with server.client("admin") as client:
+        response = client.put("/api/v1/budgets", content=body, headers={"Content-Type": JSON})
+        saved = client.get("/api/v1/budgets", params={"url": "https://shop.example.com/"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert number.lstrip("-") in response.json()["detail"]
+    assert "Infinity" not in saved.text and "NaN" not in saved.text
