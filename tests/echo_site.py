@@ -23,10 +23,9 @@ import base64
 import hashlib
 import html
 import json
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.services import LoopbackHttpServer
+from tests.services import LoopbackHttpServer, QuietHandler
 
 # Where the fields are drawn (CSS pixels, viewport 1280x720, scale 1): x, y, width, height.
 BOXES = {
@@ -115,13 +114,13 @@ class EchoSite(LoopbackHttpServer):
             "/search": SEARCH_PAGE,
         }
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 path = urlsplit(self.path).path
                 if path in pages:
-                    self._answer(200, "text/html; charset=utf-8", pages[path].encode())
+                    self.answer(200, "text/html; charset=utf-8", pages[path].encode())
                 else:
-                    self._answer(404, "text/html", b"<!doctype html><title>Not found</title>")
+                    self.answer(404, "text/html", b"<!doctype html><title>Not found</title>")
 
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -129,26 +128,16 @@ class EchoSite(LoopbackHttpServer):
                 auth = self.headers.get("Authorization", "")
                 if path == "/echo":
                     fields = parse_qs(body.decode(), keep_blank_values=True)
-                    self._answer(200, "text/html; charset=utf-8", _received(fields).encode())
+                    self.answer(200, "text/html; charset=utf-8", _received(fields).encode())
                 elif path == "/api/echo":
                     answer = json.dumps(_api_echo(body, auth)).encode()
-                    self._answer(400, "application/json", answer)
+                    self.answer(400, "application/json", answer)
                 elif path == "/api/login":
                     password = str(json.loads(body or b"{}").get("password", ""))
                     answer = json.dumps({"password": digest(password), "auth": digest(auth)})
-                    self._answer(200, "application/json", answer.encode())
+                    self.answer(200, "application/json", answer.encode())
                 else:
-                    self._answer(404, "text/plain", b"no such page")
-
-            def _answer(self, status: int, ctype: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                    self.answer(404, "text/plain", b"no such page")
 
         super().__init__(Handler)
         self.url = f"http://127.0.0.1:{self.port}"

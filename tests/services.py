@@ -163,6 +163,20 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 30) -> None:
         proc.wait()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the tests' small sites: ``answer`` in one call, no access log."""
+
+    def answer(self, status: int, ctype: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class LoopbackHttpServer:
     """An HTTP server on a free 127.0.0.1 port, serving from a daemon thread while entered."""
 

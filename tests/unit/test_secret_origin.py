@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.browser.pool import BrowserPool
 from matf.results import TestResult
 from matf.spec import parse_spec
-from tests.services import LoopbackHttpServer
+from tests.services import LoopbackHttpServer, QuietHandler
 
 LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=1)
 SECRET = f"origin-secret-{secrets.token_hex(8)}"
@@ -40,10 +39,10 @@ class RecordingSite(LoopbackHttpServer):
         lock = threading.Lock()
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._record(b"")
-                self._answer(200, "text/html", FORM)
+                self.answer(200, "text/html", FORM)
 
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 length = int(self.headers.get("Content-Length") or 0)
@@ -55,22 +54,12 @@ class RecordingSite(LoopbackHttpServer):
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self._answer(200, "application/json", b'{"ok": true}')
+                self.answer(200, "application/json", b'{"ok": true}')
 
             def _record(self, body: bytes) -> None:
                 host = (self.headers.get("Host") or "").split(":")[0]
                 with lock:
                     site.seen.append((host, self.path, str(self.headers) + body.decode()))
-
-            def _answer(self, status: int, ctype: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         super().__init__(Handler)
         self.url = f"http://127.0.0.1:{self.port}"
