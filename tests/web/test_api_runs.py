@@ -123,30 +123,6 @@ def test_a_viewer_downloads_the_pdf_report(server: ApiServer, first_run: dict[st
     assert "All good" in text  # the failure's error
 
 
-def test_a_run_whose_pdf_was_skipped_answers_404_saying_why(tmp_path: Path, demo: str) -> None:
-    # Given a server whose Chromium path leads nowhere
-    missing = tmp_path / "no-chromium"
-    api = ApiServer(server_settings(tmp_path, test_retries=0, matf_chromium_path=missing)).start()
-    try:
-        with api.client("viewer") as viewer, api.client("editor") as editor:
-            suite = {"name": "one", "target": demo, "tests": [_spec("ok", demo, "/lab/ok")]}
-            suite_id = editor.post("/api/v1/suites", json=suite).json()["id"]
-            accepted = editor.post("/api/v1/tests/execute", json={"suite_id": suite_id})
-            assert accepted.status_code == 202, accepted.text
-            run_id = finished(editor, accepted.json()["run_id"])["id"]
-            # When a viewer asks for its PDF
-            answer = viewer.get(f"/api/v1/runs/{run_id}/report/report.pdf")
-            html = viewer.get(f"/api/v1/runs/{run_id}/report/report.html")
-    finally:
-        api.stop()
-    # Then the answer is a 404 problem naming the reason; the other reports are there
-    assert answer.status_code == 404
-    assert answer.headers["content-type"] == "application/problem+json"
-    reason = f"MATF_CHROMIUM_PATH={missing} is not an executable file"
-    assert answer.json()["detail"] == f"run {run_id} has no report.pdf: {reason}"
-    assert html.status_code == 200
-
-
 def test_a_quarantined_failure_no_longer_fails_the_run_and_disabled_tests_do_not_run(
     editor: httpx.Client, suite_id: str, demo: str
 ) -> None:
