@@ -113,12 +113,15 @@ def subprocess_env(folder: Path, **extra: str) -> dict[str, str]:
 MATF = [sys.executable, "-m", "cli"]
 
 
-def run_matf(args: list[str], folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the ``matf`` command line in ``folder``, as a user would."""
+def run_matf(
+    args: list[str], folder: Path, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``matf`` command line in ``folder``, as a user would (``stdin``: typed in)."""
     return subprocess.run(
         [*MATF, *args],
         cwd=folder,
         env=subprocess_env(folder, **env),
+        input=stdin,
         text=True,
         capture_output=True,
         timeout=600,

@@ -29,7 +29,7 @@ from matf.auth import create_user, issue_token
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import User
 from tests.apiserver import PASSWORD, ApiServer
-from tests.conftest import MATF, make_settings, subprocess_env
+from tests.conftest import make_settings, run_matf
 from web.security import KeyCache
 
 SECRET = secrets.token_urlsafe(48)
@@ -216,16 +216,7 @@ def test_login_returns_a_working_token_for_a_day(server: ApiServer) -> None:
 
 
 def _matf(folder: Path, args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MATF, *args],
-        cwd=folder,
-        env=subprocess_env(folder),
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
+    return run_matf(args, folder, stdin=stdin)
 
 
 def test_cli_creates_an_admin_who_can_sign_in(api: ApiServer, tmp_path: Path) -> None:

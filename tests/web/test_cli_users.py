@@ -13,22 +13,13 @@ from pathlib import Path
 import httpx
 
 from tests.apiserver import PASSWORD, ApiServer
-from tests.conftest import MATF, subprocess_env
+from tests.conftest import run_matf
 
 NEW_PASSWORD = "a different long passphrase"
 
 
 def _matf(folder: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MATF, *args],
-        cwd=folder,
-        env=subprocess_env(folder),
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
+    return run_matf(list(args), folder, stdin=stdin)
 
 
 def _me(api: ApiServer, token: str) -> int:
@@ -41,13 +32,15 @@ def _login(api: ApiServer, email: str, password: str = PASSWORD) -> int:
     return httpx.post(f"{api.url}/api/v1/auth/login", json=body, timeout=30).status_code
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
+    """The one line the command printed, having checked it is a usage error naming ``words``."""
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("matf: error: "), proc.stderr
     for word in words:
         assert word in lines[0], lines[0]
+    return lines[0]
 
 
 def test_deactivate_and_activate_from_the_command_line(api: ApiServer, tmp_path: Path) -> None:
@@ -127,4 +120,9 @@ def test_unknown_users_are_one_line(api: ApiServer, tmp_path: Path) -> None:
         ("delete", "nobody@example.com", "--yes"),
         ("set-role", "nobody@example.com", "viewer"),
     ):
-        _one_line_error(_matf(tmp_path, "users", *args), "no user nobody@example.com")
+        line = _one_line_error(_matf(tmp_path, "users", *args))
+        assert "no user nobody@example.com" in line, line
+    # And nothing changed: the users are the ones there were
+    listed = _matf(tmp_path, "users", "list")
+    assert listed.returncode == 0 and "nobody@example.com" not in listed.stdout
+    assert all(f"{role}@example.com" in listed.stdout for role in ("viewer", "editor", "admin"))
