@@ -304,7 +304,10 @@ def test_editors_review_visual_changes_on_the_baselines_page(
     sign_in(tab, api.url, "editor", "/baselines")
     item = tab.locator(f"[data-baseline-id='{pending}']")
     expect(item.get_by_role("img", name="differences (red)")).to_be_visible()
-    assert item.get_by_role("img", name="the new capture").evaluate("i => i.naturalWidth") == 40
+    capture = item.get_by_role("img", name="the new capture")  # lazy: loads when near the view
+    capture.scroll_into_view_if_needed()
+    expect(capture).to_have_js_property("complete", True)
+    assert capture.evaluate("i => i.naturalWidth") == 40
     # When the editor approves it, it becomes the baseline
     item.get_by_role("button", name="Approve").click()
     expect(item.locator("[data-outcome]")).to_have_text("approved")
