@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from matf.errors import SpecError
 
+# The locator model lives in its own module; specs (and their users) name it from here.
+from matf.locator import AriaRole as AriaRole
+from matf.locator import Locator as Locator
+
 Kind = Literal["functional", "accessibility", "performance", "visual", "api"]
 KINDS: tuple[Kind, ...] = ("functional", "accessibility", "performance", "visual", "api")
 Category = Literal[
@@ -33,92 +37,12 @@ Category = Literal[
 ]
 Impact = Literal["minor", "moderate", "serious", "critical"]
 StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
-AriaRole = Literal[
-    "alert",
-    "article",
-    "banner",
-    "button",
-    "cell",
-    "checkbox",
-    "combobox",
-    "complementary",
-    "contentinfo",
-    "dialog",
-    "form",
-    "grid",
-    "heading",
-    "img",
-    "link",
-    "list",
-    "listbox",
-    "listitem",
-    "main",
-    "menu",
-    "menuitem",
-    "navigation",
-    "option",
-    "progressbar",
-    "radio",
-    "region",
-    "row",
-    "search",
-    "searchbox",
-    "slider",
-    "spinbutton",
-    "status",
-    "switch",
-    "tab",
-    "table",
-    "tablist",
-    "tabpanel",
-    "textbox",
-    "tooltip",
-]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Locator(_Strict):
-    """Where an element is, by exactly one strategy; role+name first, css last."""
-
-    role: AriaRole | None = None
-    name: str | None = Field(None, description="accessible name, used with role")
-    label: str | None = None
-    text: str | None = None
-    test_id: str | None = None
-    placeholder: str | None = None
-    alt: str | None = None
-    css: str | None = Field(None, description="last resort: CSS selector")
-    exact: bool = True
-    nth: int | None = Field(None, ge=0, description="pick one of several matches")
-
-    @model_validator(mode="after")
-    def _one_strategy(self) -> Locator:
-        chosen = [
-            key
-            for key in ("role", "label", "text", "test_id", "placeholder", "alt", "css")
-            if getattr(self, key) is not None
-        ]
-        if len(chosen) != 1:
-            raise ValueError(
-                "a locator needs exactly one of role, label, text, test_id, placeholder, alt, css"
-            )
-        if self.name is not None and self.role is None:
-            raise ValueError("'name' only goes with 'role'")
-        return self
-
-    def describe(self) -> str:
-        if self.role is not None:
-            return f"{self.role} {self.name!r}" if self.name is not None else self.role
-        for key in ("label", "text", "test_id", "placeholder", "alt", "css"):
-            value = getattr(self, key)
-            if value is not None:
-                return f"{key} {value!r}"
-        return "element"  # unreachable: the validator demands one strategy
 
 
 def _alternatives() -> Any:

@@ -11,7 +11,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import FrameLocator, Locator, Page
 
     from matf import spec as s
 
@@ -23,23 +23,26 @@ def resolve(page: Page, locator: s.Locator) -> Locator:
 
 
 def matching(page: Page, locator: s.Locator) -> Locator:
-    """Every element the locator's strategy finds (``nth`` not applied)."""
+    """Every element the locator's strategy finds (``nth`` not applied), inside its frames."""
     exact = locator.exact
+    scope: Page | FrameLocator = page
+    for frame in locator.frames or ():
+        scope = scope.frame_locator(frame)
     if locator.role is not None:
-        found = page.get_by_role(locator.role, name=locator.name, exact=exact)
+        found = scope.get_by_role(locator.role, name=locator.name, exact=exact)
     elif locator.label is not None:
-        found = page.get_by_label(locator.label, exact=exact)
+        found = scope.get_by_label(locator.label, exact=exact)
     elif locator.text is not None:
-        found = page.get_by_text(locator.text, exact=exact)
+        found = scope.get_by_text(locator.text, exact=exact)
     elif locator.test_id is not None:
-        found = page.get_by_test_id(locator.test_id)
+        found = scope.get_by_test_id(locator.test_id)
     elif locator.placeholder is not None:
-        found = page.get_by_placeholder(locator.placeholder, exact=exact)
+        found = scope.get_by_placeholder(locator.placeholder, exact=exact)
     elif locator.alt is not None:
-        found = page.get_by_alt_text(locator.alt, exact=exact)
+        found = scope.get_by_alt_text(locator.alt, exact=exact)
     else:
         assert locator.css is not None
-        found = page.locator(locator.css)
+        found = scope.locator(locator.css)
     return found
 
 

@@ -271,6 +271,8 @@ class TestWriter:
         else:
             assert target.css is not None  # the spec validator demands one strategy
             found = f"page.locator({literal(target.css)})"
+        for frame in reversed(target.frames or ()):  # innermost last: page.frame_locator(a)...
+            found = f"{found[:4]}.frame_locator({literal(frame)}){found[4:]}"
         # MATF acts on the first match (or the nth), never failing on several.
         return f"{found}.nth({int(target.nth)})" if target.nth is not None else f"{found}.first"
 

@@ -37,7 +37,7 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # The marker word however spelt (case, separators); '<<<'/'>>>' runs; invisible format chars.
 _MARKER_WORD = re.compile(r"untrusted[\W_]*page[\W_]*data", re.IGNORECASE)
 _ANGLES = re.compile(r"<{3,}|>{3,}")
-_LOCATOR_OPTIONS = ("name", "exact", "nth")
+_LOCATOR_OPTIONS = ("name", "exact", "nth", "frames")
 
 
 def _type_text(annotation: Any) -> str:
