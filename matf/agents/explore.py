@@ -211,13 +211,16 @@ class _Finder:
         self.page = page
         self.alternatives = alternatives
 
-    def unique(self, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def unique(
+        self, candidates: list[dict[str, Any]], frames: list[str] | None = None
+    ) -> dict[str, Any] | None:
+        """The first candidate that finds one element (in ``frames``, when it is in iframes)."""
         chosen: dict[str, Any] | None = None
         first: Any = None
         others: list[dict[str, Any]] = []
-        for loc in candidates:
+        for loc in _in_frames(candidates, frames):
             found = self._locate(loc)
-            if found.count() != 1:
+            if found is None or found.count() != 1:
                 continue
             if chosen is None:
                 chosen, first = loc, found
@@ -228,7 +231,19 @@ class _Finder:
         return chosen
 
     def _locate(self, loc: dict[str, Any]) -> Any:
-        return matching(self.page, Locator.model_validate(loc))
+        """The elements ``loc`` finds; None when the page rejects it (a frame gone, say)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        found = matching(self.page, Locator.model_validate(loc))
+        try:
+            found.count()
+        except PlaywrightError:
+            return None
+        return found
+
+
+def _in_frames(candidates: list[dict[str, Any]], frames: list[str] | None) -> list[dict[str, Any]]:
+    return [{**loc, "frames": list(frames)} for loc in candidates] if frames else candidates
 
 
 def _css_string(value: str) -> str:
@@ -245,10 +260,12 @@ def _button_locator(found: _Finder, b: dict[str, Any]) -> dict[str, Any] | None:
         candidates.append({"css": f"[id={_css_string(b['id'])}]"})
     if b["name"]:
         candidates.append({"text": b["name"]})
-    return found.unique(candidates)
+    return found.unique(candidates, b.get("frames"))
 
 
-def _field_locator(found: _Finder, raw: dict[str, Any], form_index: int) -> dict[str, Any] | None:
+def _field_locator(
+    found: _Finder, raw: dict[str, Any], form_index: int, frames: list[str] | None = None
+) -> dict[str, Any] | None:
     candidates: list[dict[str, Any]] = []
     if raw["label"]:
         candidates.append({"label": raw["label"]})
@@ -263,7 +280,7 @@ def _field_locator(found: _Finder, raw: dict[str, Any], form_index: int) -> dict
         if raw["type"] in ("radio", "checkbox") and raw["value"]:
             css += f"[value={_css_string(raw['value'])}]"
         candidates.append({"css": f"form >> nth={form_index} >> {css}"})
-    return found.unique(candidates)
+    return found.unique(candidates, frames)
 
 
 def _form(found: _Finder, raw: dict[str, Any]) -> FormInfo:
@@ -300,7 +317,7 @@ def _form(found: _Finder, raw: dict[str, Any]) -> FormInfo:
             maxlength=f["maxlength"],
             options=f["options"],
         )
-        locator = _field_locator(found, f, raw["index"])
+        locator = _field_locator(found, f, raw["index"], raw.get("frames"))
         if locator is None:
             if f["required"]:
                 form.skipped_reason = (
@@ -315,5 +332,5 @@ def _form(found: _Finder, raw: dict[str, Any]) -> FormInfo:
             candidates.append({"test_id": sub["testid"]})
         if sub["id"]:
             candidates.append({"css": f"[id={_css_string(sub['id'])}]"})
-        form.submit = found.unique(candidates)
+        form.submit = found.unique(candidates, raw.get("frames"))
     return form
