@@ -5,16 +5,19 @@
 - ``<shop-widget>``, a custom element with an open shadow root: a link
   "Offers" (``/offers``), an image ``/img/logo.png``, a button "Add to cart"
   and a form "Email" posting to ``/subscribe``; inside it a nested custom
-  element ``<shop-badge>`` (its own open shadow root) linking ``/badge-info``;
+  element ``<shop-badge>`` (its own open shadow root) linking ``/badge-info``,
+  and an iframe titled "Reviews" (``/reviews``): a link ``/reviews-more``
+  and a button "Helpful";
 - ``<secret-box>``, whose closed shadow root links ``/closed-only``;
 - a same-origin iframe titled "Payment" (``/frame``): a link ``/terms`` and a
   form "Card name" posting to ``/pay``;
 - a cross-origin iframe titled "Partner": the page ``/partner`` of a second
   server (another loopback port), which links ``/partner-only`` on this site.
 
-Broken (``broken=True``): ``/offers``, ``/badge-info``, ``/terms`` and the
-image answer 404, the button throws "cart exploded", ``/subscribe`` and
-``/pay`` answer 500. Healthy: all answer 200 and the button does not throw.
+Broken (``broken=True``): ``/offers``, ``/badge-info``, ``/terms``,
+``/reviews-more`` and the image answer 404; "Add to cart" throws "cart
+exploded" and "Helpful" throws "vote lost"; ``/subscribe`` and ``/pay``
+answer 500. Healthy: all answer 200 and no button throws.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from tests.services import LoopbackHttpServer, QuietHandler
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
-BROKEN_PATHS = ("/offers", "/badge-info", "/terms", "/img/logo.png")
+BROKEN_PATHS = ("/offers", "/badge-info", "/terms", "/reviews-more", "/img/logo.png")
 SERVER_ERROR_PATHS = ("/subscribe", "/pay")
 UNREACHED_PATHS = ("/closed-only", "/partner-only")
 
@@ -59,7 +62,8 @@ customElements.define("shop-widget", class extends HTMLElement {{
         <label for="email">Email</label><input id="email" name="email" type="email" required>
         <button type="submit">Subscribe</button>
       </form>
-      <shop-badge></shop-badge></section>`;
+      <shop-badge></shop-badge>
+      <iframe title="Reviews" src="/reviews" width="300" height="60"></iframe></section>`;
     root.getElementById("cart").addEventListener("click", function () {{ {click} }});
   }}
 }});
@@ -77,6 +81,14 @@ FRAME_PAGE = """<!doctype html><html lang="en"><head><title>Payment</title></hea
   <label>Card name <input name="card" required></label>
   <button type="submit">Pay</button>
 </form></body></html>"""
+
+
+def _reviews_page(broken: bool) -> bytes:
+    click = "throw new Error('vote lost')" if broken else "this.textContent = 'Thanks'"
+    return f"""<!doctype html><html lang="en"><title>Reviews</title>
+<a href="/reviews-more">More reviews</a>
+<button type="button" onclick="{click}">Helpful</button></html>""".encode()
+
 
 PARTNER_PAGE = """<!doctype html><html lang="en"><head><title>Partner</title></head><body>
 <a href="{site}/partner-only">Partner only</a><button type="button">Partner button</button>
@@ -107,6 +119,7 @@ class ShadowSite(LoopbackHttpServer):
 
     def __init__(self, partner: str, broken: bool) -> None:
         main = _main_page(partner, broken).encode()
+        reviews = _reviews_page(broken)
         self.requested: list[str] = []
         requested = self.requested
 
@@ -118,6 +131,8 @@ class ShadowSite(LoopbackHttpServer):
                     self.answer(200, "text/html; charset=utf-8", main)
                 elif path == "/frame":
                     self.answer(200, "text/html; charset=utf-8", FRAME_PAGE.encode())
+                elif path == "/reviews":
+                    self.answer(200, "text/html; charset=utf-8", reviews)
                 elif broken and path in BROKEN_PATHS or path not in BROKEN_PATHS:
                     self.answer(404, "text/html", _page("Not found"))
                 elif path.endswith(".png"):

@@ -42,7 +42,11 @@
       if (value) candidates.push(`${frame.localName}[${attr}=${quoted(value)}]`);
     }
     for (const selector of candidates) {
-      if (selector.length <= 300 && all(trees, selector).length === 1) return selector;
+      try {
+        if (selector.length <= 300 && all(trees, selector).length === 1) return selector;
+      } catch (e) {
+        // a value CSS cannot quote: try the next
+      }
     }
     const plain = [...frame.ownerDocument.querySelectorAll(frame.localName)];
     const shadowed = trees.length > 1 && all(trees.slice(1), frame.localName).length > 0;

@@ -69,7 +69,8 @@ def test_links_and_images_in_shadow_roots_and_same_origin_frames_are_found(
     with _shop(partner, broken=False) as site:
         page = _explored(site, pool)
     links = {href for href, _text in page.links}
-    for path in ("/offers", "/badge-info", "/terms"):  # shadow, nested shadow, iframe
+    # shadow root, nested shadow root, iframe, iframe in a shadow root
+    for path in ("/offers", "/badge-info", "/terms", "/reviews-more"):
         assert f"{site.url}{path}" in links
     assert (f"{site.url}/img/logo.png", "Shop logo") in page.images
 
@@ -94,6 +95,8 @@ def test_controls_in_shadow_roots_and_frames_get_locators_that_find_them_once(
     with _shop(partner, broken=False) as site:
         page = _explored(site, pool)
     assert ("Add to cart", {"role": "button", "name": "Add to cart"}) in page.buttons
+    reviews = {"role": "button", "name": "Helpful", "frames": ['iframe[title="Reviews"]']}
+    assert ("Helpful", reviews) in page.buttons  # an iframe inside a shadow root
     forms = {form.action: form for form in page.forms}
     shadow_form = forms[f"{site.url}/subscribe"]
     assert [loc for _c, loc in shadow_form.fields] == [{"label": "Email"}]
@@ -112,9 +115,11 @@ def test_specs_from_shadow_roots_and_frames_fail_on_the_broken_shop_naming_what_
             assert parse_spec(spec.model_dump(mode="json", exclude_none=True)) == spec
         outcomes = _outcomes(specs, pool, tmp_path)
     failed = {spec_id: why for spec_id, why in outcomes.items() if why.startswith("failed")}
-    for spec_id in ("link-offers", "link-badge-info", "link-terms", "image-img-logo-png"):
+    links = ("link-offers", "link-badge-info", "link-terms", "link-reviews-more")
+    for spec_id in (*links, "image-img-logo-png"):
         assert "404" in failed[spec_id]
     assert "cart exploded" in failed["button-add-to-cart"]
+    assert "vote lost" in failed["button-helpful"]
     subscribe = next(why for spec_id, why in failed.items() if "subscribe" in spec_id)
     pay = next(why for spec_id, why in failed.items() if "pay" in spec_id)
     assert "500" in subscribe and "/subscribe" in subscribe
