@@ -223,11 +223,15 @@ def write_suite(
     types: list[str],
     max_pages: int,
     options: WriterOptions | None = None,
-) -> int:
-    """``matf write``: explore in-process and save a validated suite file."""
+) -> tuple[int, list[str]]:
+    """``matf write``: explore in-process and save a validated suite file.
+
+    Returns how many tests were written, and a line for each test left out
+    as invalid (its id, name and reason, printable).
+    """
     from matf.agents.context import check_target, validate_url
     from matf.agents.explore import explore
-    from matf.agents.writer import write_specs
+    from matf.agents.writer import write_checked
     from matf.browser.pool import BrowserPool
 
     url = validate_url(url)
@@ -238,14 +242,16 @@ def write_suite(
             url, pool.browser("chromium"), max_pages, settings.step_timeout,
             discover_api="api" in types,
         )  # fmt: skip
-        specs = write_specs(site, types, options)
+        checked = write_checked(site, types, options)
     finally:
         pool.close()
+    specs = checked.specs
+    dropped = [printable(f"{d.id} ({d.name}): {d.reason}") for d in checked.dropped]
     if not specs:
         raise UsageError(f"found nothing to test at {url}")
     suite = Suite(target=url, tests=specs)
     _atomic_write(output, suite.model_dump_json(indent=2, exclude_none=True) + "\n")
-    return len(specs)
+    return len(specs), dropped
 
 
 def write_schemas(out: Path) -> list[Path]:

@@ -307,7 +307,11 @@ def write(
         masks=_masks(masks),
         viewports=tuple(parse_viewport(v) for v in viewports),
     )
-    count = write_suite(settings, url, output, kinds, max_pages or settings.max_pages, options)
+    count, dropped = write_suite(
+        settings, url, output, kinds, max_pages or settings.max_pages, options
+    )
+    for line in dropped:
+        click.echo(f"left out (invalid): {line}", err=True)
     click.echo(f"wrote {count} tests to {output}")
 
 

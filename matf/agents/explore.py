@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from urllib.parse import urldefrag, urlsplit
 from matf.agents.apidiscovery import discover_documented
 from matf.agents.apidiscovery.observed import observed_operations
 from matf.agents.apidiscovery.operation import ApiOperation
+from matf.agents.frontier import Frontier, TemplateSample
 from matf.agents.values import Field
 from matf.browser.guard import context_options
 from matf.browser.page import matching, wait_quiet
@@ -74,6 +74,7 @@ class SiteMap:
     api_requests: list[tuple[str, str, int, str]] = field(default_factory=list)
     api_operations: list[ApiOperation] = field(default_factory=list)
     api_notes: list[str] = field(default_factory=list)
+    templates: list[TemplateSample] = field(default_factory=list)  # URL templates sampled
 
 
 def locator_key(locator: dict[str, Any]) -> str:
@@ -104,30 +105,30 @@ def explore(
 ) -> SiteMap:
     """Visit up to ``max_pages`` same-origin pages breadth first and read each.
 
+    Distinct parts of the site come first: a URL template (``/orders/{id}``)
+    is sampled a few times before more of it is read (``Frontier``).
+
     A guarded ``network`` policy sends every connection through the guard proxy.
     ``discover_api``: also look for the site's OpenAPI document and note the
     same-origin fetch/XHR calls its pages make.
     """
     origin = origin_of(start)
     site = SiteMap(start=start)
-    queue: deque[str] = deque([normalize(start)])
-    seen = {normalize(start)}
+    frontier = Frontier(start, origin, admit=crawlable)
     context = browser.new_context(**context_options(network))
     try:
         page = context.new_page()
         if discover_api:
             page.on("response", lambda response: _note_api_call(site, origin, response))
-        while queue and len(site.pages) < max_pages:
-            url = queue.popleft()
+        while frontier and len(site.pages) < max_pages:
+            url = frontier.pop()
             info = _read_page(page, url, timeout_ms, site)
             if info is None:
                 continue
             site.pages.append(info)
             for href, _text in info.links:
-                target = normalize(href)
-                if target not in seen and crawlable(target, origin):
-                    seen.add(target)
-                    queue.append(target)
+                frontier.add(href)
+        site.templates = frontier.templates()
         if discover_api:
             _discover_api(context, site, timeout_ms)
     finally:

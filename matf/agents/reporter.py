@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from matf.agents.triage import classify
 from matf.files import write_atomic
-from matf.reports.document import ReportDocument, ReportTest, RunSummary
+from matf.reports.document import Exploration, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.junit import write_junit
 from matf.reports.pdf import PDF_NAME, PdfOptions, PdfSkipped, write_pdf
@@ -127,6 +127,7 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         counts=tally,  # type: ignore[arg-type]
         llm=run.llm_usage,
         healing=run.healing_usage,
+        exploration=_exploration(run.exploration),
     )
     written = (run.llm_usage or {}).get("tests") or {}
     tests = [
@@ -152,6 +153,15 @@ def _test_usage(written: dict[str, Any] | None, result: TestResult) -> dict[str,
             usage[key] += part.get(key) or 0
     usage["calls"] = round(usage["calls"], 3)
     return usage
+
+
+def _exploration(stored: dict[str, Any] | None) -> Exploration | None:
+    """The run's stored exploration summary; None when absent or unreadable (a report still)."""
+    try:
+        return Exploration.model_validate(stored) if stored is not None else None
+    except ValidationError:
+        log.warning("run exploration summary unreadable, left out of the report")
+        return None
 
 
 def _iso(value: Any) -> str | None:

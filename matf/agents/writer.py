@@ -4,7 +4,8 @@ One spec per page load, per unique same-origin link target, per unique image,
 per form, per in-page button; per page one accessibility check, one
 performance check against budgets and one visual comparison; one API check
 per documented (or observed) safe API operation. Specs are data (see
-``matf.spec``); they are validated like any hand-written suite.
+``matf.spec``); they are validated like any hand-written suite, and what a
+site's content makes invalid is dropped with its reason (``specguard``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from urllib.parse import urlsplit
 
 from matf.agents.apidiscovery.operation import ApiOperation, operation_spec
 from matf.agents.explore import FormInfo, PageInfo, SiteMap
+from matf.agents.specguard import Checked, guard
 from matf.agents.values import value_for
 from matf.browser.steps import origin_of
 from matf.options import RunOptions
-from matf.spec import TestSpec, parse_spec
+from matf.spec import TestSpec
 
 MAX_LINK_TESTS = 200
 MAX_IMAGE_TESTS = 200
@@ -73,7 +75,12 @@ class WriterOptions:
 def write_specs(
     site: SiteMap, types: list[str], options: WriterOptions | None = None
 ) -> list[TestSpec]:
-    """All the specs for a explored site, for the asked test types."""
+    """All the specs that validate for an explored site; ``write_checked`` says what was dropped."""
+    return write_checked(site, types, options).specs
+
+
+def write_checked(site: SiteMap, types: list[str], options: WriterOptions | None = None) -> Checked:
+    """The specs for an explored site, for the asked test types, and those dropped with why."""
     options = options or WriterOptions()
     ids = _Ids()
     specs: list[dict[str, object]] = []
@@ -95,7 +102,7 @@ def write_specs(
         specs += [_visual_spec(ids, p, options.masks, size) for p in site.pages for size in sizes]
     if "api" in types:
         specs += [_api_spec(ids, op, options.api_time_ms) for op in site.api_operations]
-    return [parse_spec(s) for s in specs]
+    return guard(specs)
 
 
 def _perf_spec(ids: _Ids, page: PageInfo, budgets: dict[str, Any]) -> dict[str, object]:

@@ -8,15 +8,22 @@ from pathlib import Path
 
 from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
+from matf.agents.exploration import summarise
 from matf.agents.explore import SiteMap, explore
-from matf.agents.writer import write_specs, writer_options
+from matf.agents.writer import write_checked, writer_options
 from matf.ai.writer import AiUsage, target_secrets, write_with_ai
 from matf.browser.pool import thread_pool
 from matf.options import RunOptions
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import Sessions
-from matf.storage.runs import get_run, record_llm_usage, save_cases, set_phase
+from matf.storage.runs import (
+    get_run,
+    record_exploration,
+    record_llm_usage,
+    save_cases,
+    set_phase,
+)
 
 Announce = Callable[[str, str], None]  # (phase, event key) -> sent
 
@@ -48,7 +55,8 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         options.guard,
         discover_api="api" in options.types,
     )
-    specs = write_specs(site, list(options.types), writer_options(target_budgets, options))
+    checked = write_checked(site, list(options.types), writer_options(target_budgets, options))
+    specs = list(checked.specs)
     usage = None
     if use_ai and "functional" in options.types:
         announce("writing with AI", f"phase:ai:{run_id}")
@@ -57,6 +65,7 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
     with sessions(True) as session:
         record_site_map(session, url, [page.url for page in site.pages])
         save_cases(session, run_id, specs)
+        record_exploration(session, run_id, summarise(site, checked).model_dump(mode="json"))
         if usage is not None:
             record_llm_usage(session, run_id, usage.as_dict(settings))
     return Written(tests=len(specs), pages=len(site.pages))

@@ -23,6 +23,48 @@ class Counts(BaseModel):
     skipped: int
 
 
+class SampledTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(description="the URL's path and query, its data made placeholders")
+    sampled: list[str] = Field(description="the URLs read for it")
+    skipped: int = Field(description="URLs of the template left unread")
+
+
+class UnreadPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    reason: str
+
+
+class DroppedTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    reason: str = Field(description="why it failed validation, in one line")
+
+
+class Exploration(BaseModel):
+    """What exploring the site did: pages read and not, templates sampled, tests dropped.
+
+    Lists hold at most ``MAX_LISTED`` entries each; ``left_out`` counts the rest.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pages: int = Field(default=0, description="pages read")
+    states: int = Field(default=0, description="states reached by interacting with pages")
+    unread: list[UnreadPage] = Field(default_factory=list, description="pages it could not read")
+    templates: list[SampledTemplate] = Field(default_factory=list)
+    dropped: list[DroppedTest] = Field(
+        default_factory=list, description="tests written but left out: they failed validation"
+    )
+    merged: int = Field(default=0, description="duplicate tests merged into one")
+    left_out: int = Field(default=0, description="entries beyond the lists' limit, not listed")
+
+
 class RunSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +83,9 @@ class RunSummary(BaseModel):
     )
     healing: dict[str, Any] | None = Field(
         None, description="tests the healer looked at, proposals made, model calls and tokens"
+    )
+    exploration: Exploration | None = Field(
+        None, description="what exploring the site did; absent for suites run as given"
     )
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from matf.files import write_atomic
+from matf.reports.exploration import prepare_exploration
 from matf.results import FINAL_STATUSES
 from matf.spec import describe_locator
 
@@ -111,6 +112,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         "tests": tests,
         "llm": _prepare_llm(run.get("llm")),
         "healing": _prepare_run_healing(run.get("healing")),
+        "exploration": prepare_exploration(run.get("exploration")),
         "perf_rows": [
             {**row, "test": t["name"], "browser": t["browser"], "status": t["status"]}
             for t in tests

@@ -117,6 +117,8 @@ class Run(Base):
     # What the run produced beyond results: the AI writer's and the healer's model usage.
     llm_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     healing_usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # What exploring the site did: pages read and not, templates sampled, tests dropped.
+    exploration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -199,6 +199,11 @@ def record_llm_usage(session: Session, run_id: str, usage: dict[str, Any]) -> No
     get_run(session, run_id).llm_usage = usage
 
 
+def record_exploration(session: Session, run_id: str, summary: dict[str, Any]) -> None:
+    """What exploring the site did for a run (``reports.document.Exploration`` as JSON)."""
+    get_run(session, run_id).exploration = summary
+
+
 def record_healing_usage(session: Session, run_id: str, usage: dict[str, Any]) -> None:
     """What the run's healers asked of the model, next to the writer's usage."""
     get_run(session, run_id).healing_usage = usage

@@ -77,6 +77,7 @@ def test_a_suite_run_ends_with_its_verdicts_counted(first_run: dict[str, Any]) -
     assert run["counts"]["total"] == 2
     assert (run["counts"]["passed"], run["counts"]["failed"]) == (1, 1)
     assert run["created_by"] == "user:editor@example.com"
+    assert run["exploration"] is None  # a suite runs as given: nothing was explored
 
 
 def test_results_filter_by_status_and_carry_evidence(

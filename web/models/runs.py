@@ -24,6 +24,7 @@ from matf.options import (
     RenderingOptions,
     RunOptions,
 )
+from matf.reports.document import Exploration
 from matf.results import PerfMetrics, RunStatus, TestResult
 from matf.settings import BrowserName
 from matf.spec import Kind
@@ -171,6 +172,11 @@ class RunOut(BaseModel):
     duration_s: float | None
     counts: Counts
     links: dict[str, str]
+    exploration: Exploration | None = Field(
+        None,
+        description="what exploring the site did: pages read and not, URL templates sampled, "
+        "tests dropped as invalid; in GET /runs/{run_id} only (null in lists and for suites)",
+    )
 
 
 class RunPage(BaseModel):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_file, url_for
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from matf.agents.reporter import build_document, write_reports
@@ -15,6 +16,7 @@ from matf.auth import Principal
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy
 from matf.options import NetworkOptions, RunOptions
+from matf.reports.document import Exploration
 from matf.reports.pdf import PdfOptions
 from matf.results import RunStatus, TestResult
 from matf.spec import TestSpec
@@ -129,7 +131,16 @@ def list_all(query: RunQuery) -> RunPage:
 def get_run_detail(run_id: str) -> RunOut:
     with db() as session:
         run = get_run(session, run_id)
-        return _run_out(run, result_counts(session, [run_id])[run_id])
+        out = _run_out(run, result_counts(session, [run_id])[run_id])
+        return out.model_copy(update={"exploration": _exploration(run)})
+
+
+def _exploration(run: Run) -> Exploration | None:
+    """The run's stored exploration summary; None when it has none or it is unreadable."""
+    try:
+        return Exploration.model_validate(run.exploration) if run.exploration else None
+    except ValidationError:
+        return None
 
 
 @api.endpoint(
