@@ -17,7 +17,7 @@ from cli.interrupts import run_reason
 from cli.progress import Progress
 from matf.errors import RunTimeout, UsageError
 from matf.files import write_atomic
-from matf.options import COMMAND_LINE, RunOptions
+from matf.options import COMMAND_LINE, Limits, RunOptions
 from matf.pipeline.supervise import TIME_LIMIT, hit_time_limit
 from matf.results import RunStatus
 from matf.settings import Settings
@@ -223,8 +223,12 @@ def write_suite(
     types: list[str],
     max_pages: int,
     options: WriterOptions | None = None,
+    limits: Limits | None = None,
 ) -> int:
-    """``matf write``: explore in-process and save a validated suite file."""
+    """``matf write``: explore in-process and save a validated suite file.
+
+    ``limits``: how much interaction exploration does per page (``Limits``' defaults).
+    """
     from matf.agents.context import check_target, validate_url
     from matf.agents.explore import explore
     from matf.agents.writer import write_specs
@@ -234,9 +238,11 @@ def write_suite(
     check_target(url)
     pool = BrowserPool(settings.matf_chromium_path)
     try:
+        limits = limits or Limits()
         site = explore(
             url, pool.browser("chromium"), max_pages, settings.step_timeout,
             discover_api="api" in types,
+            max_interactions=limits.max_interactions, max_depth=limits.max_depth,
         )  # fmt: skip
         specs = write_specs(site, types, options)
     finally:

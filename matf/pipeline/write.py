@@ -47,6 +47,8 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         settings.step_timeout,
         options.guard,
         discover_api="api" in options.types,
+        max_interactions=options.limits.max_interactions,
+        max_depth=options.limits.max_depth,
     )
     specs = write_specs(site, list(options.types), writer_options(target_budgets, options))
     usage = None
