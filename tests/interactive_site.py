@@ -87,9 +87,9 @@ BROKEN_SAVE = "contactStore.save(name);  // undefined: throws ReferenceError"
 
 MANY = """<!doctype html><html lang="en"><head><title>Many</title></head><body><main>
 <h1>Many buttons</h1>
-<div id="buttons"></div>
 <ul id="list"></ul>
 <button type="button" id="more">Load more</button>
+<div id="buttons"></div>
 </main>
 <script>
 const box = document.getElementById("buttons");

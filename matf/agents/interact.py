@@ -30,7 +30,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, get_args
 
 from matf.agents.explore import _COLLECT, PageInfo, _Finder, normalize, page_info, risky
-from matf.browser.page import matching, wait_quiet
+from matf.browser.page import matching
 from matf.spec import AriaRole, Locator
 
 if TYPE_CHECKING:
@@ -183,8 +183,9 @@ class Interactions:
         from playwright.sync_api import Error as PlaywrightError
 
         try:
+            # the page was read once already: its DOM going quiet is enough, and a
+            # control still missing is waited for by the click
             self.page.goto(self.base.url, wait_until="load", timeout=self.timeout_ms)
-            wait_quiet(self.page, min(self.timeout_ms, 3000))
             self.page.evaluate(_SCRIPT, "mark")
             for step in state.via:
                 self._snapshot()

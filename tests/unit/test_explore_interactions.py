@@ -1,0 +1,129 @@
+"""Interaction exploration in real Chromium: what a click reveals becomes a place to test.
+
+The site (``tests/interactive_site.py``) hides a form in a dialog, a button in
+a ``<details>``, another in a tab panel, routes to a view with
+``history.pushState``, and offers a "Delete account" button nobody may click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from matf.agents.executor import Environment, ExecutionLimits, run_test
+from matf.agents.explore import PageInfo, SiteMap, explore
+from matf.agents.writer import write_specs
+from matf.browser.pool import BrowserPool
+from tests.interactive_site import InteractiveSite
+
+LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0)
+DIALOG = "in the dialog opened by 'New contact'"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[BrowserPool]:
+    browsers = BrowserPool()
+    yield browsers
+    browsers.close()
+
+
+@pytest.fixture(scope="module")
+def healthy() -> Iterator[InteractiveSite]:
+    with InteractiveSite() as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def explored(healthy: InteractiveSite, pool: BrowserPool) -> SiteMap:
+    return explore(f"{healthy.url}/app", pool.browser("chromium"), 1, 5_000)
+
+
+def _state(site: SiteMap, label: str) -> PageInfo:
+    found = [s for s in site.states if s.state == label]
+    assert len(found) == 1, [s.state for s in site.states]
+    return found[0]
+
+
+def test_a_form_inside_a_dialog_is_found_with_the_click_that_opens_it(explored: SiteMap) -> None:
+    page = explored.pages[0]
+    assert page.forms == []  # the closed dialog's form is not on the loaded page
+    state = _state(explored, DIALOG)
+    assert state.url == page.url
+    assert state.via == [
+        {
+            "action": "click",
+            "target": {"role": "button", "name": "New contact"},
+            "alternatives": [{"css": '[id="new"]'}],
+        }
+    ]
+    assert [[c.name for c, _loc in f.fields] for f in state.forms] == [["name", "email"]]
+    assert state.buttons == []  # only what the click revealed: the page's buttons are the page's
+
+
+def test_a_disclosure_and_a_tab_reveal_their_buttons(explored: SiteMap) -> None:
+    details = _state(explored, "after clicking 'Shipping policy'")
+    assert details.via == [{"action": "click", "target": {"text": "Shipping policy"}}]
+    assert [name for name, _loc in details.buttons] == ["Copy policy link"]
+    tab = _state(explored, "after clicking 'Settings'")
+    assert tab.via[0]["target"] == {"role": "tab", "name": "Settings"}
+    assert [name for name, _loc in tab.buttons] == ["Export settings"]
+
+
+def test_each_state_is_kept_once(explored: SiteMap) -> None:
+    labels = [s.state for s in explored.states]
+    assert len(labels) == len(set(labels)) == 3
+    assert 0 < explored.interactions[explored.pages[0].url] <= 12
+
+
+def test_a_route_reached_through_push_state_is_explored_as_a_page(
+    healthy: InteractiveSite, pool: BrowserPool
+) -> None:
+    site = explore(f"{healthy.url}/app", pool.browser("chromium"), 5, 5_000)
+    assert [p.url for p in site.pages] == [f"{healthy.url}/app", f"{healthy.url}/app/reports"]
+    assert site.pages[1].title == "Contacts" and site.errors == {}
+
+
+def test_a_destructive_button_is_never_clicked(explored: SiteMap, healthy: InteractiveSite) -> None:
+    assert explored.interactions  # the page was explored by clicking
+    assert healthy.clicks["delete"] == 0
+    assert all("Delete" not in s.state for s in explored.states)
+
+
+@pytest.mark.parametrize(("broken", "status"), [(False, "passed"), (True, "failed")])
+def test_the_written_form_test_opens_the_dialog_fills_and_saves(
+    pool: BrowserPool, tmp_path: Path, broken: bool, status: str
+) -> None:
+    with InteractiveSite(broken=broken) as site:
+        # Given the site explored and its tests written
+        found = explore(f"{site.url}/app", pool.browser("chromium"), 1, 5_000)
+        specs = write_specs(found, ["functional"])
+        form = [s for s in specs if s.category == "form"]
+        assert [s.name for s in form] == [f"Form {DIALOG} on /app (GET /app) submits"]
+        steps = [step.action for step in form[0].steps]
+        assert steps[:4] == ["goto", "click", "fill", "fill"] and "submit" in steps
+        # When the form's test runs
+        result = run_test(form[0], "chromium", "run1", Environment(pool, LIMITS, tmp_path))
+    # Then it passes on the healthy app and fails on the one whose Save throws
+    assert result.status == status, result.error
+    if broken:
+        assert "contactStore is not defined" in (result.error or "")
+
+
+def test_interaction_is_bounded_on_a_page_of_hundreds_of_buttons_and_an_endless_list(
+    healthy: InteractiveSite, pool: BrowserPool
+) -> None:
+    url = f"{healthy.url}/many"
+    site = explore(url, pool.browser("chromium"), 1, 5_000, max_interactions=6, max_depth=3)
+    assert site.interactions == {url: 6}
+    assert 0 < len(site.states) <= 6
+    # the cue-less buttons in page order: "Load more" first
+    assert site.states[0].state == "after clicking 'Load more'"
+    assert all(1 <= len(s.via) <= 3 for s in site.states)
+
+
+def test_no_interactions_means_no_clicks(healthy: InteractiveSite, pool: BrowserPool) -> None:
+    site = explore(f"{healthy.url}/app", pool.browser("chromium"), 5, 5_000, max_interactions=0)
+    assert site.interactions == {} and site.states == []
+    assert [p.url for p in site.pages] == [f"{healthy.url}/app"]  # no route found by clicking
