@@ -7,7 +7,9 @@
   ``aria-controls``) whose second panel holds a button; a "Reports" button
   that routes to ``/app/reports`` through ``history.pushState`` (the server
   answers that URL with the same app); a "Delete account" button whose
-  every click the server counts (``site.clicks["delete"]``).
+  every click the server counts (``site.clicks["delete"]``); a "Help centre"
+  button that navigates to ``help`` (another origin, in a test that gives one).
+  ``site.requests`` counts the paths asked for.
 - ``/many``: 300 buttons, each revealing a button of its own, and a "Load
   more" list that grows by ten items (each with a button) on every click,
   forever.
@@ -50,6 +52,7 @@ APP = """<!doctype html><html lang="en"><head><title>Contacts</title></head><bod
 </section>
 <button type="button" id="reports">Reports</button>
 <button type="button" id="delete">Delete account</button>
+<button type="button" id="help">Help centre</button>
 </main>
 <script>
 const dialog = document.getElementById("contact-dialog");
@@ -79,6 +82,7 @@ document.getElementById("reports").addEventListener("click", () => {
   route();
 });
 document.getElementById("delete").addEventListener("click", () => fetch("/clicked?what=delete"));
+document.getElementById("help").addEventListener("click", () => { location.href = "HELP"; });
 route();
 </script></body></html>"""
 
@@ -123,15 +127,17 @@ document.getElementById("more").addEventListener("click", () => {
 class InteractiveSite(LoopbackHttpServer):
     """Serves the pages above on a free loopback port; ``clicks`` counts recorded clicks."""
 
-    def __init__(self, broken: bool = False) -> None:
-        app = APP.replace("SAVE", BROKEN_SAVE if broken else HEALTHY_SAVE)
+    def __init__(self, broken: bool = False, help: str = "/app") -> None:
+        app = APP.replace("SAVE", BROKEN_SAVE if broken else HEALTHY_SAVE).replace("HELP", help)
         pages = {"/app": app, "/app/reports": app, "/many": MANY}
         clicks: Counter[str] = Counter()
-        self.clicks = clicks
+        requests: Counter[str] = Counter()
+        self.clicks, self.requests = clicks, requests
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 parts = urlsplit(self.path)
+                requests[parts.path] += 1
                 if parts.path == "/clicked":
                     clicks[parse_qs(parts.query).get("what", ["?"])[0]] += 1
                     self.answer(204, "text/plain", b"")

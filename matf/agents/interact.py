@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from matf.agents.explore import _COLLECT, PageInfo, _Finder, normalize, page_info, risky
 from matf.browser.page import matching
+from matf.browser.steps import origin_of
 from matf.spec import AriaRole, Locator
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Request, Route
 
 _SCRIPT = resources.files("matf.agents").joinpath("interact.js").read_text(encoding="utf-8")
 _ROLES = set(get_args(AriaRole))
@@ -99,8 +100,24 @@ class Interactions:
         """Click up to ``budget`` controls, up to ``depth`` clicks from the loaded page."""
         from playwright.sync_api import Error as PlaywrightError
 
-        with suppress(PlaywrightError):  # what a page does ends its exploration, never the run
-            self._explore(budget, depth)
+        origin = origin_of(self.base.url)
+
+        def elsewhere(url: str) -> bool:
+            return origin_of(url) != origin
+
+        def stay(route: Route, request: Request) -> None:
+            if request.is_navigation_request() and request.frame == self.page.main_frame:
+                route.abort()  # a click never takes exploration to another site
+            else:
+                route.fallback()
+
+        self.page.route(elsewhere, stay)
+        try:
+            with suppress(PlaywrightError):  # what a page does ends its exploration, never the run
+                self._explore(budget, depth)
+        finally:
+            with suppress(PlaywrightError):
+                self.page.unroute(elsewhere, stay)
         return self.done
 
     def _explore(self, budget: int, depth: int) -> None:

@@ -91,6 +91,14 @@ def test_a_destructive_button_is_never_clicked(explored: SiteMap, healthy: Inter
     assert all("Delete" not in s.state for s in explored.states)
 
 
+def test_a_click_never_takes_exploration_to_another_site(pool: BrowserPool) -> None:
+    with InteractiveSite() as other, InteractiveSite(help=f"{other.url}/app") as site:
+        found = explore(f"{site.url}/app", pool.browser("chromium"), 5, 5_000)
+        assert found.interactions[f"{site.url}/app"] > 0
+        assert other.requests == {}
+        assert all(p.url.startswith(site.url) for p in found.pages)
+
+
 @pytest.mark.parametrize(("broken", "status"), [(False, "passed"), (True, "failed")])
 def test_the_written_form_test_opens_the_dialog_fills_and_saves(
     pool: BrowserPool, tmp_path: Path, broken: bool, status: str
