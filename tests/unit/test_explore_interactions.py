@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from matf.agents.executor import Environment, ExecutionLimits, run_test
-from matf.agents.explore import PageInfo, SiteMap, explore
+from matf.agents.explore import FormInfo, PageInfo, SiteMap, explore
+from matf.agents.values import Field
 from matf.agents.writer import write_specs
 from matf.browser.pool import BrowserPool
+from matf.spec import load_suite
+from tests.conftest import run_matf
 from tests.interactive_site import InteractiveSite
 
 LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=0)
@@ -135,3 +138,47 @@ def test_no_interactions_means_no_clicks(healthy: InteractiveSite, pool: Browser
     site = explore(f"{healthy.url}/app", pool.browser("chromium"), 5, 5_000, max_interactions=0)
     assert site.interactions == {} and site.states == []
     assert [p.url for p in site.pages] == [f"{healthy.url}/app"]  # no route found by clicking
+
+
+def test_every_test_written_for_a_state_replays_its_clicks_first() -> None:
+    # Given a page and a state two clicks deep with a form and a button
+    url = "http://127.0.0.1:9/app"
+    via = [
+        {"action": "click", "target": {"role": "button", "name": "Menu"}},
+        {"action": "click", "target": {"role": "menuitem", "name": "New contact"}},
+    ]
+    field = Field(tag="input", type="text", name="name", label="Name", required=True)
+    state = PageInfo(
+        url=url,
+        status=200,
+        forms=[FormInfo(url, "post", [(field, {"label": "Name"})], {"text": "Save"})],
+        buttons=[("Import", {"role": "button", "name": "Import"})],
+        via=via,
+        state=f"in the dialog opened by 'Menu' then {'x' * 59 + '…'!r}",
+    )
+    site = SiteMap(start=url, pages=[PageInfo(url=url, status=200)], states=[state])
+    # When its tests are written
+    specs = write_specs(site, ["functional", "accessibility"])
+    # Then each test of the state opens the page, replays both clicks, then does its own part
+    mine = [s for s in specs if state.state in s.name]
+    assert sorted(s.category for s in mine) == ["accessibility", "button", "form", "page"]
+    for spec in mine:
+        opening = [step.model_dump(exclude_defaults=True) for step in spec.steps[1:3]]
+        assert spec.steps[0].action == "goto" and spec.url == url
+        assert opening == via
+        assert len(spec.name) <= 300
+    assert any(s.name == f"Form {state.state} on /app (POST /app) submits" for s in mine)
+    # And the page's own tests open the page only
+    page_tests = [s for s in specs if s not in mine]
+    assert page_tests and all(s.steps[1].action != "click" for s in page_tests)
+
+
+def test_the_command_line_limits_interaction(tmp_path: Path) -> None:
+    with InteractiveSite() as site:
+        # one click, one deep: the first opener (the dialog) and nothing after it
+        args = ["--max-pages", "1", "--max-interactions", "1", "--max-depth", "1"]
+        proc = run_matf(["write", f"{site.url}/app", "-o", "suite.json", *args], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    names = [t.name for t in load_suite(tmp_path / "suite.json").tests]
+    assert f"Form {DIALOG} on /app (GET /app) submits" in names
+    assert not any("after clicking" in name for name in names)
