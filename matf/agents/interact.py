@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -100,10 +101,9 @@ class Interactions:
         """Click up to ``budget`` controls, up to ``depth`` clicks from the loaded page."""
         from playwright.sync_api import Error as PlaywrightError
 
-        origin = origin_of(self.base.url)
-
-        def elsewhere(url: str) -> bool:
-            return origin_of(url) != origin
+        # Matched by the browser (a pattern, not a Python callable): requests to
+        # the site itself are never intercepted, and cost nothing.
+        elsewhere = re.compile(rf"^(?!{re.escape(origin_of(self.base.url))}(/|$))")
 
         def stay(route: Route, request: Request) -> None:
             if request.is_navigation_request() and request.frame == self.page.main_frame:
