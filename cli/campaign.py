@@ -17,7 +17,7 @@ from cli.interrupts import run_reason
 from cli.progress import Progress
 from matf.errors import RunTimeout, UsageError
 from matf.files import write_atomic
-from matf.options import COMMAND_LINE, RunOptions
+from matf.options import COMMAND_LINE, Limits, RunOptions
 from matf.pipeline.supervise import TIME_LIMIT, hit_time_limit
 from matf.results import RunStatus
 from matf.settings import Settings
@@ -223,11 +223,13 @@ def write_suite(
     types: list[str],
     max_pages: int,
     options: WriterOptions | None = None,
+    limits: Limits | None = None,
 ) -> tuple[int, list[str]]:
     """``matf write``: explore in-process and save a validated suite file.
 
     Returns how many tests were written, and a line for each test left out
-    as invalid (its id, name and reason, printable).
+    as invalid (its id, name and reason, printable). ``limits``: how much
+    interaction exploration does per page (``Limits``' defaults).
     """
     from matf.agents.context import check_target, validate_url
     from matf.agents.explore import explore
@@ -238,9 +240,11 @@ def write_suite(
     check_target(url)
     pool = BrowserPool(settings.matf_chromium_path)
     try:
+        limits = limits or Limits()
         site = explore(
             url, pool.browser("chromium"), max_pages, settings.step_timeout,
             discover_api="api" in types,
+            max_interactions=limits.max_interactions, max_depth=limits.max_depth,
         )  # fmt: skip
         checked = write_checked(site, types, options)
     finally:

@@ -17,12 +17,18 @@ from pydantic import ValidationError
 
 from cli.interrupts import describe, exit_code, interrupts
 from matf.errors import MatfError, UsageError
-from matf.options import Limits, RenderingOptions, RunOptions
+from matf.options import MAX_DEPTH, MAX_INTERACTIONS, Limits, RenderingOptions, RunOptions
 from matf.settings import Settings, load_settings
 
 TYPES = ("functional", "accessibility", "performance", "visual", "api")
 DEFAULT_TYPES = "functional,accessibility"
 BROWSERS = ("chromium", "firefox", "webkit")
+
+
+def _limits(max_pages: int, max_interactions: int | None, max_depth: int | None) -> dict[str, int]:
+    """A run's limits as given; what is not given keeps ``Limits``' default."""
+    given = {"max_interactions": max_interactions, "max_depth": max_depth}
+    return {"max_pages": max_pages, **{k: v for k, v in given.items() if v is not None}}
 
 
 def _csv(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -87,6 +93,19 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     type=click.IntRange(1, 10_000),
     default=None,
     help="Pages to explore (default 25).",
+)
+@click.option(
+    "--max-interactions",
+    type=click.IntRange(0, 1000),
+    default=None,
+    help=f"Clicks per page on what reveals more: dialogs, menus, tabs (default {MAX_INTERACTIONS}; "
+    "0: none).",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(1, 10),
+    default=None,
+    help=f"Clicks deep a revealed state may be (default {MAX_DEPTH}).",
 )
 @click.option("--device", default=None, help='Emulate a device from Playwright\'s list: "Pixel 7".')
 @click.option("--video", is_flag=True, help="Record each test; keep the videos of failed ones.")
@@ -170,6 +189,8 @@ def run(
     types: str | None,
     browsers: str,
     max_pages: int | None,
+    max_interactions: int | None,
+    max_depth: int | None,
     device: str | None,
     video: bool,
     budgets: tuple[str, ...],
@@ -194,7 +215,7 @@ def run(
     options = parse_options(
         {
             "browsers": _csv(browsers, BROWSERS, "browsers"),
-            "limits": {"max_pages": max_pages or settings.max_pages},
+            "limits": _limits(max_pages or settings.max_pages, max_interactions, max_depth),
             "rendering": {
                 "device": device,
                 "video": video,
@@ -279,6 +300,8 @@ def _masks(masks: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option("--types", default=DEFAULT_TYPES, show_default=True)
 @click.option("--max-pages", type=click.IntRange(1, 10_000), default=None)
+@click.option("--max-interactions", type=click.IntRange(0, 1000), default=None, help="As for run.")
+@click.option("--max-depth", type=click.IntRange(1, 10), default=None, help="As for run.")
 @click.option("--budget", "budgets", multiple=True, metavar="NAME=VALUE", help="As for run.")
 @click.option("--mask", "masks", multiple=True, metavar="CSS", help="As for run.")
 @click.option("--viewport", "viewports", multiple=True, metavar="WxH", help="As for run.")
@@ -289,6 +312,8 @@ def write(
     output: Path,
     types: str,
     max_pages: int | None,
+    max_interactions: int | None,
+    max_depth: int | None,
     budgets: tuple[str, ...],
     masks: tuple[str, ...],
     viewports: tuple[str, ...],
@@ -307,9 +332,10 @@ def write(
         masks=_masks(masks),
         viewports=tuple(parse_viewport(v) for v in viewports),
     )
-    count, dropped = write_suite(
-        settings, url, output, kinds, max_pages or settings.max_pages, options
+    limits = Limits.model_validate(
+        _limits(max_pages or settings.max_pages, max_interactions, max_depth)
     )
+    count, dropped = write_suite(settings, url, output, kinds, limits.max_pages, options, limits)
     for line in dropped:
         click.echo(f"left out (invalid): {line}", err=True)
     click.echo(f"wrote {count} tests to {output}")

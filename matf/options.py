@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 DEFAULT_TYPES: tuple[Kind, ...] = ("functional", "accessibility")
 DEFAULT_BROWSERS: tuple[BrowserName, ...] = ("chromium",)
 
+# Interaction exploration per page, measured on the demo (see Limits).
+MAX_INTERACTIONS = 12
+MAX_DEPTH = 2
+
 Size = Annotated[int, Field(ge=100, le=7680)]
 
 
@@ -50,6 +54,15 @@ class Limits(_Frozen):
 
     max_pages: int = Field(
         default=25, ge=1, le=10_000, description="pages to explore, breadth first"
+    )
+    max_interactions: int = Field(
+        default=MAX_INTERACTIONS,
+        ge=0,
+        le=1000,
+        description="clicks per page on what reveals more (dialogs, menus, tabs); 0: none",
+    )
+    max_depth: int = Field(
+        default=MAX_DEPTH, ge=1, le=10, description="clicks deep a revealed state may be"
     )
 
 

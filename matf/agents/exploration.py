@@ -35,6 +35,7 @@ def summarise(site: SiteMap, checked: Checked) -> Exploration:
     left_out = sum(max(0, len(items) - MAX_LISTED) for items in (unread, templates, dropped))
     return Exploration(
         pages=len(site.pages),
+        states=len(site.states),
         unread=unread[:MAX_LISTED],
         templates=templates[:MAX_LISTED],
         dropped=dropped[:MAX_LISTED],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from matf.browser.guard import context_options
 from matf.browser.page import matching, wait_quiet
 from matf.browser.steps import origin_of
 from matf.netguard import NetworkPolicy
+from matf.options import MAX_DEPTH, MAX_INTERACTIONS
 from matf.spec import MAX_ALTERNATIVES, Locator
 
 if TYPE_CHECKING:
@@ -34,7 +36,10 @@ _SKIP_EXT = re.compile(
     re.I,
 )
 _RISKY = re.compile(
-    r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset", re.I
+    r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset|erase|purge"
+    r"|wipe|revoke|terminate|discard|uninstall|close (my )?account"
+    r"|cancel (my )?(subscription|account|order)",
+    re.I,
 )
 
 
@@ -60,6 +65,11 @@ class PageInfo:
     html: bool = True
     # Other locators of the element a chosen locator finds, by ``locator_key``.
     alternatives: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # A state revealed by clicking (see ``interact``): the click steps that reach it
+    # from ``url`` and what they did ("in the dialog opened by 'New contact'").
+    # Its forms, buttons, links and images are only those the clicks revealed.
+    via: list[dict[str, Any]] = field(default_factory=list)
+    state: str = ""
 
     def alternatives_of(self, locator: dict[str, Any]) -> list[dict[str, Any]]:
         return self.alternatives.get(locator_key(locator), [])
@@ -75,6 +85,9 @@ class SiteMap:
     api_operations: list[ApiOperation] = field(default_factory=list)
     api_notes: list[str] = field(default_factory=list)
     templates: list[TemplateSample] = field(default_factory=list)  # URL templates sampled
+    # States revealed by interaction (PageInfo with ``via``), and clicks made per page.
+    states: list[PageInfo] = field(default_factory=list)
+    interactions: dict[str, int] = field(default_factory=dict)
 
 
 def locator_key(locator: dict[str, Any]) -> str:
@@ -102,6 +115,8 @@ def explore(
     timeout_ms: int,
     network: NetworkPolicy | None = None,
     discover_api: bool = False,
+    max_interactions: int = MAX_INTERACTIONS,
+    max_depth: int = MAX_DEPTH,
 ) -> SiteMap:
     """Visit up to ``max_pages`` same-origin pages breadth first and read each.
 
@@ -110,14 +125,20 @@ def explore(
 
     A guarded ``network`` policy sends every connection through the guard proxy.
     ``discover_api``: also look for the site's OpenAPI document and note the
-    same-origin fetch/XHR calls its pages make.
+    same-origin fetch/XHR calls its pages make. ``max_interactions``: clicks
+    per page on what reveals more (0: none), ``max_depth`` clicks deep; each
+    revealed state is kept in ``site.states``, a client-side route it reaches
+    is visited as a page.
     """
+    from matf.agents.interact import Interactions
+
     origin = origin_of(start)
     site = SiteMap(start=start)
     frontier = Frontier(start, origin, admit=crawlable)
     context = browser.new_context(**context_options(network))
     try:
         page = context.new_page()
+        context.on("page", _close_popup)  # a click that opens a window is not followed
         if discover_api:
             page.on("response", lambda response: _note_api_call(site, origin, response))
         while frontier and len(site.pages) < max_pages:
@@ -126,6 +147,12 @@ def explore(
             if info is None:
                 continue
             site.pages.append(info)
+            if max_interactions > 0:
+                done = Interactions(page, info, timeout_ms, frontier.add).run(
+                    max_interactions, max_depth
+                )
+                site.states += done.states
+                site.interactions[info.url] = done.clicks
             for href, _text in info.links:
                 frontier.add(href)
         site.templates = frontier.templates()
@@ -137,6 +164,13 @@ def explore(
 
 
 MAX_API_CALLS = 500
+
+
+def _close_popup(popup: Page) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    with suppress(PlaywrightError):
+        popup.close()
 
 
 def _note_api_call(site: SiteMap, origin: str, response: Any) -> None:
@@ -186,6 +220,11 @@ def _read_page(page: Page, url: str, timeout_ms: int, site: SiteMap) -> PageInfo
     except PlaywrightError as exc:
         site.errors[url] = (exc.message or str(exc)).splitlines()[0]
         return None
+    return page_info(page, status, data)
+
+
+def page_info(page: Page, status: int, data: dict[str, Any]) -> PageInfo:
+    """What ``explore.js`` read on ``page`` (``data``), with a locator chosen for each element."""
     info = PageInfo(url=page.url, status=status, title=str(data.get("title") or ""))
     info.api_docs = [str(href) for href in data.get("apiDocs") or [] if href]
     info.links = [(normalize(x["href"]), x["text"]) for x in data["links"] if x.get("href")]
@@ -249,6 +288,11 @@ def _in_frames(candidates: list[dict[str, Any]], frames: list[str] | None) -> li
 
 def _css_string(value: str) -> str:
     return json.dumps(value)
+
+
+def risky(name: str) -> bool:
+    """Whether a control's name looks destructive (delete, log out, ...): never clicked."""
+    return _RISKY.search(name) is not None
 
 
 def _button_locator(found: _Finder, b: dict[str, Any]) -> dict[str, Any] | None:

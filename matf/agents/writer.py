@@ -87,14 +87,16 @@ def write_checked(site: SiteMap, types: list[str], options: WriterOptions | None
     functional = "functional" in types
     origin = origin_of(site.start)
     if functional:
-        specs += [_page_spec(ids, p) for p in site.pages]
+        specs += [_page_spec(ids, p) for p in [*site.pages, *site.states]]
         specs += _link_specs(ids, site, origin)
         specs += _image_specs(ids, site, origin)
-        for page in site.pages:
+        for page in [*site.pages, *site.states]:
             specs += [s for f in page.forms if (s := _form_spec(ids, page, f)) is not None]
             specs += [_button_spec(ids, page, name, loc) for name, loc in page.buttons]
     if "accessibility" in types:
-        specs += [_a11y_spec(ids, p) for p in site.pages]
+        # a state is checked where it opened a dialog: elsewhere it is the page, checked once
+        opened = [p for p in site.states if p.state.startswith(_DIALOG)]
+        specs += [_a11y_spec(ids, p) for p in [*site.pages, *opened]]
     if "performance" in types:
         specs += [_perf_spec(ids, p, options.budgets) for p in site.pages]
     if "visual" in types:
@@ -148,15 +150,28 @@ def _api_spec(ids: _Ids, op: ApiOperation, time_ms: int) -> dict[str, object]:
     return spec
 
 
+_DIALOG = "in the dialog"
+
+
+def _open(page: PageInfo, **goto: object) -> list[dict[str, object]]:
+    """The steps that reach what ``page`` shows: its URL, then the clicks revealing its state."""
+    return [{"action": "goto", "url": page.url, **goto}, *page.via]
+
+
+def _where(page: PageInfo) -> str:
+    """Where a test's subject is, for its name: "on /p", or "in the dialog opened by 'X' on /p"."""
+    return f"{page.state} on {_path(page.url)}" if page.via else f"on {_path(page.url)}"
+
+
 def _page_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
     path = _path(page.url)
     return {
         "id": ids.make("page", path),
-        "name": f"Page {path} loads cleanly",
+        "name": f"Page {path} loads cleanly" if not page.via else f"State {_where(page)} is clean",
         "category": "page",
         "url": page.url,
         "steps": [
-            {"action": "goto", "url": page.url, "wait_until": "networkidle"},
+            *_open(page, wait_until="networkidle"),
             {"action": "expect_no_page_errors"},
             {"action": "expect_no_console_errors"},
             {"action": "expect_no_failed_requests"},
@@ -211,7 +226,7 @@ def _image_specs(ids: _Ids, site: SiteMap, origin: str) -> list[dict[str, object
 def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] | None:
     if form.skipped_reason is not None or (form.submit is None and not form.fields):
         return None
-    steps: list[dict[str, object]] = [{"action": "goto", "url": page.url}]
+    steps: list[dict[str, object]] = _open(page)
     for constraints, locator in form.fields:
         if constraints.type == "checkbox":
             if constraints.required:
@@ -243,7 +258,7 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     action_path = _path(form.action) if form.action else _path(page.url)
     return {
         "id": ids.make("form", f"{_path(page.url)}-{action_path}"),
-        "name": f"Form on {_path(page.url)} ({form.method.upper()} {action_path}) submits",
+        "name": f"Form {_where(page)} ({form.method.upper()} {action_path}) submits",
         "category": "form",
         "url": page.url,
         "steps": steps,
@@ -262,11 +277,11 @@ def _button_spec(
     label = name or str(next(iter(locator.values())))
     return {
         "id": ids.make("button", f"{_path(page.url)}-{label}"),
-        "name": f"Button {label!r} on {_path(page.url)} works",
+        "name": f"Button {label!r} {_where(page)} works",
         "category": "button",
         "url": page.url,
         "steps": [
-            {"action": "goto", "url": page.url},
+            *_open(page),
             {"action": "click", **_target(page, locator)},
             {"action": "expect_no_page_errors", "since_last_action": True},
         ],
@@ -277,12 +292,13 @@ def _a11y_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
     path = _path(page.url)
     return {
         "id": ids.make("a11y", path),
-        "name": f"Page {path} has no accessibility violations",
+        "name": f"Page {path} has no accessibility violations"
+        + (f" {page.state}" if page.via else ""),
         "kind": "accessibility",
         "category": "accessibility",
         "url": page.url,
         "steps": [
-            {"action": "goto", "url": page.url, "wait_until": "networkidle"},
+            *_open(page, wait_until="networkidle"),
             {"action": "check_accessibility"},
         ],
     }

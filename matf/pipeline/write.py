@@ -54,6 +54,8 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         settings.step_timeout,
         options.guard,
         discover_api="api" in options.types,
+        max_interactions=options.limits.max_interactions,
+        max_depth=options.limits.max_depth,
     )
     checked = write_checked(site, list(options.types), writer_options(target_budgets, options))
     specs = list(checked.specs)

@@ -85,6 +85,8 @@ def test_an_invalid_suite_names_the_problem_and_starts_no_run(demo: str, tmp_pat
         (["--types", "functional,speed"], "unknown type 'speed'"),
         (["--browsers", "netscape"], "unknown browser 'netscape'"),
         (["--max-pages", "0"], "--max-pages"),
+        (["--max-interactions", "-1"], "--max-interactions"),
+        (["--max-depth", "0"], "--max-depth"),
         (["--suite", "missing.json"], "cannot read suite"),
     ],
 )

@@ -75,6 +75,15 @@ class ExecuteRequest(Strict):
     types: list[Kind] | None = Field(None, min_length=1, max_length=5)
     browsers: list[BrowserName] = Field(default=["chromium"], min_length=1)
     max_pages: int | None = Field(None, ge=1, le=500)
+    max_interactions: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="clicks per page on what reveals more (dialogs, menus, tabs); 0: none",
+    )
+    max_depth: int | None = Field(
+        None, ge=1, le=10, description="clicks deep a revealed state may be"
+    )
     suite_id: str | None = Field(None, max_length=64)
     device: str | None = Field(
         None, max_length=100, description="a name from Playwright's device list, e.g. Pixel 7"
@@ -118,12 +127,19 @@ class ExecuteRequest(Strict):
             return tuple(self.types)
         return (self.type,) if self.type else DEFAULT_TYPES
 
+    def _limits(self, max_pages: int) -> Limits:
+        given = {"max_interactions": self.max_interactions, "max_depth": self.max_depth}
+        return Limits(
+            max_pages=self.max_pages or max_pages,
+            **{k: v for k, v in given.items() if v is not None},
+        )
+
     def options(self, max_pages: int, quarantined: list[str], guard: NetworkPolicy) -> RunOptions:
         """The run's options; ``max_pages`` unless the request names its own."""
         return RunOptions(
             types=self.kinds(),
             browsers=tuple(self.browsers),
-            limits=Limits(max_pages=self.max_pages or max_pages),
+            limits=self._limits(max_pages),
             rendering=RenderingOptions(
                 device=self.device,
                 video=self.video,
