@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from matf.aria import AriaRole as AriaRole
 from matf.errors import SpecError
 
 Kind = Literal["functional", "accessibility", "performance", "visual", "api"]
@@ -33,47 +34,6 @@ Category = Literal[
 ]
 Impact = Literal["minor", "moderate", "serious", "critical"]
 StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
-AriaRole = Literal[
-    "alert",
-    "article",
-    "banner",
-    "button",
-    "cell",
-    "checkbox",
-    "combobox",
-    "complementary",
-    "contentinfo",
-    "dialog",
-    "form",
-    "grid",
-    "heading",
-    "img",
-    "link",
-    "list",
-    "listbox",
-    "listitem",
-    "main",
-    "menu",
-    "menuitem",
-    "navigation",
-    "option",
-    "progressbar",
-    "radio",
-    "region",
-    "row",
-    "search",
-    "searchbox",
-    "slider",
-    "spinbutton",
-    "status",
-    "switch",
-    "tab",
-    "table",
-    "tablist",
-    "tabpanel",
-    "textbox",
-    "tooltip",
-]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
@@ -219,27 +179,45 @@ class ExpectStatus(_Strict):
     content_type: str | None = Field(None, description="expected prefix, e.g. image/")
 
 
+def _since() -> Any:
+    return Field(
+        False,
+        description="only what the page reported since the last click, press or submit",
+    )
+
+
 class ExpectNoConsoleErrors(_Strict):
+    """No console error since the test began (or since the last action, if asked)."""
+
     action: Literal["expect_no_console_errors"]
+    since_last_action: bool = _since()
 
 
 class ExpectNoPageErrors(_Strict):
     """No uncaught error in the page (since the last click/submit/press, if asked)."""
 
     action: Literal["expect_no_page_errors"]
-    since_last_action: bool = False
+    since_last_action: bool = _since()
 
 
 class ExpectNoFailedRequests(_Strict):
-    """No same-origin request failed or answered 4xx/5xx since the test began."""
+    """No same-origin request failed or answered 4xx/5xx (since the last action, if asked)."""
 
     action: Literal["expect_no_failed_requests"]
+    since_last_action: bool = _since()
 
 
 class ExpectNoServerErrors(_Strict):
-    """No same-origin request answered 5xx since the test began."""
+    """No same-origin request answered 5xx (since the last action, if asked)."""
 
     action: Literal["expect_no_server_errors"]
+    since_last_action: bool = _since()
+
+
+class ExpectChange(_Strict):
+    """The last click, press or submit changed the page: it navigated, or what it shows changed."""
+
+    action: Literal["expect_change"]
 
 
 class ExpectContent(_Strict):
@@ -366,6 +344,7 @@ Step = Annotated[
     | ExpectNoFailedRequests
     | ExpectNoServerErrors
     | ExpectContent
+    | ExpectChange
     | CheckAccessibility
     | CheckPerformance
     | CheckVisual

@@ -228,9 +228,13 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
         if last is None:
             return None
         steps.append({"action": "press", **_target(page, last), "key": "Enter"})
+    since = {"since_last_action": True}
     steps += [
         {"action": "expect_no_server_errors"},
-        {"action": "expect_no_page_errors", "since_last_action": True},
+        {"action": "expect_no_failed_requests", **since},
+        {"action": "expect_no_page_errors", **since},
+        {"action": "expect_no_console_errors", **since},
+        {"action": "expect_change"},
         {"action": "expect_content"},
     ]
     action_path = _path(form.action) if form.action else _path(page.url)
@@ -262,6 +266,8 @@ def _button_spec(
             {"action": "goto", "url": page.url},
             {"action": "click", **_target(page, locator)},
             {"action": "expect_no_page_errors", "since_last_action": True},
+            {"action": "expect_no_failed_requests", "since_last_action": True},
+            {"action": "expect_no_console_errors", "since_last_action": True},
         ],
     }
 
