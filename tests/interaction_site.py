@@ -9,7 +9,9 @@
   fetched from ``/api/search`` and rendered): ``ok`` is healthy, ``noisy``
   logs a console error on every search, ``inert`` changes nothing visible;
 - ``/classic``: a POST form that redirects back to itself (POST-redirect-GET),
-  showing the same page as before.
+  showing the same page as before; ``/classic-select`` the same form with a
+  select last and a submit button without a name (Enter submits it, from the
+  text field).
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ _CLASSIC = """<h1>Settings</h1>
 <input id="name" name="name" required><button type="submit">Save</button></form>"""
 
 
+_CLASSIC_SELECT = """<h1>Settings</h1>
+<form method="post" action="/classic"><label for="name">Name</label>
+<input id="name" name="name" required><label for="plan">Plan</label>
+<select id="plan" name="plan"><option>Basic</option><option>Pro</option></select>
+<button type="submit"></button></form>"""
+
+
 def _page(title: str, body: str) -> bytes:
     return (_HEAD.format(title=title) + body + _TAIL).encode()
 
@@ -91,6 +100,8 @@ class InteractionSite(LoopbackHttpServer):
                     self.answer(200, html, _page("Noisy", _NOISY_LOAD))
                 elif url.path == "/classic":
                     self.answer(200, html, _page("Settings", _CLASSIC))
+                elif url.path == "/classic-select":
+                    self.answer(200, html, _page("Settings", _CLASSIC_SELECT))
                 elif url.path == "/api/search":
                     q = parse_qs(url.query).get("q", [""])[0]
                     found = json.dumps([f"{q} one", f"{q} two"]).encode()

@@ -222,9 +222,13 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     if form.submit is not None:
         steps.append({"action": "submit", **_target(page, form.submit)})
     else:
-        last = next(
-            (loc for c, loc in reversed(form.fields) if c.type not in ("checkbox", "radio")), None
-        )
+        # Enter submits from a text-like input only: not from a select, a textarea, a checkbox.
+        typed = [
+            loc
+            for c, loc in form.fields
+            if c.tag == "input" and c.type not in ("checkbox", "radio")
+        ]
+        last = typed[-1] if typed else None
         if last is None:
             return None
         steps.append({"action": "press", **_target(page, last), "key": "Enter"})

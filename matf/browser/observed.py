@@ -55,7 +55,9 @@ _MARK = f"""() => {{
   w.__matfWatch.observe(document, {{childList: true, subtree: true, characterData: true}});
   return ({_FINGERPRINT})();
 }}"""
-_CHANGED = f"(before) => (window.__matfChanges || 0) > 0 || ({_FINGERPRINT})() !== before"
+# A document without the watcher is a new one: the page navigated.
+_CHANGED = f"""(before) => !window.__matfWatch || window.__matfChanges > 0
+  || ({_FINGERPRINT})() !== before"""
 
 
 @dataclass(frozen=True)

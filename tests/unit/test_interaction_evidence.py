@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from matf.agents.executor import Environment, ExecutionLimits, run_test
+from matf.agents.explore import explore
+from matf.agents.writer import write_specs
 from matf.browser.observed import Reported
 from matf.browser.pool import BrowserPool
 from matf.browser.steps import _listing, describe
@@ -154,6 +156,43 @@ def test_a_classic_form_that_redirects_back_to_the_same_page_passes(
     # POST, 303 to itself, the same page again: a navigation, so a change.
     result = _form_test(f"{site}/classic", {"Name": "Ada"}, "Save", pool, tmp_path)
     assert result.status == "passed", result.error
+
+
+@pytest.mark.parametrize(
+    ("path", "outcomes"),
+    [
+        ("/button/500", {"page": "passed", "button 'Refresh'": "failed"}),
+        ("/button/ok", {"page": "passed", "button 'Refresh'": "passed"}),
+        (
+            "/noisy-load",  # the load's console error fails the page's test only
+            {"page": "failed", "button 'Quiet'": "passed", "button 'Noisy'": "failed"},
+        ),
+        ("/search/noisy", {"page": "passed", "form": "failed"}),
+        ("/search/inert", {"page": "passed", "form": "failed"}),
+        ("/search/ok", {"page": "passed", "form": "passed"}),
+        ("/classic", {"page": "passed", "form": "passed"}),
+        ("/classic-select", {"page": "passed", "form": "passed"}),  # Enter in the text field
+    ],
+)
+def test_the_written_tests_fail_where_a_use_breaks_and_only_there(
+    site: str, pool: BrowserPool, tmp_path: Path, path: str, outcomes: dict[str, str]
+) -> None:
+    # Given what the writer writes for a page it explored, when each test runs,
+    # then the page, its buttons and its form each pass or fail on their own.
+    found = explore(f"{site}{path}", pool.browser("chromium"), 1, 5_000)
+    specs = write_specs(found, ["functional"])
+    results = {}
+    for spec in specs:
+        if spec.category == "button":
+            what = f"button {spec.name.split(chr(39))[1]!r}"
+        elif spec.category in ("page", "form"):
+            what = spec.category
+        else:
+            continue
+        results[what] = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
+    assert {what: r.status for what, r in results.items()} == outcomes, {
+        what: r.error for what, r in results.items()
+    }
 
 
 def test_a_step_names_the_action_in_people_s_words() -> None:
