@@ -13,6 +13,9 @@ from matf.agents.writer import write_specs
 from matf.browser.observed import Reported
 from matf.browser.pool import BrowserPool
 from matf.browser.steps import _listing, describe
+from matf.reports.document import ReportDocument
+from matf.reports.html import write_html
+from matf.reports.junit import write_junit
 from matf.results import FailedRequest, TestResult
 from matf.spec import parse_spec
 from tests.interaction_site import InteractionSite
@@ -228,3 +231,40 @@ def test_a_listing_names_one_cause_in_its_heading_and_several_on_their_lines() -
 def test_a_stored_request_without_its_action_still_reads() -> None:
     old = FailedRequest.model_validate({"url": "http://x/a", "method": "GET", "status": 404})
     assert old.after is None
+
+
+def test_reports_show_the_action_a_request_failed_after_and_old_results_still_render(
+    tmp_path: Path,
+) -> None:
+    # Given a run with a request that failed after a click, and one stored before
+    # results said so (no "after"), when the reports are written, then the first
+    # names its click and the second reads as the page's load.
+    requests = [
+        {"url": "http://x.test/api/refresh", "method": "POST", "status": 500,
+         "after": "click button 'Refresh'"},
+        {"url": "http://x.test/old.png", "method": "GET", "status": 404},
+    ]  # fmt: skip
+    test = {
+        "id": "button-x:chromium", "run_id": "r1", "case_id": "button-x", "name": "Button",
+        "kind": "functional", "category": "button", "browser": "chromium", "status": "failed",
+        "url": "http://x.test/", "error": "1 failed request", "failed_requests": requests,
+    }  # fmt: skip
+    counts = {"total": 1, "passed": 0, "failed": 1, "flaky": 0, "error": 0, "skipped": 0}
+    run = {
+        "id": "r1", "target": "http://x.test/", "status": "failed", "started_at": None,
+        "finished_at": None, "duration_s": 1.0, "browsers": ["chromium"],
+        "types": ["functional"], "counts": counts,
+    }  # fmt: skip
+    report = ReportDocument.model_validate({"run": run, "tests": [test]}).model_dump(mode="json")
+    assert [r["after"] for r in report["tests"][0]["failed_requests"]] == [
+        "click button 'Refresh'",
+        None,
+    ]
+
+    html = write_html(report, tmp_path).read_text(encoding="utf-8")
+    junit = write_junit(report, tmp_path).read_text(encoding="utf-8")
+
+    assert "<td>click button &#39;Refresh&#39;</td>" in html
+    assert "<td>page load</td>" in html
+    assert "POST http://x.test/api/refresh -&gt; 500 (after click button 'Refresh')" in junit
+    assert "GET http://x.test/old.png -&gt; 404</system-out>" in junit
