@@ -179,11 +179,12 @@ class ExpectStatus(_Strict):
     content_type: str | None = Field(None, description="expected prefix, e.g. image/")
 
 
+_SINCE = "only what the page reported since the last click, press or submit"
+
+
 def _since() -> Any:
-    return Field(
-        False,
-        description="only what the page reported since the last click, press or submit",
-    )
+    # Left out of a saved spec when false: suites saved before the field read back unchanged.
+    return Field(False, description=_SINCE, exclude_if=lambda value: not value)
 
 
 class ExpectNoConsoleErrors(_Strict):
@@ -197,7 +198,7 @@ class ExpectNoPageErrors(_Strict):
     """No uncaught error in the page (since the last click/submit/press, if asked)."""
 
     action: Literal["expect_no_page_errors"]
-    since_last_action: bool = _since()
+    since_last_action: bool = Field(False, description=_SINCE)
 
 
 class ExpectNoFailedRequests(_Strict):

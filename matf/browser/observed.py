@@ -8,6 +8,7 @@ the action it followed, so a failure says what the user did to cause it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -114,6 +115,9 @@ class Observed:
     visual_env: VisualEnv | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
     navigations: int = 0  # new documents in the main frame (and same-document URL changes)
+    actions: int = 0  # clicks, presses and submits so far
+    pending: dict[object, int] = field(default_factory=dict)  # requests in flight: actions before
+    answer_deadline: float | None = None  # until when checks wait for the last action's requests
     mark: ActionMark | None = None  # the last click, press or submit
     cause: str | None = None  # what evidence seen now follows; None after a page load
 
@@ -158,6 +162,7 @@ class Observed:
     def loaded(self) -> None:
         """A page was opened: what it reports now is its load's, no action's."""
         self.cause = None
+        self.answer_deadline = None
 
     def mark_action(self, page: Page, action: str) -> None:
         """Note that ``action`` (``describe(step)``) happens now; what follows is its doing.
@@ -179,6 +184,23 @@ class Observed:
             fingerprint,
         )
         self.cause = action
+        self.actions += 1
+        self.answer_deadline = None
+
+    def await_answers(self, page: Page, timeout_ms: float) -> None:
+        """Let the requests the last action (or the load) started be answered or fail.
+
+        A check must not pass because the answer to a click was still on its
+        way. Bounded: ``timeout_ms`` per action in all, for the checks after
+        it together (a page may hold a request open for ever).
+        """
+        if self.answer_deadline is None:
+            self.answer_deadline = time.monotonic() + timeout_ms / 1000
+        while (
+            any(n == self.actions for n in self.pending.values())
+            and time.monotonic() < self.answer_deadline
+        ):
+            page.wait_for_timeout(50)  # a poll that lets Playwright deliver the request events
 
     def console_since(self, since_last_action: bool) -> list[Reported]:
         return (
@@ -220,6 +242,8 @@ class Observed:
     def attach(self, page: Page) -> None:
         page.on("console", self._on_console)
         page.on("pageerror", lambda err: self.page.append(Reported(_page_error(err), self.cause)))
+        page.on("request", self._on_request)
+        page.on("requestfinished", self._on_request_done)
         page.on("requestfailed", self._on_request_failed)
         page.on("response", self._on_response)
         page.on("framenavigated", lambda frame: self._on_navigated(page, frame))
@@ -238,7 +262,14 @@ class Observed:
         if getattr(message, "type", "") == "error" and not text.startswith(_RESOURCE_ECHO):
             self.console.append(Reported(text[:2000], self.cause))
 
+    def _on_request(self, request: object) -> None:
+        self.pending[request] = self.actions
+
+    def _on_request_done(self, request: object) -> None:
+        self.pending.pop(request, None)
+
     def _on_request_failed(self, request: object) -> None:
+        self.pending.pop(request, None)
         url = str(getattr(request, "url", ""))
         if self.same_origin(url):
             failure = getattr(request, "failure", None)

@@ -33,6 +33,7 @@ IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 # what the page reported: CDP delivers events before the answer to this call.
 # A wait on the page's event loop, not a sleep.
 _SETTLE = "() => new Promise(r => setTimeout(r, 0))"
+ANSWER_WAIT_MS = 5000  # at most, per action, for the requests it started to end
 CHANGE_WAIT_MS = 5000  # at most, for what a click or submit changes to show
 
 
@@ -115,16 +116,16 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
         case s.ExpectStatus():
             _expect_status(page, step, base_url, timeout_ms)
         case s.ExpectNoConsoleErrors():
-            settle(page)
+            _answered(page, seen, timeout_ms)
             _none("console error", seen.console_since(step.since_last_action))
         case s.ExpectNoPageErrors():
-            settle(page)
+            _answered(page, seen, timeout_ms)
             _none("uncaught page error", seen.page_since(step.since_last_action))
         case s.ExpectNoFailedRequests():
-            settle(page)
+            _answered(page, seen, timeout_ms)
             _none("failed request", seen.requests_since(step.since_last_action))
         case s.ExpectNoServerErrors():
-            settle(page)
+            _answered(page, seen, timeout_ms)
             found = seen.requests_since(step.since_last_action)
             _none("server error", [r for r in found if (r.status or 0) >= 500])
         case s.ExpectChange():
@@ -238,6 +239,12 @@ def _api_request(
 
 def settle(page: Page) -> None:
     page.evaluate(_SETTLE)
+
+
+def _answered(page: Page, seen: Observed, timeout_ms: float) -> None:
+    """Wait for what the last action asked the network, then for the page to handle it."""
+    seen.await_answers(page, min(timeout_ms, ANSWER_WAIT_MS))
+    settle(page)
 
 
 def _submit(page: Page, control: Locator, timeout_ms: float) -> None:
