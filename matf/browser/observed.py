@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from matf import spec as s
 from matf.browser.errors import Conclusive
-from matf.browser.page import secret_masks, wait_quiet
+from matf.browser.page import secret_masks
 from matf.browser.visual import baseline_key
 from matf.placeholders import fill_placeholders, referenced_names
 from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
@@ -167,10 +167,11 @@ class Observed:
     def mark_action(self, page: Page, action: str) -> None:
         """Note that ``action`` (``describe(step)``) happens now; what follows is its doing.
 
-        The requests the page's load started end first (up to a bound): an
-        answer that arrives late must not be blamed on the first click.
+        The requests the page's load (or the action before) started end
+        first, up to a bound: an answer that arrives late must not be blamed
+        on this action.
         """
-        wait_quiet(page, LOAD_QUIET_MS)
+        self.await_answers(page, LOAD_QUIET_MS)
         try:
             fingerprint: str | None = str(page.evaluate(_MARK))
         except Exception:  # noqa: BLE001 - a page mid-navigation has nothing to fingerprint
