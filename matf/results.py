@@ -52,6 +52,9 @@ class FailedRequest(_Model):
     method: str = "GET"
     status: int | None = None
     failure: str | None = None
+    after: str | None = Field(
+        default=None, description="the click, press or submit it followed; none: the page's load"
+    )
 
 
 class StepResult(_Model):

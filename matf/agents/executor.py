@@ -178,8 +178,8 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             "attempt_errors": failed_before,  # a flaky test shows its passing attempt below
             "violations": last.seen.violations,
             "steps": last.steps,
-            "console_errors": last.seen.console_errors[:50],
-            "page_errors": last.seen.page_errors[:50],
+            "console_errors": [str(r) for r in last.seen.console[:50]],
+            "page_errors": [str(r) for r in last.seen.page[:50]],
             "failed_requests": last.seen.failed_requests[:50],
             "performance": last.seen.performance,
             "visual": last.seen.visual,

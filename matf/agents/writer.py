@@ -244,15 +244,23 @@ def _form_spec(ids: _Ids, page: PageInfo, form: FormInfo) -> dict[str, object] |
     if form.submit is not None:
         steps.append({"action": "submit", **_target(page, form.submit)})
     else:
-        last = next(
-            (loc for c, loc in reversed(form.fields) if c.type not in ("checkbox", "radio")), None
-        )
+        # Enter submits from a text-like input only: not from a select, a textarea, a checkbox.
+        typed = [
+            loc
+            for c, loc in form.fields
+            if c.tag == "input" and c.type not in ("checkbox", "radio")
+        ]
+        last = typed[-1] if typed else None
         if last is None:
             return None
         steps.append({"action": "press", **_target(page, last), "key": "Enter"})
+    since = {"since_last_action": True}
     steps += [
         {"action": "expect_no_server_errors"},
-        {"action": "expect_no_page_errors", "since_last_action": True},
+        {"action": "expect_no_failed_requests", **since},
+        {"action": "expect_no_page_errors", **since},
+        {"action": "expect_no_console_errors", **since},
+        {"action": "expect_change"},
         {"action": "expect_content"},
     ]
     action_path = _path(form.action) if form.action else _path(page.url)
@@ -284,6 +292,8 @@ def _button_spec(
             *_open(page),
             {"action": "click", **_target(page, locator)},
             {"action": "expect_no_page_errors", "since_last_action": True},
+            {"action": "expect_no_failed_requests", "since_last_action": True},
+            {"action": "expect_no_console_errors", "since_last_action": True},
         ],
     }
 

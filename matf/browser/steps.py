@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from matf import spec as s
 from matf.browser.api import ApiStepFailed, run_api_request
 from matf.browser.errors import Conclusive, StepFailed
-from matf.browser.page import describe_refusal, resolve, secret_masks, wait_quiet
+from matf.browser.observed import Observed, Reported, VisualEnv, origin_of
+from matf.browser.page import describe_refusal, resolve, wait_quiet
 from matf.browser.perf import judge, measure, median_metrics
-from matf.browser.visual import VisualChanged, baseline_key, check
-from matf.placeholders import fill_placeholders, referenced_names
-from matf.results import ApiCheck, FailedRequest, PerfMetrics, Violation, VisualCheck
+from matf.browser.visual import VisualChanged, check
+from matf.placeholders import referenced_names
+from matf.results import FailedRequest, Violation
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from playwright.sync_api import Locator, Page
 
-_RESOURCE_ECHO = "Failed to load resource:"
+__all__ = ["Observed", "VisualEnv", "describe", "origin_of", "run_step"]
 PERF_SAMPLES = 3  # loads a page over budget is judged on
 IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 
@@ -36,121 +33,8 @@ IMPACT_ORDER = {"minor": 0, "moderate": 1, "serious": 2, "critical": 3}
 # what the page reported: CDP delivers events before the answer to this call.
 # A wait on the page's event loop, not a sleep.
 _SETTLE = "() => new Promise(r => setTimeout(r, 0))"
-
-
-@dataclass(frozen=True)
-class VisualEnv:
-    """Where a test's visual checks find baselines and leave their captures."""
-
-    baselines_root: Path
-    artifacts_root: Path
-    baseline_set: str
-    case_id: str
-    browser: str
-    variant: str  # the viewport or device the page was rendered at
-    stem: str  # artifact name prefix: <run>/<case>-<browser>-<attempt>
-
-    def key(self, name: str) -> str:
-        return baseline_key(self.baseline_set, self.case_id, name, self.browser, self.variant)
-
-
-@dataclass
-class Observed:
-    """What the page reported while a test ran, and what its checks measured."""
-
-    origin: str
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    failed_requests: list[FailedRequest] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    performance: list[PerfMetrics] = field(default_factory=list)
-    visual: list[VisualCheck] = field(default_factory=list)
-    api: list[ApiCheck] = field(default_factory=list)
-    visual_env: VisualEnv | None = None
-    secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
-    action_mark: int = 0  # page errors seen before the last user action
-
-    secret_fields: list[s.Locator] = field(default_factory=list)  # masked in screenshots
-    secret_values: list[str] = field(default_factory=list)  # filled into the page
-
-    def fill(self, value: str, *, to: str, into: s.Locator | None = None) -> str:
-        """``value`` with its ``{{secret:NAME}}`` placeholders filled in (only ever here).
-
-        ``to``: the URL the value goes to (the page's, or the request's). A
-        secret is for its target's origin and goes nowhere else: a spec that
-        would type it into another site's page, or send it there, fails
-        instead (``Conclusive``: no retry would change that). ``into``: the
-        field it goes into, which every later screenshot masks.
-        """
-        if "{{" not in value:
-            return value
-        names = referenced_names(value)
-        if names and origin_of(to) != self.origin:
-            raise Conclusive(
-                f"refused to send secret {', '.join(sorted(names))} to {origin_of(to) or 'a page'}:"
-                f" secrets for {self.origin} go to that origin only"
-            )
-        filled = fill_placeholders(value, self.secrets, self.origin)
-        if into is not None and filled != value:
-            self.secret_fields.append(into)
-            self.secret_values.append(filled)
-        return filled
-
-    def masks(self, page: Page) -> list[Locator]:
-        """What screenshots of ``page`` paint over: the fields secrets went into, their echoes."""
-        return secret_masks(page, self.secret_fields, self.secret_values)
-
-    def mark_action(self) -> None:
-        self.action_mark = len(self.page_errors)
-
-    def attach(self, page: Page) -> None:
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda err: self.page_errors.append(_page_error(err)))
-        page.on("requestfailed", self._on_request_failed)
-        page.on("response", self._on_response)
-
-    def same_origin(self, url: str) -> bool:
-        return origin_of(url) == self.origin
-
-    def _on_console(self, message: object) -> None:
-        text = str(getattr(message, "text", ""))
-        # Chromium echoes every 4xx/5xx response as a console error; those are
-        # reported, with their URL, as failed requests instead.
-        if getattr(message, "type", "") == "error" and not text.startswith(_RESOURCE_ECHO):
-            self.console_errors.append(text[:2000])
-
-    def _on_request_failed(self, request: object) -> None:
-        url = str(getattr(request, "url", ""))
-        if self.same_origin(url):
-            failure = getattr(request, "failure", None)
-            self.failed_requests.append(
-                FailedRequest(
-                    url=url,
-                    method=str(getattr(request, "method", "GET")),
-                    failure=str(failure) if failure else "failed",
-                )
-            )
-
-    def _on_response(self, response: object) -> None:
-        status = int(getattr(response, "status", 0))
-        url = str(getattr(response, "url", ""))
-        if status >= 400 and self.same_origin(url):
-            request = getattr(response, "request", None)
-            self.failed_requests.append(
-                FailedRequest(url=url, method=str(getattr(request, "method", "GET")), status=status)
-            )
-
-
-def _page_error(err: object) -> str:
-    name = getattr(err, "name", "") or "Error"
-    message = getattr(err, "message", "") or str(err)
-    return f"{name}: {message}"[:2000]
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+ANSWER_WAIT_MS = 5000  # at most, per action, for the requests it started to end
+CHANGE_WAIT_MS = 5000  # at most, for what a click or submit changes to show
 
 
 def status_matches(status: int, expected: s.StatusClass) -> bool:
@@ -195,9 +79,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
 
     match step:
         case s.Goto():
+            seen.loaded()
             _goto(page, step, base_url, timeout_ms)
         case s.Click():
-            seen.mark_action()
+            seen.mark_action(page, describe(step))
             resolve(page, step.target).click(timeout=timeout_ms)
             settle(page)
         case s.Fill():
@@ -209,10 +94,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
         case s.Check():
             resolve(page, step.target).check(timeout=timeout_ms)
         case s.Press():
-            seen.mark_action()
+            seen.mark_action(page, describe(step))
             resolve(page, step.target).press(step.key, timeout=timeout_ms)
         case s.Submit():
-            seen.mark_action()
+            seen.mark_action(page, describe(step))
             _submit(page, resolve(page, step.target), timeout_ms)
         case s.ExpectVisible():
             expect(resolve(page, step.target)).to_be_visible(timeout=timeout_ms)
@@ -231,27 +116,23 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
         case s.ExpectStatus():
             _expect_status(page, step, base_url, timeout_ms)
         case s.ExpectNoConsoleErrors():
-            settle(page)
-            if seen.console_errors:
-                raise StepFailed(_listing("console error", seen.console_errors))
+            _answered(page, seen, timeout_ms)
+            _none("console error", seen.console_since(step.since_last_action))
         case s.ExpectNoPageErrors():
-            settle(page)
-            errors = (
-                seen.page_errors[seen.action_mark :] if step.since_last_action else seen.page_errors
-            )
-            if errors:
-                raise StepFailed(_listing("uncaught page error", errors))
+            _answered(page, seen, timeout_ms)
+            _none("uncaught page error", seen.page_since(step.since_last_action))
         case s.ExpectNoFailedRequests():
-            settle(page)
-            if seen.failed_requests:
-                raise StepFailed(
-                    _listing("failed request", [_req(r) for r in seen.failed_requests])
-                )
+            _answered(page, seen, timeout_ms)
+            _none("failed request", seen.requests_since(step.since_last_action))
         case s.ExpectNoServerErrors():
+            _answered(page, seen, timeout_ms)
+            found = seen.requests_since(step.since_last_action)
+            _none("server error", [r for r in found if (r.status or 0) >= 500])
+        case s.ExpectChange():
             settle(page)
-            server = [r for r in seen.failed_requests if (r.status or 0) >= 500]
-            if server:
-                raise StepFailed(_listing("server error", [_req(r) for r in server]))
+            unchanged = seen.unchanged(page, min(timeout_ms, CHANGE_WAIT_MS))
+            if unchanged is not None:
+                raise StepFailed(unchanged)
         case s.ExpectContent():
             text = page.locator("body").inner_text(timeout=timeout_ms)
             if not text.strip():
@@ -360,6 +241,12 @@ def settle(page: Page) -> None:
     page.evaluate(_SETTLE)
 
 
+def _answered(page: Page, seen: Observed, timeout_ms: float) -> None:
+    """Wait for what the last action asked the network, then for the page to handle it."""
+    seen.await_answers(page, min(timeout_ms, ANSWER_WAIT_MS))
+    settle(page)
+
+
 def _submit(page: Page, control: Locator, timeout_ms: float) -> None:
     control.click(timeout=timeout_ms)
     page.wait_for_load_state("load", timeout=timeout_ms)
@@ -409,12 +296,29 @@ def _check_accessibility(page: Page, step: s.CheckAccessibility, seen: Observed)
         raise StepFailed(f"{len(found)} accessibility violation(s): {listed}")
 
 
-def _req(r: FailedRequest) -> str:
-    what = f"HTTP {r.status}" if r.status is not None else (r.failure or "failed")
-    return f"{r.method} {r.url} -> {what}"
+def _none(what: str, found: list[Reported] | list[FailedRequest]) -> None:
+    """Fail, listing what was found and the action it followed, when anything was."""
+    if found:
+        raise StepFailed(_listing(what, [_evidence(r) for r in found], [r.after for r in found]))
 
 
-def _listing(what: str, items: list[str]) -> str:
+def _evidence(item: Reported | FailedRequest) -> str:
+    if isinstance(item, Reported):
+        return item.text
+    what = f"HTTP {item.status}" if item.status is not None else (item.failure or "failed")
+    return f"{item.method} {item.url} -> {what}"
+
+
+def _listing(what: str, items: list[str], after: list[str | None] | None = None) -> str:
+    """``N whats[ after ACTION]:``, then one item a line (ten at most).
+
+    Items that followed different actions each name theirs.
+    """
+    causes = set(after or [None])
+    one = next(iter(causes)) if len(causes) == 1 else None
+    if after and len(causes) > 1:
+        items = [f"{item} (after {a})" if a else item for item, a in zip(items, after, strict=True)]
     shown = "\n".join(f"  {item}" for item in items[:10])
     more = f"\n  … and {len(items) - 10} more" if len(items) > 10 else ""
-    return f"{len(items)} {what}{'s' if len(items) != 1 else ''}:\n{shown}{more}"
+    header = f"{len(items)} {what}{'s' if len(items) != 1 else ''}"
+    return f"{header}{f' after {one}' if one else ''}:\n{shown}{more}"

@@ -25,6 +25,26 @@ from matf.export.literals import (
 )
 from matf.export.origins import origin_url, same_origin
 
+# The list each "no errors" check reads, in the order the test sets them up, and what it names.
+_WATCHED: dict[type, str] = {
+    s.ExpectNoConsoleErrors: "console_errors",
+    s.ExpectNoPageErrors: "page_errors",
+    s.ExpectNoFailedRequests: "failed_requests",
+    s.ExpectNoServerErrors: "server_errors",
+}
+_WHAT = {
+    "console_errors": "console error",
+    "page_errors": "uncaught page error",
+    "failed_requests": "failed request",
+    "server_errors": "server error",
+}
+_SINCE = (
+    s.ExpectNoConsoleErrors,
+    s.ExpectNoPageErrors,
+    s.ExpectNoFailedRequests,
+    s.ExpectNoServerErrors,
+)
+
 
 @dataclass
 class TestWriter:
@@ -85,8 +105,6 @@ class TestWriter:
         if "expect_no_page_errors" in actions:
             self.helpers.add("watch_page_errors")
             lines.append("page_errors = watch_page_errors(page)")
-            if self._marks_actions():
-                lines.append("page_errors_mark = 0  # page errors seen before the last action")
         if "expect_no_failed_requests" in actions:
             self.helpers.add("watch_failed_requests")
             lines.append(f"failed_requests = watch_failed_requests(page, {self._origin()})")
@@ -95,13 +113,19 @@ class TestWriter:
             lines.append(
                 f"server_errors = watch_failed_requests(page, {self._origin()}, min_status=500)"
             )
+        lines += [
+            f"{name}_mark = 0  # {name} seen before the last action" for name in self._marked()
+        ]
         return lines
 
-    def _marks_actions(self) -> bool:
-        return any(
-            isinstance(step, s.ExpectNoPageErrors) and step.since_last_action
+    def _marked(self) -> list[str]:
+        """The lists a check reads "since the last action", in a fixed order."""
+        marked = {
+            _WATCHED[type(step)]
             for step in self.spec.steps
-        )
+            if isinstance(step, _SINCE) and step.since_last_action
+        }
+        return [name for name in _WATCHED.values() if name in marked]
 
     def _origin(self) -> str:
         if same_origin(self.spec.url, self.base):
@@ -113,8 +137,11 @@ class TestWriter:
 
     def _step(self, number: int, step: s.Step) -> list[str]:
         lines = self._code(step)
-        if isinstance(step, s.Click | s.Press | s.Submit) and self._marks_actions():
-            lines.insert(0, "page_errors_mark = len(page_errors)")
+        if isinstance(step, s.Click | s.Press | s.Submit):
+            if any(isinstance(other, s.ExpectChange) for other in self.spec.steps):
+                self.helpers.add("fingerprint")
+                lines.insert(0, "shown = fingerprint(page)  # what the page showed before acting")
+            lines[:0] = [f"{name}_mark = len({name})" for name in self._marked()]
         if isinstance(step, s.ApiRequest | s.CheckAccessibility | s.WaitFor | s.ExpectContent):
             lines.insert(0, comment(f"# step {number}: {describe(step)}"))
         return lines
@@ -184,19 +211,19 @@ class TestWriter:
                 if step.content_type is not None:
                     args.append(f"content_type={literal(step.content_type)}")
                 return [f"expect_status(page, {', '.join(args)})"]
-            case s.ExpectNoConsoleErrors():
+            case (
+                s.ExpectNoConsoleErrors()
+                | s.ExpectNoPageErrors()
+                | s.ExpectNoFailedRequests()
+                | s.ExpectNoServerErrors()
+            ):
                 self.helpers.add("assert_none")
-                return ['assert_none(page, console_errors, "console error")']
-            case s.ExpectNoPageErrors():
-                self.helpers.add("assert_none")
-                since = ", since=page_errors_mark" if step.since_last_action else ""
-                return [f'assert_none(page, page_errors, "uncaught page error"{since})']
-            case s.ExpectNoFailedRequests():
-                self.helpers.add("assert_none")
-                return ['assert_none(page, failed_requests, "failed request")']
-            case s.ExpectNoServerErrors():
-                self.helpers.add("assert_none")
-                return ['assert_none(page, server_errors, "server error")']
+                name = _WATCHED[type(step)]
+                since = f", since={name}_mark" if step.since_last_action else ""
+                return [f'assert_none(page, {name}, "{_WHAT[name]}"{since})']
+            case s.ExpectChange():
+                self.helpers.add("expect_change")
+                return ["expect_change(page, shown)"]
             case s.ExpectContent():
                 return [
                     'assert page.locator("body").inner_text().strip(), '

@@ -379,6 +379,7 @@ def _prepare_request(request: dict[str, Any]) -> dict[str, Any]:
         "url": _text(request.get("url")),
         "status": "" if status is None else _text(status),
         "failure": _text(request.get("failure")),
+        "after": _text(request.get("after")),  # the action it followed; absent in old results
     }
 
 

@@ -173,7 +173,10 @@ def _system_out(test: dict[str, Any], status: str) -> str:
             lines.append("Failed requests:")
             for r in requests:
                 outcome = r.get("status") if r.get("status") is not None else r.get("failure")
-                lines.append(f"  {r.get('method') or 'GET'} {r.get('url') or ''} -> {outcome}")
+                after = f" (after {r['after']})" if r.get("after") else ""
+                lines.append(
+                    f"  {r.get('method') or 'GET'} {r.get('url') or ''} -> {outcome}{after}"
+                )
     return "\n".join(lines)
 
 

@@ -125,6 +125,30 @@ def assert_none(page: Page, found: list[str], what: str, since: int = 0) -> None
     assert not items, f"{len(items)} {what}(s):{listed}"
 
 
+def fingerprint(page: Page) -> str:
+    """What the page shows: its document, URL, visible text and field values."""
+    return page.evaluate(
+        """() => [performance.timeOrigin, location.href, document.body?.innerText,
+        ...Array.from(document.querySelectorAll('input, textarea, select'), f => f.value)]
+        .join('\\n')"""
+    )
+
+
+def expect_change(page: Page, shown: str) -> None:
+    """The last action changed the page: a new document, another URL, or what it shows."""
+    settle(page)
+    try:
+        page.wait_for_function(
+            """(shown) => [performance.timeOrigin, location.href, document.body?.innerText,
+            ...Array.from(document.querySelectorAll('input, textarea, select'), f => f.value)]
+            .join('\\n') !== shown""",
+            arg=shown,
+            timeout=5000,
+        )
+    except PlaywrightTimeoutError:
+        pytest.fail(f"nothing on {page.url} changed after the last action")
+
+
 def expect_status(page: Page, url: str, status: str = "2xx", content_type: str = "") -> None:
     """Fetch ``url`` without rendering it (a link, an image) and check its answer."""
     response = page.request.get(url, fail_on_status_code=False)
