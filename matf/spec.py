@@ -166,10 +166,17 @@ class ExpectNoPageErrors(_Strict):
 
 
 class ExpectNoFailedRequests(_Strict):
-    """No same-origin request failed or answered 4xx/5xx (since the last action, if asked)."""
+    """No same-origin request failed or answered 4xx/5xx (since the last action, if asked).
+
+    ``answers``: 4xx statuses that are the site answering, not failing (a
+    form's validation refusing made-up values: 400, 401, 403, 409, 422).
+    """
 
     action: Literal["expect_no_failed_requests"]
     since_last_action: bool = _since()
+    answers: list[Annotated[int, Field(ge=400, le=499)]] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda value: not value
+    )
 
 
 class ExpectNoServerErrors(_Strict):

@@ -11,7 +11,9 @@
 - ``/classic``: a POST form that redirects back to itself (POST-redirect-GET),
   showing the same page as before; ``/classic-select`` the same form with a
   select last and a submit button without a name (Enter submits it, from the
-  text field).
+  text field);
+- ``/validate/<status>``: a POST form whose server answers ``<status>`` with a
+  page saying why (422: the site refusing the values; 404: its action is gone).
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ _CLASSIC_SELECT = """<h1>Settings</h1>
 <button type="submit"></button></form>"""
 
 
+_VALIDATE = """<h1>Sign up</h1>
+<form method="post" action="/validate/STATUS"><label for="user">User name</label>
+<input id="user" name="user" required><button type="submit">Sign up</button></form>"""
+
+
 def _page(title: str, body: str) -> bytes:
     return (_HEAD.format(title=title) + body + _TAIL).encode()
 
@@ -102,6 +109,9 @@ class InteractionSite(LoopbackHttpServer):
                     self.answer(200, html, _page("Settings", _CLASSIC))
                 elif url.path == "/classic-select":
                     self.answer(200, html, _page("Settings", _CLASSIC_SELECT))
+                elif url.path.startswith("/validate/"):
+                    status = url.path.removeprefix("/validate/")
+                    self.answer(200, html, _page("Sign up", _VALIDATE.replace("STATUS", status)))
                 elif url.path == "/api/search":
                     q = parse_qs(url.query).get("q", [""])[0]
                     found = json.dumps([f"{q} one", f"{q} two"]).encode()
@@ -116,6 +126,9 @@ class InteractionSite(LoopbackHttpServer):
                     self.send_header("Location", "/classic")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                elif self.path.startswith("/validate/"):
+                    status = int(self.path.removeprefix("/validate/"))
+                    self.answer(status, "text/html", _page("Sign up", "<p>That name is taken</p>"))
                 elif self.path == "/api/network":
                     self.close_connection = True  # no answer at all: a network failure
                 elif self.path.startswith("/api/"):

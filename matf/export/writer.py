@@ -107,7 +107,9 @@ class TestWriter:
             lines.append("page_errors = watch_page_errors(page)")
         if "expect_no_failed_requests" in actions:
             self.helpers.add("watch_failed_requests")
-            lines.append(f"failed_requests = watch_failed_requests(page, {self._origin()})")
+            answers = self._answers()
+            extra = f", answers={answers!r}" if answers else ""  # ints only
+            lines.append(f"failed_requests = watch_failed_requests(page, {self._origin()}{extra})")
         if "expect_no_server_errors" in actions:
             self.helpers.add("watch_failed_requests")
             lines.append(
@@ -117,6 +119,15 @@ class TestWriter:
             f"{name}_mark = 0  # {name} seen before the last action" for name in self._marked()
         ]
         return lines
+
+    def _answers(self) -> tuple[int, ...]:
+        """4xx statuses every failed-request check of the spec counts as answers (one watcher)."""
+        sets = [
+            set(step.answers)
+            for step in self.spec.steps
+            if isinstance(step, s.ExpectNoFailedRequests)
+        ]
+        return tuple(sorted(set.intersection(*sets))) if sets else ()
 
     def _marked(self) -> list[str]:
         """The lists a check reads "since the last action", in a fixed order."""

@@ -175,6 +175,8 @@ def test_a_classic_form_that_redirects_back_to_the_same_page_passes(
         ("/search/ok", {"page": "passed", "form": "passed"}),
         ("/classic", {"page": "passed", "form": "passed"}),
         ("/classic-select", {"page": "passed", "form": "passed"}),  # Enter in the text field
+        ("/validate/422", {"page": "passed", "form": "passed"}),  # refusing made-up values
+        ("/validate/404", {"page": "passed", "form": "failed"}),  # the form's action is gone
     ],
 )
 def test_the_written_tests_fail_where_a_use_breaks_and_only_there(

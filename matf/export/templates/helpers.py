@@ -100,12 +100,21 @@ def same_origin(url: str, base: str) -> bool:
     )
 
 
-def watch_failed_requests(page: Page, base_url: str, min_status: int = 400) -> list[str]:
-    """Requests to the site that fail, or answer ``min_status`` or more, from now on."""
+def watch_failed_requests(
+    page: Page, base_url: str, min_status: int = 400, answers: tuple[int, ...] = ()
+) -> list[str]:
+    """Requests to the site that fail, or answer ``min_status`` or more, from now on.
+
+    ``answers``: 4xx statuses that are the site answering (a form's validation), not failing.
+    """
     failed: list[str] = []
 
     def on_response(response: Response) -> None:
-        if response.status >= min_status and same_origin(response.url, base_url):
+        if (
+            response.status >= min_status
+            and response.status not in answers
+            and same_origin(response.url, base_url)
+        ):
             failed.append(f"{response.request.method} {response.url} -> HTTP {response.status}")
 
     def on_request_failed(request: Request) -> None:
