@@ -17,7 +17,14 @@ from playwright.sync_api import Browser, Page
 from demo.backoffice import FRAME_PATH, LINKED_VIEWS, ORDERS, REPORT_VIEW
 from demo.bugs import CAPABILITIES, SEEDED_BUGS, TEST_TYPES, SeededBug, bugs_for_types
 from demo.server import DemoServer
-from tests.demo.observation import Observed, fetch, get_json, load, observed_page
+from tests.demo.observation import (
+    Observed,
+    axe_violations,
+    fetch,
+    get_json,
+    load,
+    observed_page,
+)
 
 INTERACTION_BUGS = tuple(b for b in SEEDED_BUGS if b.needs)
 MARK = "window.__sameDocument = true"  # survives pushState, not a document load
@@ -247,4 +254,21 @@ def test_delete_all_orders_counts_its_clicks_so_tests_can_prove_none(browser: Br
             page.get_by_role("button", name="Delete all orders").click()
             page.get_by_text("All orders deleted").wait_for()
         assert get_json(clicks)[2] == {"delete_all": 1}
+    assert seen.problems() == []
+
+
+def test_healthy_back_office_is_accessible_dark_and_with_the_dialog_open(
+    browser: Browser, healthy: str
+) -> None:
+    with observed_page(browser, healthy) as (page, seen):
+        for path in LINKED_VIEWS:
+            load(page, healthy + path)
+            page.get_by_role("button", name="Switch theme").click()
+            assert axe_violations(page) == [], path
+        page.get_by_role("navigation", name="Back office").get_by_role(
+            "link", name="Contacts"
+        ).click()
+        page.get_by_role("button", name="New contact").click()
+        assert page.get_by_role("dialog", name="New contact").is_visible()
+        assert axe_violations(page) == []
     assert seen.problems() == []
