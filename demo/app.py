@@ -33,6 +33,7 @@ from flask.typing import ResponseReturnValue
 
 from demo import forms
 from demo.api import OPENAPI_PATH, make_api_blueprint
+from demo.backoffice import make_backoffice_blueprint
 from demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
 from demo.lab import make_lab_blueprint
 
@@ -63,6 +64,7 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
     app.config[VERSION_KEY] = check_version(version)
     app.register_blueprint(make_lab_blueprint())
     app.register_blueprint(make_api_blueprint(bugs))
+    app.register_blueprint(make_backoffice_blueprint(bugs))
 
     @app.context_processor
     def _globals() -> dict[str, object]:
@@ -203,6 +205,7 @@ _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Contact", "/contact", ("contact",)),
     ("Newsletter", "/newsletter", ("newsletter",)),
     ("Dashboard", "/dashboard", ("dashboard",)),
+    ("Back office", "/app", ("backoffice.shell",)),
 )
 
 # (label, href); "Careers" is the seeded "broken-link" when bugs are on.

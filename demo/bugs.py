@@ -5,6 +5,11 @@ exact path where the bug shows up. ``create_app(bugs=False)`` removes them all.
 Each entry's ``test_type`` says which kind of MATF test finds it, so a
 benchmark that runs only some test types can ask :func:`bugs_for_types` for
 the bugs it should find.
+
+The back office (``/app``, a client-side-routed section) holds bugs that a
+page load and a plain click do not reveal: each names in ``needs`` the
+explorer capabilities (:data:`CAPABILITIES`) it takes to find it, and
+:func:`bugs_for_types` leaves them out unless asked for those capabilities.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ TEST_TYPE_BY_CATEGORY: Final[dict[str, str]] = {
 }
 CATEGORIES: Final = frozenset(TEST_TYPE_BY_CATEGORY)
 TEST_TYPES: Final = frozenset(TEST_TYPE_BY_CATEGORY.values())
+# What an explorer must do, beyond loading pages and clicking visible buttons:
+# "interaction" opens dialogs, submits script-handled forms and follows
+# buttons that navigate with pushState; "click-evidence" records failed
+# requests and console errors after a click; "shadow-dom" reads open shadow
+# roots; "frames" reads same-origin frames.
+CAPABILITIES: Final = frozenset({"interaction", "click-evidence", "shadow-dom", "frames"})
+INTERACTION: Final = frozenset({"interaction"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class SeededBug:
     category: str
     path: str
     description: str
+    needs: frozenset[str] = frozenset()  # explorer capabilities it takes (CAPABILITIES)
 
     @property
     def test_type(self) -> str:
@@ -154,19 +167,87 @@ SEEDED_BUGS: Final[tuple[SeededBug, ...]] = (
             'the string "54.00" where the OpenAPI document says number.'
         ),
     ),
+    SeededBug(
+        id="dialog-form-throws",
+        category="form",
+        path="/app/contacts",
+        description=(
+            "'New contact' opens a <dialog> holding a form; its Save handler reads a renamed "
+            "field and throws an uncaught TypeError (reading 'value'), so nothing is saved."
+        ),
+        needs=INTERACTION,
+    ),
+    SeededBug(
+        id="click-failed-request",
+        category="button",
+        path="/app/orders",
+        description=(
+            "The 'Refresh' button fetches /api/app/orders/summary, which answers HTTP 500; "
+            "the page swallows the error (no page error, no console message of its own)."
+        ),
+        needs=frozenset({"click-evidence"}),
+    ),
+    SeededBug(
+        id="script-form-console-error",
+        category="form",
+        path="/app/search",
+        description=(
+            "The search form is handled by script (no navigation); every search logs "
+            "console.error('Search index is stale ...') while the results still show."
+        ),
+        needs=frozenset({"interaction", "click-evidence"}),
+    ),
+    SeededBug(
+        id="route-only-view",
+        category="page",
+        path="/app/reports/monthly",
+        description=(
+            "Reached only by the 'Open report' button on /app (pushState, no link): its data "
+            "request /api/app/reports/monthly answers HTTP 500 and rendering throws an uncaught "
+            "TypeError (reading 'map'). Loading the URL directly shows the same."
+        ),
+        needs=INTERACTION,
+    ),
+    SeededBug(
+        id="shadow-broken-link",
+        category="link",
+        path="/help/returns",
+        description=(
+            "The <help-card> on /app links 'returns policy' from inside its open shadow root "
+            "to /help/returns, answering 404."
+        ),
+        needs=frozenset({"shadow-dom"}),
+    ),
+    SeededBug(
+        id="frame-broken-image",
+        category="image",
+        path="/static/img/app-zones.png",
+        description=(
+            "/app/help frames /app/help-frame (same origin), whose shipping-zones map's src "
+            "answers 404."
+        ),
+        needs=frozenset({"frames"}),
+    ),
 )
 
 
-def bugs_for_types(types: Iterable[str]) -> tuple[SeededBug, ...]:
+def bugs_for_types(types: Iterable[str], capabilities: Iterable[str] = ()) -> tuple[SeededBug, ...]:
     """The seeded bugs that the given MATF test types find, in list order.
 
     ``bugs_for_types(["functional", "accessibility"])`` is what a default run
-    should find. An unknown type name raises ``ValueError`` (a typo would
-    otherwise quietly score against nothing).
+    should find. A bug that ``needs`` explorer capabilities is left out unless
+    all of them are in ``capabilities`` (``CAPABILITIES`` for every bug). An
+    unknown type or capability raises ``ValueError`` (a typo would otherwise
+    quietly score against nothing).
     """
-    wanted = set(types)
-    unknown = wanted - TEST_TYPES
+    wanted, able = set(types), set(capabilities)
+    _check_known("test type", wanted, TEST_TYPES)
+    _check_known("capability", able, CAPABILITIES)
+    return tuple(b for b in SEEDED_BUGS if b.test_type in wanted and b.needs <= able)
+
+
+def _check_known(what: str, names: set[str], known: frozenset[str]) -> None:
+    unknown = names - known
     if unknown:
-        known = ", ".join(sorted(TEST_TYPES))
-        raise ValueError(f"unknown test type(s) {', '.join(sorted(unknown))}; known: {known}")
-    return tuple(b for b in SEEDED_BUGS if b.test_type in wanted)
+        listed = ", ".join(sorted(known))
+        raise ValueError(f"unknown {what}(s) {', '.join(sorted(unknown))}; known: {listed}")

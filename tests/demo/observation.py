@@ -8,6 +8,7 @@ would and records its failure signals; the other helpers measure one thing each
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from axe_playwright_python.sync_playwright import Axe
 from PIL import Image, ImageChops
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
 
+from demo.backoffice import LINKED_VIEWS, RETURNS_PATH
 from demo.catalog import PRODUCTS
 from demo.server import DemoServer
 
@@ -40,7 +42,11 @@ MAIN_PAGES = {
     "/stores",
     "/journal",
 }
-EXPECTED_PAGES = MAIN_PAGES | {f"/products/{p.slug}" for p in PRODUCTS}
+# The back office's linked views, and the page its shadow-root link points at.
+APP_PAGES = {*LINKED_VIEWS, RETURNS_PATH}
+EXPECTED_PAGES = MAIN_PAGES | APP_PAGES | {f"/products/{p.slug}" for p in PRODUCTS}
+# Buttons no explorer (and no test crawl) may press: they look destructive.
+DESTRUCTIVE = re.compile(r"delete|remove", re.I)
 CONTACT_OK = {
     "name": "Ada",
     "email": "ada@example.com",
@@ -176,11 +182,16 @@ def settle(page: Page) -> None:
 
 
 def click_buttons(page: Page) -> int:
-    """Click every ``type=button`` button once, as MATF's explorer would."""
+    """Click every ``type=button`` button once, as MATF's explorer would.
+
+    Destructive-looking ones are left alone, as MATF leaves them; the count
+    includes them.
+    """
     buttons = page.locator("button[type=button]")
     count = buttons.count()
     for index in range(count):
-        buttons.nth(index).click()
+        if not DESTRUCTIVE.search(buttons.nth(index).inner_text()):
+            buttons.nth(index).click()
     settle(page)
     return count
 

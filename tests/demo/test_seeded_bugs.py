@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from demo.bugs import (
+    CAPABILITIES,
     CATEGORIES,
     SEEDED_BUGS,
     TEST_TYPE_BY_CATEGORY,
@@ -72,19 +73,30 @@ def test_seeded_bug_list_is_well_formed() -> None:
         assert entry.path.startswith("/") and entry.description
         assert entry.id.startswith("a11y-") == (entry.category == "accessibility")
         assert entry.test_type == TEST_TYPE_BY_CATEGORY[entry.category]
+        assert entry.needs <= CAPABILITIES
     assert {b.test_type for b in SEEDED_BUGS} == TEST_TYPES
+    assert {c for b in SEEDED_BUGS for c in b.needs} == CAPABILITIES
 
 
 def test_bugs_for_types_filters_by_the_test_type_that_finds_them() -> None:
     functional = {"link", "page", "form", "button", "image"}
     default = bugs_for_types(["functional", "accessibility"])
-    assert default == tuple(b for b in SEEDED_BUGS if b.category in functional | {"accessibility"})
+    assert default == tuple(
+        b for b in SEEDED_BUGS if b.category in functional | {"accessibility"} and not b.needs
+    )
     assert len(default) == 9
     assert [b.id for b in bugs_for_types({"performance"})] == ["slow-page", "layout-shift"]
     assert [b.id for b in bugs_for_types(("visual", "api"))] == ["visual-change", "api-schema"]
-    assert bugs_for_types(TEST_TYPES) == SEEDED_BUGS and bugs_for_types([]) == ()
+    assert bugs_for_types(TEST_TYPES) == tuple(b for b in SEEDED_BUGS if not b.needs)
+    assert bugs_for_types(TEST_TYPES, CAPABILITIES) == SEEDED_BUGS and bugs_for_types([]) == ()
+    shadow = bugs_for_types(["functional"], ["shadow-dom"])
+    assert [b.id for b in shadow if b.needs] == ["shadow-broken-link"]
+    interact = bugs_for_types(["functional"], ["interaction"])
+    assert [b.id for b in interact if b.needs] == ["dialog-form-throws", "route-only-view"]
     with pytest.raises(ValueError, match="a11y"):
         bugs_for_types(["functional", "a11y"])
+    with pytest.raises(ValueError, match="capability.*shadow"):
+        bugs_for_types(["functional"], ["shadow"])
 
 
 def test_readme_documents_every_bug() -> None:
@@ -184,7 +196,11 @@ CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
-@pytest.mark.parametrize("entry", SEEDED_BUGS, ids=[b.id for b in SEEDED_BUGS])
+# The back office's bugs need interaction to show: tests/demo/test_spa_section.py checks them.
+PAGE_LEVEL_BUGS = bugs_for_types(TEST_TYPES)
+
+
+@pytest.mark.parametrize("entry", PAGE_LEVEL_BUGS, ids=[b.id for b in PAGE_LEVEL_BUGS])
 def test_seeded_bug_is_observable(
     entry: SeededBug, browser: Browser, buggy: str, buggy_crawl: dict[str, PageReport]
 ) -> None:
@@ -193,7 +209,11 @@ def test_seeded_bug_is_observable(
 
 
 def test_bugs_stay_on_their_own_pages(buggy_crawl: dict[str, PageReport]) -> None:
-    """Each page-level signal shows up only where the bug list says, so scoring is exact."""
+    """Each page-level signal shows up only where the bug list says, so scoring is exact.
+
+    A crawl in Playwright reads open shadow roots and hears frames' requests, so
+    it sees the back office's shadow-root link (404) and its help frame's image (404).
+    """
     a11y_pages = {b.path for b in SEEDED_BUGS if b.category == "accessibility"}
     pages_with = {
         "pageerror": {p for p, r in buggy_crawl.items() if r.observed.page_errors},
@@ -204,7 +224,13 @@ def test_bugs_stay_on_their_own_pages(buggy_crawl: dict[str, PageReport]) -> Non
     assert pages_with == {
         "pageerror": {bug("error-on-load").path},
         "console": {bug("console-error").path},
-        "http": {"/products", bug("failing-request").path, bug("broken-link").path},
+        "http": {
+            "/products",
+            bug("failing-request").path,
+            bug("broken-link").path,
+            bug("shadow-broken-link").path,
+            "/app/help",  # its frame's image
+        },
         "axe": a11y_pages,
     }
     assert set(buggy_crawl) == EXPECTED_PAGES

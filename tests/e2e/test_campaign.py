@@ -15,6 +15,9 @@ from tests.conftest import ROOT, run_matf
 
 # The seeded bugs a default run (functional and accessibility tests) must find.
 DEFAULT_BUGS = bugs_for_types(["functional", "accessibility"])
+# The buggy run (about 90 tests since the demo's back office, failures tried three
+# times) outlasts the suite's 300 s limit on a loaded machine.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
