@@ -10,11 +10,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from demo.bugs import bugs_for_types
+from demo.bugs import CAPABILITIES, bugs_for_types
 from tests.conftest import ROOT, run_matf
 
-# The seeded bugs a default run (functional and accessibility tests) must find.
-DEFAULT_BUGS = bugs_for_types(["functional", "accessibility"])
+# The seeded bugs a default run (functional and accessibility tests) must find:
+# those on page loads and plain clicks, and those that show only when exploration
+# interacts (a dialog's form, a request a click sends, a script-handled form, a
+# client-side route, a shadow root, a frame).
+DEFAULT_BUGS = bugs_for_types(["functional", "accessibility"], CAPABILITIES)
 # The buggy run (about 90 tests since the demo's back office, failures tried three
 # times) outlasts the suite's 300 s limit on a loaded machine.
 pytestmark = pytest.mark.timeout(600)
@@ -46,6 +49,20 @@ EVIDENCE = {
     "button-throws": lambda t: "ReferenceError" in t["error"],
     "broken-link": lambda t: "HTTP 404" in t["error"],
     "broken-image": lambda t: "HTTP 404" in t["error"],
+    "dialog-form-throws": lambda t: "reading 'value'" in t["error"],
+    "click-failed-request": lambda t: any(
+        r["url"].endswith("/api/app/orders/summary") and r["status"] == 500 and r["after"]
+        for r in t["failed_requests"]
+    ),
+    "script-form-console-error": lambda t: any(
+        "Search index is stale" in error for error in t["console_errors"]
+    ),
+    "route-only-view": lambda t: (
+        "reading 'map'" in t["error"]
+        or any(r["url"].endswith("/api/app/reports/monthly") for r in t["failed_requests"])
+    ),
+    "shadow-broken-link": lambda t: "HTTP 404" in t["error"],
+    "frame-broken-image": lambda t: "HTTP 404" in t["error"],
 }
 
 
