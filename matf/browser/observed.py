@@ -114,7 +114,7 @@ class Observed:
     api: list[ApiCheck] = field(default_factory=list)
     visual_env: VisualEnv | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
-    navigations: int = 0  # new documents in the main frame (and same-document URL changes)
+    navigations: int = 0  # new documents in any frame (and same-document URL changes)
     actions: int = 0  # clicks, presses and submits so far
     pending: dict[object, int] = field(default_factory=dict)  # requests in flight: actions before
     answer_deadline: float | None = None  # until when checks wait for the last action's requests
@@ -247,14 +247,14 @@ class Observed:
         page.on("requestfinished", self._on_request_done)
         page.on("requestfailed", self._on_request_failed)
         page.on("response", self._on_response)
-        page.on("framenavigated", lambda frame: self._on_navigated(page, frame))
+        page.on("framenavigated", self._on_navigated)
 
     def same_origin(self, url: str) -> bool:
         return origin_of(url) == self.origin
 
-    def _on_navigated(self, page: Page, frame: object) -> None:
-        if frame == page.main_frame:
-            self.navigations += 1
+    def _on_navigated(self, _frame: object) -> None:
+        # Any frame's: a form inside an iframe answers by navigating that frame.
+        self.navigations += 1
 
     def _on_console(self, message: object) -> None:
         text = str(getattr(message, "text", ""))
