@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from matf.browser.pool import BrowserPool
 from matf.spec import parse_spec
 
 LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=5_000, retries=2)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
 
 
 def _spec(url: str, steps: list[dict[str, object]], **extra: object):  # type: ignore[no-untyped-def]

@@ -26,13 +26,6 @@ DIALOG = "in the dialog opened by 'New contact'"
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
-@pytest.fixture(scope="module")
 def healthy() -> Iterator[InteractiveSite]:
     with InteractiveSite() as site:
         yield site

@@ -24,13 +24,6 @@ PAYMENT = 'iframe[title="Payment"]'
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
-@pytest.fixture(scope="module")
 def partner() -> Iterator[PartnerSite]:
     with PartnerSite() as site:
         yield site

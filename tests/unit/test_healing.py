@@ -44,13 +44,6 @@ LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=3_000, retries=
 SECRET = "ann.private@example.com"
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
 @pytest.fixture
 def site() -> Iterator[DriftSite]:
     with DriftSite(version=1) as server:

@@ -25,13 +25,6 @@ SINCE = {"since_last_action": True}
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
-@pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     with InteractionSite() as served:
         yield served.url

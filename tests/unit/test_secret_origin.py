@@ -69,13 +69,6 @@ class RecordingSite(LoopbackHttpServer):
         return any(SECRET in text for seen_host, _path, text in self.seen if seen_host == host)
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
 @pytest.fixture
 def site() -> Iterator[RecordingSite]:
     with RecordingSite() as running:

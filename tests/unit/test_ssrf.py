@@ -89,13 +89,6 @@ def internal() -> Iterator[_Site]:
     site.server_close()
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
-
-
 # --- the classifier ---------------------------------------------------------------
 
 

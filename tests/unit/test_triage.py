@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from matf.agents.executor import Environment, ExecutionLimits, run_test
 from matf.agents.triage import classify
@@ -15,13 +12,6 @@ from matf.results import TestResult
 from matf.spec import parse_spec
 
 LIMITS = ExecutionLimits(test_timeout_ms=20_000, step_timeout_ms=2_000, retries=0)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BrowserPool]:
-    browsers = BrowserPool()
-    yield browsers
-    browsers.close()
 
 
 def _run(
