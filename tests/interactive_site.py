@@ -6,7 +6,8 @@
   ``<details>`` disclosure with a button inside; tabs (``role=tab``,
   ``aria-controls``) whose second panel holds a button; a "Reports" button
   that routes to ``/app/reports`` through ``history.pushState`` (the server
-  answers that URL with the same app); a "Delete account" button whose
+  answers that URL with the same app; on the ``broken`` variant the reports
+  view throws as it renders); a "Delete account" button whose
   every click the server counts (``site.clicks["delete"]``); a "Help centre"
   button that navigates to ``help`` (another origin, in a test that gives one).
   ``site.requests`` counts the paths asked for.
@@ -75,7 +76,9 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
   });
 }
 const route = () => {
-  if (location.pathname === "/app/reports") document.getElementById("view").textContent = "Reports";
+  if (location.pathname !== "/app/reports") return;
+  ROUTE
+  document.getElementById("view").textContent = "Reports";
 };
 document.getElementById("reports").addEventListener("click", () => {
   history.pushState({}, "", "/app/reports");
@@ -88,6 +91,7 @@ route();
 
 HEALTHY_SAVE = ""
 BROKEN_SAVE = "contactStore.save(name);  // undefined: throws ReferenceError"
+BROKEN_ROUTE = "reportRows.map(String);  // undefined: throws ReferenceError"
 
 MANY = """<!doctype html><html lang="en"><head><title>Many</title></head><body><main>
 <h1>Many buttons</h1>
@@ -129,6 +133,7 @@ class InteractiveSite(LoopbackHttpServer):
 
     def __init__(self, broken: bool = False, help: str = "/app") -> None:
         app = APP.replace("SAVE", BROKEN_SAVE if broken else HEALTHY_SAVE).replace("HELP", help)
+        app = app.replace("ROUTE", BROKEN_ROUTE if broken else "")
         pages = {"/app": app, "/app/reports": app, "/many": MANY}
         clicks: Counter[str] = Counter()
         requests: Counter[str] = Counter()

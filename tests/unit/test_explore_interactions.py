@@ -81,6 +81,29 @@ def test_a_route_reached_through_push_state_is_explored_as_a_page(
     assert site.pages[1].title == "Contacts" and site.errors == {}
 
 
+@pytest.mark.parametrize(("broken", "status"), [(False, "passed"), (True, "failed")])
+def test_the_page_test_of_a_push_state_route_finds_what_breaks_there(
+    pool: BrowserPool, tmp_path: Path, broken: bool, status: str
+) -> None:
+    with InteractiveSite(broken=broken) as site:
+        # Given a view only a pushState button leads to, explored and its tests written
+        found = explore(f"{site.url}/app", pool.browser("chromium"), 5, 5_000)
+        specs = write_specs(found, ["functional"])
+        [route] = [
+            s
+            for s in specs
+            if s.category == "page"
+            and s.url.endswith("/app/reports")
+            and [step.action for step in s.steps][1:2] != ["click"]  # the route, not a state of it
+        ]
+        # When the route's page test runs
+        result = run_test(route, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
+    # Then it passes where the view renders and fails, naming the error, where it throws
+    assert result.status == status, result.error
+    if broken:
+        assert "reportRows is not defined" in (result.error or "")
+
+
 def test_a_destructive_button_is_never_clicked(explored: SiteMap, healthy: InteractiveSite) -> None:
     assert explored.interactions  # the page was explored by clicking
     assert healthy.clicks["delete"] == 0
