@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -21,8 +19,8 @@ from matf.options import (
     RunOptions,
 )
 from matf.spec import load_suite
-from matf.storage.db import migrations_dir
 from matf.storage.models import Run
+from tests.migrating import migrate_to
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -90,19 +88,11 @@ NEW = {
 }
 
 
-def _to(engine: Engine, revision: str, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
-
-
 @pytest.fixture
 def old_database(tmp_path: Path) -> Engine:
     """A database at revision 0005 holding runs with the options it knew."""
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    _to(engine, "0005")
+    migrate_to(engine, "0005")
     with engine.begin() as conn:
         for name, options in OLD.items():
             conn.execute(
@@ -122,7 +112,7 @@ def _runs(engine: Engine) -> dict[str, Run]:
 
 
 def test_an_old_runs_options_load_as_run_options_after_the_migration(old_database: Engine) -> None:
-    _to(old_database, "head")
+    migrate_to(old_database, "head")
     runs = _runs(old_database)
     assert {name: run.options for name, run in runs.items()} == NEW
     # What the run produced left the options for columns of its own
@@ -132,8 +122,8 @@ def test_an_old_runs_options_load_as_run_options_after_the_migration(old_databas
 
 
 def test_the_migration_goes_back_to_the_old_shape(old_database: Engine) -> None:
-    _to(old_database, "head")
-    _to(old_database, "0005", down=True)
+    migrate_to(old_database, "head")
+    migrate_to(old_database, "0005", down=True)
     with old_database.connect() as conn:
         rows = dict(conn.execute(text("SELECT id, options FROM runs")).all())
     back: dict[str, Any] = {name: json.loads(options) for name, options in rows.items()}

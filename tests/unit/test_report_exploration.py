@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from matf.agents.reporter import build_document
 from matf.options import RunOptions
 from matf.reports.html import write_html
-from matf.storage.db import make_engine, migrations_dir, session_scope
+from matf.storage.db import make_engine, session_scope
 from matf.storage.runs import create_run, record_exploration
 from tests.conftest import ROOT
+from tests.migrating import migrate_to
 
 HOSTILE = "<script>alert(1)</script>"
 SUMMARY: dict[str, Any] = {
@@ -38,23 +37,15 @@ SUMMARY: dict[str, Any] = {
 }
 
 
-def _to(engine: Engine, revision: str, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
-
-
 def test_runs_made_before_0009_keep_their_data_and_have_no_summary(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with session_scope(engine, write=True) as session:
         run_id = create_run(session, "http://shop.test/", RunOptions()).id
-    _to(engine, "0008", down=True)
+    migrate_to(engine, "0008", down=True)
     with engine.connect() as conn:
         columns = [row[1] for row in conn.execute(text("PRAGMA table_info(runs)"))]
     assert "exploration" not in columns
-    _to(engine, "head")
+    migrate_to(engine, "head")
     with session_scope(engine) as session:
         document = build_document(session, run_id)
         assert document.run.target == "http://shop.test/"

@@ -11,28 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
 from matf.auth import create_user, issue_token, user_principal
 from matf.errors import AuthError
-from matf.storage.db import make_engine, migrations_dir, session_scope
+from matf.storage.db import make_engine, session_scope
 from matf.storage.models import Base, User
+from tests.migrating import migrate_to
 
 OLD_USERS = [
     (1, "first@example.com", "admin"),
     (2, "second@example.com", "editor"),
     (3, "third@example.com", "viewer"),
 ]
-
-
-def _to(engine: Engine, revision: str, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ def old_database(tmp_path: Path) -> Engine:
     Opened as MATF opens it (foreign keys on), then taken back to 0007.
     """
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    _to(engine, "0007", down=True)
+    migrate_to(engine, "0007", down=True)
     with engine.begin() as conn:
         for user_id, email, role in OLD_USERS:
             conn.execute(
@@ -64,7 +55,7 @@ def old_database(tmp_path: Path) -> Engine:
 
 
 def test_existing_users_get_distinct_uids_and_keep_their_keys(old_database: Engine) -> None:
-    _to(old_database, "head")
+    migrate_to(old_database, "head")
     with old_database.connect() as conn:
         users = conn.execute(text("SELECT id, email, uid, token_version FROM users")).all()
         owners = dict(conn.execute(text("SELECT id, owner_id FROM api_keys")).all())
@@ -79,7 +70,7 @@ def test_existing_users_get_distinct_uids_and_keep_their_keys(old_database: Engi
 def test_after_the_migration_a_deleted_users_id_is_never_given_again(
     old_database: Engine,
 ) -> None:
-    _to(old_database, "head")
+    migrate_to(old_database, "head")
     # Given the newest user signed in, then deleted
     with session_scope(old_database, write=True) as session:
         newest = session.get(User, 3)
@@ -97,7 +88,7 @@ def test_after_the_migration_a_deleted_users_id_is_never_given_again(
 
 def test_a_token_made_before_the_migration_is_refused(old_database: Engine) -> None:
     # An older version's token: sub is the integer id, and there is no version
-    _to(old_database, "head")
+    migrate_to(old_database, "head")
     with session_scope(old_database) as session:
         user = session.get(User, 1)
         assert user is not None
@@ -109,8 +100,8 @@ def test_a_token_made_before_the_migration_is_refused(old_database: Engine) -> N
 
 
 def test_the_migration_goes_back_to_the_old_shape(old_database: Engine) -> None:
-    _to(old_database, "head")
-    _to(old_database, "0007", down=True)
+    migrate_to(old_database, "head")
+    migrate_to(old_database, "0007", down=True)
     with old_database.connect() as conn:
         columns = {row[1] for row in conn.execute(text("PRAGMA table_info(users)"))}
         users = conn.execute(text("SELECT id, email, role FROM users")).all()
@@ -161,7 +152,7 @@ def test_the_migration_on_postgresql(postgres_url: str) -> None:
     from alembic.migration import MigrationContext
 
     engine = create_engine(postgres_url)
-    _to(engine, "0007")
+    migrate_to(engine, "0007")
     with engine.begin() as conn:
         for _id, email, role in OLD_USERS:
             conn.execute(
@@ -177,7 +168,7 @@ def test_the_migration_on_postgresql(postgres_url: str) -> None:
                 " VALUES ('k', 'matf_1', 'h', 'viewer', 3, now())"
             )
         )
-    _to(engine, "head")
+    migrate_to(engine, "head")
     with engine.connect() as conn:
         users = conn.execute(text("SELECT id, uid, token_version FROM users ORDER BY id")).all()
         owner = conn.execute(text("SELECT owner_id FROM api_keys")).scalar()
@@ -189,7 +180,7 @@ def test_the_migration_on_postgresql(postgres_url: str) -> None:
         session.delete(session.get(User, 3))
     with session_scope(engine, write=True) as session:
         assert create_user(session, "fourth@example.com", "a long enough password").id == 4
-    _to(engine, "0007", down=True)
+    migrate_to(engine, "0007", down=True)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 3
     engine.dispose()
