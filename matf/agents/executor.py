@@ -39,7 +39,7 @@ from matf.browser.errors import (
 )
 from matf.browser.guard import context_options
 from matf.browser.launch import BrowserUnavailable
-from matf.browser.steps import Observed, VisualEnv, describe, origin_of, run_step
+from matf.browser.steps import Observed, VisualEnv, describe, run_step
 from matf.browser.visual import MASK_COLOR, baseline_set
 from matf.errors import UsageError
 from matf.netguard import NetworkPolicy
@@ -238,7 +238,7 @@ class _Test:
 
 def _observer(test: _Test, number: int) -> Observed:
     spec, env = test.spec, test.env
-    seen = Observed(origin=origin_of(spec.url), secrets=env.secrets)
+    seen = Observed.for_spec(spec, env.secrets)
     if env.rendering.baselines_root is not None:
         seen.visual_env = VisualEnv(
             baselines_root=env.rendering.baselines_root,

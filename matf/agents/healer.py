@@ -236,7 +236,7 @@ def _at_step(job: _Run, spec: TestSpec, index: int, inspect: Callable[[Page], T]
     context = job.env.pool.browser(job.browser).new_context(**options)
     try:
         page = context.new_page()
-        seen = Observed(origin=origin_of(spec.url), secrets=job.env.secrets)
+        seen = Observed.for_spec(spec, job.env.secrets)
         seen.attach(page)
         for number, step in enumerate(spec.steps[:index], start=1):
             if step.action.startswith(_CHECKS):

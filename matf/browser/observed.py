@@ -116,6 +116,7 @@ class Observed:
     secrets: Mapping[str, str] = field(default_factory=dict)  # filled into values, at execution
     navigations: int = 0  # new documents in any frame (and same-document URL changes)
     actions: int = 0  # clicks, presses and submits so far
+    fingerprints: bool = True  # what the page shows, at each action: only expect_change reads it
     pending: dict[object, int] = field(default_factory=dict)  # requests in flight: actions before
     answer_deadline: float | None = None  # until when checks wait for the last action's requests
     mark: ActionMark | None = None  # the last click, press or submit
@@ -123,6 +124,15 @@ class Observed:
 
     secret_fields: list[s.Locator] = field(default_factory=list)  # masked in screenshots
     secret_values: list[str] = field(default_factory=list)  # filled into the page
+
+    @classmethod
+    def for_spec(cls, spec: s.TestSpec, secrets: Mapping[str, str]) -> Observed:
+        """An observer for one run of ``spec``: its origin, its secrets, what its checks read."""
+        return cls(
+            origin=origin_of(spec.url),
+            secrets=secrets,
+            fingerprints=any(isinstance(step, s.ExpectChange) for step in spec.steps),
+        )
 
     @property
     def console_errors(self) -> list[str]:
@@ -172,10 +182,12 @@ class Observed:
         on this action.
         """
         self.await_answers(page, LOAD_QUIET_MS)
-        try:
-            fingerprint: str | None = str(page.evaluate(_MARK))
-        except Exception:  # noqa: BLE001 - a page mid-navigation has nothing to fingerprint
-            fingerprint = None
+        fingerprint: str | None = None
+        if self.fingerprints:  # one pass over every element: only when a check reads it
+            try:
+                fingerprint = str(page.evaluate(_MARK))
+            except Exception:  # noqa: BLE001 - a page mid-navigation has nothing to fingerprint
+                fingerprint = None
         self.mark = ActionMark(
             action,
             len(self.console),
