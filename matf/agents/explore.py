@@ -13,12 +13,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urlsplit
 
 from matf.agents.apidiscovery import discover_documented
 from matf.agents.apidiscovery.observed import observed_operations
 from matf.agents.apidiscovery.operation import ApiOperation
-from matf.agents.frontier import Frontier, TemplateSample
+from matf.agents.frontier import Frontier, TemplateSample, normalize
 from matf.agents.values import Field
 from matf.browser.guard import context_options
 from matf.browser.page import matching, wait_quiet
@@ -92,10 +92,6 @@ class SiteMap:
 
 def locator_key(locator: dict[str, Any]) -> str:
     return json.dumps(locator, sort_keys=True)
-
-
-def normalize(url: str) -> str:
-    return urldefrag(url)[0]
 
 
 def crawlable(url: str, origin: str) -> bool:
