@@ -68,7 +68,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     )
     api = ApiServer(settings).start()
     _seed(api)
-    api.snapshot = _snapshot(api)  # type: ignore[attr-defined]
     yield api
     api.stop()
 
@@ -116,6 +115,7 @@ def _seed(server: ApiServer) -> None:
 def _state_machine(
     server: ApiServer, headers: dict[str, str], answers: list[tuple[str, int]]
 ) -> Any:
+    seeded = _snapshot(server)
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], deterministic=True
@@ -135,7 +135,7 @@ def _state_machine(
 
         def teardown(self) -> None:
             super().teardown()
-            _restore(server, server.snapshot)  # type: ignore[attr-defined]
+            _restore(server, seeded)
 
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"headers": headers}
