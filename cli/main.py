@@ -59,7 +59,36 @@ def _setup_logging(settings: Settings, verbose: bool) -> None:
     root.setLevel(settings.log_level)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The commands besides run, write, demo and schema, each imported only when named
+# (or listed by --help): `matf run` does not pay for the server's or accounts' imports.
+LAZY_COMMANDS = {
+    "serve": "cli.commands.serve:serve",
+    "users": "cli.commands.accounts:users",
+    "keys": "cli.commands.accounts:keys",
+    "secrets": "cli.commands.secrets:secrets",
+    "baselines": "cli.commands.visual:baselines",
+    "budgets": "cli.commands.visual:budgets",
+    "export": "cli.commands.export:export",
+    "heal": "cli.commands.heal:heal",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module when the command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="matf")
 @click.option("-v", "--verbose", is_flag=True, help="Show worker logs on stderr.")
 @click.pass_context
@@ -423,21 +452,6 @@ def schema(out: Path) -> None:
 
     for path in write_schemas(out):
         click.echo(f"wrote {path}")
-
-
-def _register_commands() -> None:
-    from cli.commands.accounts import keys, users
-    from cli.commands.export import export
-    from cli.commands.heal import heal
-    from cli.commands.secrets import secrets
-    from cli.commands.serve import serve
-    from cli.commands.visual import baselines, budgets
-
-    for command in (serve, users, keys, secrets, baselines, budgets, export, heal):
-        cli.add_command(command)
-
-
-_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

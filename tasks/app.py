@@ -67,6 +67,7 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
     if embedded:
         conf |= {
             "broker_url": "memory://localhost/",
+            "broker_transport": "tasks.transport:MemoryTransport",  # stops at once
             "result_backend": "cache+memory://",
             "broker_transport_options": {"polling_interval": 0.01},
         }

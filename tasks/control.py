@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 INTERRUPT_WAIT_S = 5.0  # an interrupted command waits this long to drop its run's tests
 BROKER_PING_S = 1.0  # how often a followed run's command pings the broker (distributed)
+FOLLOW_DISTRIBUTED_S, FOLLOW_EMBEDDED_S = 0.2, 0.05  # how often a followed run is read
 
 
 def check_run(settings: Settings, target: str, options: RunOptions, wording: Wording = API) -> str:
@@ -152,6 +153,8 @@ class Platform:
         """
         url = check_run(self.settings, target, options, wording)
         app = self.app()
+        if self._embedded is not None:
+            self._embedded.warm(options.browsers)  # while the run is set up
         with session_scope(self.engine, write=True) as session:
             run = create_run(session, url, options)
             run.created_by, run.suite_id = created_by, suite_id
@@ -221,7 +224,7 @@ class Platform:
         result: AsyncResult,
         timeout_s: float,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
-        interval_s: float = 0.2,
+        interval_s: float | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Wait for the run to end; return its final progress state.
@@ -233,6 +236,8 @@ class Platform:
         away only the database is read (the run goes on when Redis is back).
         """
         deadline = time.monotonic() + timeout_s
+        if interval_s is None:  # embedded, the database is a local file: ask it often
+            interval_s = FOLLOW_DISTRIBUTED_S if self.distributed else FOLLOW_EMBEDDED_S
         pinged_at = 0.0
         with ExitStack() as stack:
             watch = self._broker_watch(on_notice)

@@ -4,6 +4,11 @@ Two in-process Celery workers share kombu's in-memory transport: one runs
 executors on N threads, the other the five remaining queues, so events and
 the reporter never wait behind browser work. Each is its own app instance,
 because a worker's queue selection is app-wide state.
+
+A run's browsers are launched while the run is still being set up
+(``warm``): each executor thread starts its own (Playwright's sync objects
+belong to their thread), and the reporter's PDF printer starts its browser
+too, so neither launch waits on the first test's or the report's path.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from celery.result import _set_task_join_will_block
 from celery.worker import WorkController
 
 from matf.agents import AGENTS
-from matf.browser.pool import close_thread_pool
+from matf.browser.pool import close_thread_pool, thread_pool
 from matf.errors import EnvironmentProblem
+from matf.reports.pdf import PdfOptions, close_printers, warm_printer
 from matf.settings import Settings
 from tasks.app import make_celery
 
@@ -42,6 +48,8 @@ class EmbeddedWorkers:
 
     def __init__(self, settings: Settings, executors: int) -> None:
         self.executors = executors
+        self.settings = settings
+        self._warmed: set[str] = set()
         self.executor_app = make_celery(settings, embedded=True)
         self.control_app = make_celery(settings, embedded=True)
         self._workers: list[tuple[_Worker, threading.Thread, int]] = []
@@ -91,8 +99,34 @@ class EmbeddedWorkers:
             raise EnvironmentProblem(f"the embedded {name} worker did not start")
         self._workers.append((worker, thread, threads))
 
+    def warm(self, browsers: tuple[str, ...] | list[str]) -> None:
+        """Launch these browsers in every executor thread, and the PDF printer, now.
+
+        Never waits: each executor thread takes one launch job before its first
+        test (a test queued meanwhile waits for it, as it would have for its own
+        launch). A browser that cannot start is told by the tests that need it.
+        """
+        names = [name for name in browsers if name not in self._warmed]
+        if not self._workers or not names:
+            return
+        self._warmed.update(names)
+        warm_printer(PdfOptions.from_settings(self.settings))
+        executor = getattr(self._workers[0][0].pool, "executor", None)
+        if executor is None:
+            return
+        settings = self.settings
+
+        def launch() -> None:
+            pool = thread_pool(settings.matf_chromium_path, settings.engine_limits)
+            for name in names:
+                pool.warm(name)
+
+        for _ in range(self.executors):
+            executor.submit(launch)
+
     def stop(self) -> None:
         """Close each worker thread's browsers (in that thread), then stop the workers."""
+        close_printers()
         for worker, _thread, threads in self._workers:
             _in_every_thread(worker, threads, close_thread_pool)
         for worker, thread, _threads in self._workers:

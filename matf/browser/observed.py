@@ -209,11 +209,15 @@ class Observed:
         """
         if self.answer_deadline is None:
             self.answer_deadline = time.monotonic() + timeout_ms / 1000
+        # Most answers are a millisecond away (a favicon asked for after the
+        # load): poll soon, then back off for the slow ones.
+        poll_ms = 2.0
         while (
             any(n == self.actions for n in self.pending.values())
             and time.monotonic() < self.answer_deadline
         ):
-            page.wait_for_timeout(50)  # a poll that lets Playwright deliver the request events
+            page.wait_for_timeout(poll_ms)  # lets Playwright deliver the request events
+            poll_ms = min(poll_ms * 2, 50.0)
 
     def console_since(self, since_last_action: bool) -> list[Reported]:
         return (

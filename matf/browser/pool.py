@@ -61,6 +61,17 @@ class BrowserPool:
     def browser(self, name: str) -> Browser:
         """The running browser of that engine, launched on first use."""
         self.stats.handed_out()
+        return self._running(name)
+
+    def warm(self, name: str) -> None:
+        """Launch that engine's browser now, before a test needs it (counts no test).
+
+        One that cannot start is remembered: the tests that need it say why.
+        """
+        with suppress(BrowserUnavailable):
+            self._running(name)
+
+    def _running(self, name: str) -> Browser:
         if name in self._unavailable:
             raise BrowserUnavailable(self._unavailable[name])
         current = self._browsers.get(name)

@@ -28,16 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
-import httpx2
 import redis
-from mistralai.client import Mistral
-from mistralai.client import errors as mistral_errors
 
 from matf.errors import EnvironmentProblem, MatfError
 from matf.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx2
 
 log = logging.getLogger("matf.ai")
 
@@ -258,6 +258,8 @@ class MistralGateway:
         self.host = parts.hostname or server_url
         if parts.port:
             self.host = f"{self.host}:{parts.port}"
+        from mistralai.client import Mistral  # a second of imports: only where a key is set
+
         self._client = Mistral(
             api_key=self._key,
             server_url=server_url,
@@ -340,6 +342,9 @@ class MistralGateway:
 
     def _classify(self, exc: Exception) -> _Failure | None:
         """Map what the SDK raised to a failure; None for what is not Mistral's doing."""
+        import httpx2
+        from mistralai.client import errors as mistral_errors
+
         if isinstance(exc, _Malformed):
             return _Failure("malformed answer", retryable=True, malformed=True)
         if isinstance(exc, mistral_errors.MistralError):

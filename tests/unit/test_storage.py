@@ -78,6 +78,33 @@ def test_the_migrations_build_exactly_the_models(tmp_path: Path) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    # The fast path of migrate() trusts the last numbered file to be the head.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from matf.storage.db import head_revision, migrations_dir
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_database_behind_head_is_upgraded_and_one_at_head_is_left_alone(tmp_path: Path) -> None:
+    from matf.storage.db import current_revision, head_revision
+    from tests.migrating import migrate_to
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = _engine(tmp_path)
+    migrate_to(engine, "0008", down=True)  # as an older MATF left it
+    assert current_revision(engine) == "0008"
+    assert "exploration" not in {c["name"] for c in inspect(engine).get_columns("runs")}
+    # When MATF starts on it, it migrates to head
+    upgraded = make_engine(url)
+    assert current_revision(upgraded) == head_revision()
+    assert "exploration" in {c["name"] for c in inspect(upgraded).get_columns("runs")}
+
+
 def _run_with_cases(engine, cases: list[str]) -> str:  # type: ignore[no-untyped-def]
     with session_scope(engine, write=True) as session:
         run = create_run(session, "http://127.0.0.1/", RunOptions(browsers=("chromium",)))
