@@ -45,6 +45,6 @@ class Transport(kombu_redis.Transport):  # type: ignore[misc]
 
 
 class MemoryTransport(memory.Transport):  # type: ignore[misc]
-    def drain_events(self, connection: Any, timeout: float | None = None) -> Any:
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
         wait = MEMORY_WAIT_S if timeout is None else min(timeout, MEMORY_WAIT_S)
         return super().drain_events(connection, timeout=wait)
