@@ -153,8 +153,6 @@ class Platform:
         """
         url = check_run(self.settings, target, options, wording)
         app = self.app()
-        if self._embedded is not None:
-            self._embedded.warm(options.browsers)  # while the run is set up
         with session_scope(self.engine, write=True) as session:
             run = create_run(session, url, options)
             run.created_by, run.suite_id = created_by, suite_id
@@ -165,6 +163,8 @@ class Platform:
             run_id = run.id
             if specs is not None:
                 save_cases(session, run_id, specs)
+        if self._embedded is not None:
+            self._embedded.warm(options.browsers)  # while the run is prepared and dispatched
         try:
             result = run_signature(app, run_id, write=specs is None).apply_async(
                 ignore_result=not follow_result
