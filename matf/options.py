@@ -189,7 +189,7 @@ def check_budgets(budgets: dict[str, float | None]) -> dict[str, float | None]:
 
 # PSS of one embedded worker's browser side: Playwright's node driver plus a headless
 # Chromium (browser, GPU, network, renderer processes) showing a demo page, measured by
-# bench/workers_curve.py: ~0.3 GiB; a heavier real page needs more, hence the margin.
+# bench/workers_curve.py: 267-301 MiB; a heavier real page needs more, hence the margin.
 BROWSER_MEMORY = 512 * 2**20
 # Embedded workers are threads of one Python process: past this many its own share of a
 # core bounds them, however many cores the machine has. More with --workers.
