@@ -17,12 +17,24 @@ from pydantic import ValidationError
 
 from cli.interrupts import describe, exit_code, interrupts
 from matf.errors import MatfError, UsageError
-from matf.options import MAX_DEPTH, MAX_INTERACTIONS, Limits, RenderingOptions, RunOptions
+from matf.options import (
+    MAX_DEPTH,
+    MAX_INTERACTIONS,
+    Limits,
+    RenderingOptions,
+    RunOptions,
+    embedded_workers,
+)
 from matf.settings import Settings, load_settings
 
 TYPES = ("functional", "accessibility", "performance", "visual", "api")
 DEFAULT_TYPES = "functional,accessibility"
 BROWSERS = ("chromium", "firefox", "webkit")
+WORKERS_HELP = (
+    "Concurrent executors in embedded mode. Default: chosen from the machine, one per two "
+    "usable cores as far as memory allows (about 0.5 GiB a browser); "
+    "override with --workers N or MATF_EMBEDDED_WORKERS=N."
+)
 
 
 def _limits(max_pages: int, max_interactions: int | None, max_depth: int | None) -> dict[str, int]:
@@ -202,7 +214,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Concurrent executors in embedded mode (default 2).",
+    help=WORKERS_HELP,
 )
 @click.option(
     "--suite",
@@ -268,7 +280,7 @@ def run(
         out,
         options,
         types=_csv(types, TYPES, "types") if types is not None else None,
-        workers=workers or settings.matf_embedded_workers,
+        workers=workers or embedded_workers(settings),
         suite=suite,
     )
     ctx.exit(campaign.run())
@@ -387,7 +399,7 @@ def write(
     show_default=True,
     help="Reports, with --run.",
 )
-@click.option("--workers", type=click.IntRange(1, 64), default=None)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help=WORKERS_HELP)
 @click.option(
     "--site-version",
     type=click.IntRange(1, 2),
@@ -432,7 +444,7 @@ def demo(
             out,
             options,
             types=kinds,
-            workers=workers or settings.matf_embedded_workers,
+            workers=workers or embedded_workers(settings),
             suite=None,
         )
         code = campaign.run()

@@ -10,7 +10,9 @@ option and lives in its own columns.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -181,3 +183,68 @@ def check_budgets(budgets: dict[str, float | None]) -> dict[str, float | None]:
         where = ".".join(str(part) for part in err["loc"]) or "budgets"
         raise UsageError(f"invalid budget {where}: {err['msg']}") from exc
     return dict(budgets)
+
+
+# --- how many executors embedded mode starts -----------------------------------------------
+
+# PSS of one embedded worker's browser side: Playwright's node driver plus a headless
+# Chromium (browser, GPU, network, renderer processes) showing a demo page, measured by
+# bench/workers_curve.py: 267-301 MiB; a heavier real page needs more, hence the margin.
+BROWSER_MEMORY = 512 * 2**20
+# Embedded workers are threads of one Python process: past this many its own share of a
+# core bounds them, however many cores the machine has. More with --workers.
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers(cores: float, memory_available: int | None) -> int:
+    """The embedded executors a machine runs fastest with, from bench/workers_curve.py.
+
+    Each worker drives a browser whose renderer, GPU and network processes take
+    as much CPU as the worker itself: on 2 cores one worker ran the 60-test
+    suite faster than two, so a worker wants two cores. Memory caps it at what
+    the browsers fit in, and one worker always runs.
+    """
+    by_cores = int(cores) // 2
+    by_memory = by_cores if memory_available is None else memory_available // BROWSER_MEMORY
+    return max(1, min(by_cores, by_memory, MAX_DEFAULT_WORKERS))
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> float:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
+    try:
+        cores: float = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    return cores if quota == "max" else min(cores, int(quota) / int(period))
+
+
+def available_memory(
+    meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes new processes can have: MemAvailable, capped by a cgroup v2 limit; None: unknown."""
+    found = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            left = int(limit) - int((cgroup / "memory.current").read_text())
+            found = left if found is None else min(found, left)
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def embedded_workers(settings: Settings) -> int:
+    """MATF_EMBEDDED_WORKERS when set, else the machine's default."""
+    if settings.matf_embedded_workers is not None:
+        return settings.matf_embedded_workers
+    return default_workers(usable_cores(), available_memory())

@@ -124,7 +124,9 @@ class Settings(BaseSettings):
     )
 
     matf_chromium_path: Path | None = None
-    matf_embedded_workers: int = Field(2, ge=1, le=64)
+    matf_embedded_workers: int | None = Field(
+        None, ge=1, le=64, description="embedded executors; unset: chosen from cores and memory"
+    )
     matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
     matf_report_pdf_timeout: int = Field(
         120, ge=1, le=3600, description="seconds printing report.pdf may take; over it, skipped"
@@ -154,6 +156,7 @@ class Settings(BaseSettings):
         "jwt_secret",
         "encryption_key",
         "matf_metrics_token",
+        "matf_embedded_workers",
         mode="before",
     )
     @classmethod

@@ -27,7 +27,7 @@ from matf.agents import AGENTS
 from matf.agents.context import validate_url
 from matf.errors import EnvironmentProblem
 from matf.netguard import check_redirects
-from matf.options import API, RunOptions, Wording
+from matf.options import API, RunOptions, Wording, embedded_workers
 from matf.pipeline.supervise import this_process, time_limit_reason
 from matf.results import RunStatus
 from matf.settings import Settings
@@ -69,7 +69,7 @@ class Platform:
     def __init__(self, settings: Settings, executors: int | None = None) -> None:
         self.settings = settings
         self.distributed = settings.distributed
-        self._executors = executors or settings.matf_embedded_workers
+        self._executors = executors or embedded_workers(settings)
         self._lock = threading.Lock()
         self._embedded: EmbeddedWorkers | None = None
         self._app: Celery | None = make_celery(settings) if self.distributed else None
