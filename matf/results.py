@@ -178,6 +178,9 @@ class TestResult(_Model):
     attempts: int = 1
     error: str | None = None
     attempt_errors: list[str] = Field(default_factory=list)
+    retry_note: str | None = Field(
+        default=None, description="why the test was or was not retried, in one line"
+    )
     violations: list[Violation] = Field(default_factory=list)
     artifacts: Artifacts = Field(default_factory=Artifacts)
     steps: list[StepResult] = Field(default_factory=list)

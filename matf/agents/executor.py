@@ -3,6 +3,9 @@
 Stateless by design: everything comes in with the call and goes out in the
 returned result; it never opens the database, so executors scale out freely.
 A test that fails and then passes on a retry is ``flaky``, not ``passed``.
+A failure that a retry repeats identically is not retried further, unless it
+is timing-shaped (``matf.agents.retrypolicy``); the result says why
+(``retry_note``).
 Traces are recorded on retries (Playwright's "on-first-retry"), or on the only
 attempt when retries are off, and kept only when that attempt failed.
 
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from matf import spec as s
+from matf.agents.retrypolicy import Failure, Retries
 from matf.browser.builds import video_available
 from matf.browser.errors import (
     BrowserCrashed,
@@ -150,14 +154,7 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             browser = pool.browser(browser_name)
             keywords = context_keywords(spec, browser_name, env)
             test = _Test(spec, browser_name, run_id, env, keywords, traceable=withheld is None)
-            attempts: list[_Attempt] = []
-            for number in range(1, env.limits.retries + 2):
-                attempt = _run_attempt(test, browser, number)
-                attempts.append(attempt)
-                if attempt.outcome == "passed" or attempt.conclusive:
-                    break
-                if attempt.outcome == "error" and not browser.is_connected():
-                    browser = pool.browser(browser_name)  # relaunch once the old one died
+            attempts, retries = _attempts(test, browser, pool)
     except BrowserUnavailable as exc:
         return base.model_copy(update={"status": "skipped", "error": exc.message, "attempts": 0})
     except UsageError as exc:  # a device this Playwright does not know
@@ -176,6 +173,7 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             "attempts": len(attempts),
             "error": None if status in ("passed", "flaky") else last.error,
             "attempt_errors": failed_before,  # a flaky test shows its passing attempt below
+            "retry_note": retries.note,
             "violations": last.seen.violations,
             "steps": last.steps,
             "console_errors": [str(r) for r in last.seen.console[:50]],
@@ -188,6 +186,36 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
                 screenshot=last.screenshot, trace=last.trace, video=last.video, withheld=withheld
             ),
         }
+    )
+
+
+def _attempts(test: _Test, browser: Browser, pool: BrowserPool) -> tuple[list[_Attempt], Retries]:
+    """Attempt ``test`` until it passes or another attempt could only repeat its failure."""
+    attempts: list[_Attempt] = []
+    retries = Retries(test.env.limits.retries)
+    for number in range(1, test.env.limits.retries + 2):
+        attempt = _run_attempt(test, browser, number)
+        attempts.append(attempt)
+        if attempt.outcome == "passed":
+            retries.passed()
+            break
+        if not retries.failed(_failure(attempt), attempt.conclusive):
+            break
+        if attempt.outcome == "error" and not browser.is_connected():
+            browser = pool.browser(test.browser_name)  # relaunch once the old one died
+    return attempts, retries
+
+
+def _failure(attempt: _Attempt) -> Failure:
+    seen = attempt.seen
+    return Failure.of(
+        attempt.outcome,
+        attempt.error,
+        attempt.steps,
+        seen.violations,
+        seen.failed_requests,
+        [r.text for r in seen.console],
+        [r.text for r in seen.page],
     )
 
 

@@ -156,6 +156,8 @@ def _system_out(test: dict[str, Any], status: str) -> str:
     lines = [f"URL: {test.get('url') or '-'}"]
     if _int(test.get("attempts"), 1) > 1:
         lines.append(f"Attempts: {_int(test.get('attempts'), 1)}")
+    if test.get("retry_note"):
+        lines.append(f"Retries: {test['retry_note']}")
     artifacts = test.get("artifacts") or {}
     for kind in ("screenshot", "trace"):
         if artifacts.get(kind):

@@ -1,4 +1,7 @@
-"""The executor's outcomes in real Chromium: passed, failed, flaky, timed out, skipped."""
+"""The executor's outcomes in real Chromium: passed, failed, flaky, timed out, skipped.
+
+When retries stop and why: ``test_retry_decisions.py``.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def test_a_passing_test_passes_in_one_attempt(demo: str, pool: BrowserPool, tmp_
     assert result.artifacts.screenshot is None  # evidence only on failure
 
 
-def test_a_failing_test_fails_every_attempt_and_keeps_evidence(
+def test_a_failing_test_stops_when_its_retry_fails_alike_and_keeps_evidence(
     demo: str, pool: BrowserPool, tmp_path: Path
 ) -> None:
     spec = _spec(
@@ -44,7 +47,8 @@ def test_a_failing_test_fails_every_attempt_and_keeps_evidence(
         ],
     )
     result = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
-    assert result.status == "failed" and result.attempts == 3
+    assert result.status == "failed" and result.attempts == 2  # the retry repeated it
+    assert "repeated identically on attempt 2" in (result.retry_note or "")
     assert "All good" in (result.error or "") and "step 2" in (result.error or "")
     assert [s.status for s in result.steps] == ["passed", "failed", "skipped"]
     assert (
@@ -61,6 +65,7 @@ def test_a_test_that_fails_then_passes_is_flaky_not_passed(
     result = run_test(spec, "chromium", "run1", Environment(pool, LIMITS, tmp_path))
     assert result.status == "flaky" and result.attempts == 2
     assert result.error is None and "HTTP 500" in result.attempt_errors[0]
+    assert result.retry_note == "passed on attempt 2 (flaky)"
 
 
 def test_a_test_past_its_time_budget_fails_as_timed_out(
