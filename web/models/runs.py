@@ -248,7 +248,7 @@ class ResultList(BaseModel):
 
     items: list[TestResult]
     next: str | None = Field(
-        default=None, description="the next page's URL, same filters and limit; absent on the last page"
+        default=None, description="the next page's URL (same filters and limit); absent on the last"
     )
 
 
