@@ -64,10 +64,23 @@ def render_html(report: dict[str, Any], out_dir: Path, for_print: bool = False) 
     return _environment().get_template("report.html").render(**context, for_print=for_print)
 
 
+class _Environment(jinja2.Environment):
+    """Jinja2, reading ``t.name`` of a dict as a key first: the report's values are dicts.
+
+    Jinja tries an attribute before a key, and the failed attribute lookup costs an
+    exception: at 10,000 tests and ~70 lookups each, a good part of the writing time.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     """Build the one Jinja2 environment; autoescape is on for every template, not by extension."""
-    return jinja2.Environment(
+    return _Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
