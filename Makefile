@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast bench bench-pwt bench-ai bench-api bench-types bench-explore chaos lint demo api worker beat flower schema clean
+.PHONY: help setup run test test-fast bench bench-pwt bench-breakdown bench-ai bench-api bench-types bench-explore bench-reports chaos lint demo api worker beat flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,18 +36,26 @@ test-fast: $(VENV)/.installed ## The inner loop: the domain's and the demo's tes
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest tests/unit tests/demo
 
-bench: setup ## Every benchmark: MATF against a plain Playwright loop, bench-pwt, bench-types, bench-api, bench-ai, bench-explore
+bench: setup ## Every benchmark: distributed throughput, bench-pwt, bench-breakdown, bench-types, bench-api, bench-ai, bench-explore, bench-reports
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) bench/throughput.py
 	@$(MAKE) --no-print-directory bench-pwt
+	@$(MAKE) --no-print-directory bench-breakdown
 	@$(MAKE) --no-print-directory bench-types
 	@$(MAKE) --no-print-directory bench-api
 	@$(MAKE) --no-print-directory bench-ai
 	@$(MAKE) --no-print-directory bench-explore
+	@$(MAKE) --no-print-directory bench-reports
+
+bench-reports: setup ## 10,000 results: report.html/json/junit (and PDF) time and memory, dashboard run page, API page
+	$(PY) bench/reports_scale.py --pdf
 
 bench-pwt: setup ## The same suite: matf run --suite, Playwright Test 1.65 (npm), a plain loop; worker curve
 	$(PY) bench/vs_playwright.py
 	$(PY) bench/workers_curve.py
+
+bench-breakdown: setup ## Where matf run --suite spends its time: a one-test timeline, each step's cost
+	$(PY) bench/breakdown.py
 
 bench-ai: setup ## The AI writer on the demo (scripted local model): kept per page, calls, tokens, cache
 	$(PY) bench/ai_writer.py

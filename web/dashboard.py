@@ -35,7 +35,8 @@ from matf.storage.healing import STATUSES as HEALING_STATUSES
 from matf.storage.healing import as_dict, changes_of, list_proposals
 from matf.storage.history import list_runs, pass_rate, result_counts, run_duration, trend
 from matf.storage.models import HealingProposal, Run, User
-from matf.storage.runs import get_run, progress, stored_results
+from matf.storage.result_pages import passed_page, problems_page
+from matf.storage.runs import get_run, progress
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
 from web.routes.common import db, settings
 from web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal, jwt_secret, new_csrf_token
@@ -56,9 +57,8 @@ bp = Blueprint(
 )
 
 RUN_STATUSES = tuple(status.value for status in RunStatus)
-# Failures first on a run's page: what a reader came for.
-RESULT_ORDER = {"failed": 0, "error": 1, "flaky": 2, "skipped": 3, "passed": 4}
 PAGE_SIZE = 20
+RESULTS_PAGE_SIZE = 50  # a run's problems, each with its evidence: a page reads at a glance
 MAX_OFFSET = 1_000_000  # as the API's pages: SQLite's OFFSET takes no more than 64 bits
 CHART_W, CHART_H, CHART_PAD = 320, 110, 12
 
@@ -243,22 +243,30 @@ def runs() -> str:
 @bp.get("/runs/<run_id>")
 @page
 def run(run_id: str) -> str:
+    """A run's page: its outcome, then its problems and its passed tests a page at a time.
+
+    A run may hold 10,000 results: only the page shown is read and rendered.
+    """
+    problems_at, passed_at = _offset(), _offset("passed_offset")
     with db() as session:
         row = get_run(session, run_id)
         state = progress(session, run_id)
-        results = stored_results(session, run_id) if row.status.final else []
         tally = result_counts(session, [run_id])[run_id]
-    results.sort(key=lambda r: (RESULT_ORDER.get(r.status, 9), r.name, r.browser))
+        final = row.status.final
+        problems = problems_page(session, run_id, problems_at, RESULTS_PAGE_SIZE) if final else []
+        passed = passed_page(session, run_id, passed_at, RESULTS_PAGE_SIZE) if final else []
     return render_template(
         "run.html",
         run=_row(row, tally),
         state=state,
-        final=row.status.final,
+        final=final,
         options=row.options,
-        problems=[r for r in results if r.status != "passed"],
-        passed=[r for r in results if r.status == "passed"],
-        shots={r.key: _screenshot(run_id, r) for r in results},
-        diffs={r.key: _visual_images(run_id, r) for r in results if r.visual},
+        problems=problems,
+        passed=passed,
+        problems_pager=_pager(tally["total"] - tally["passed"], problems_at, RESULTS_PAGE_SIZE),
+        passed_pager=_pager(tally["passed"], passed_at, RESULTS_PAGE_SIZE, "passed_offset"),
+        shots={r.key: _screenshot(run_id, r) for r in problems},
+        diffs={r.key: _visual_images(run_id, r) for r in problems if r.visual},
         reports=("report.html", "report.json", "junit.xml", "report.pdf"),
     )
 
@@ -335,9 +343,9 @@ def users() -> Any:
     return render_template("users.html", users=rows)
 
 
-def _offset() -> int:
+def _offset(name: str = "offset") -> int:
     """``?offset=`` of a list page: a bad or negative one is 0, a huge one MAX_OFFSET."""
-    return min(max(request.args.get("offset", 0, type=int) or 0, 0), MAX_OFFSET)
+    return min(max(request.args.get(name, 0, type=int) or 0, 0), MAX_OFFSET)
 
 
 # -- what the pages show ----------------------------------------------------------------
@@ -400,20 +408,20 @@ def _visual_images(run_id: str, result: TestResult) -> list[dict[str, Any]]:
     ]
 
 
-def _pager(total: int, offset: int) -> dict[str, Any]:
+def _pager(total: int, offset: int, size: int = PAGE_SIZE, name: str = "offset") -> dict[str, Any]:
     """Previous and next links that keep the page's other query arguments."""
     args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False)}
 
     def link(at: int) -> str:
-        args["offset"] = at
+        args[name] = at
         return url_for(request.endpoint or "dashboard.runs", **args)
 
     return {
         "first": offset + 1 if total else 0,
-        "last": min(offset + PAGE_SIZE, total),
+        "last": min(offset + size, total),
         "total": total,
-        "prev": link(max(offset - PAGE_SIZE, 0)) if offset > 0 else None,
-        "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+        "prev": link(max(offset - size, 0)) if offset > 0 else None,
+        "next": link(offset + size) if offset + size < total else None,
     }
 
 

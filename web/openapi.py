@@ -218,7 +218,8 @@ def _operation(op: Operation) -> dict[str, Any]:
             content[kind] = {"schema": {"type": "object"}}  # a file that happens to be JSON
         elif kind != "application/json":
             content[kind] = {"schema": {"type": "string"}}
-    ok: dict[str, Any] = {"description": "OK" if op.status < 300 else "Accepted"}
+    default = "OK" if op.status < 300 else "Accepted"
+    ok: dict[str, Any] = {"description": op.notes.get(op.status, default)}
     if content:
         ok["content"] = content
     out["responses"][str(op.status)] = ok

@@ -9,7 +9,6 @@ it twice writes the same thing.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import UTC, datetime
@@ -20,14 +19,15 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from matf.agents.triage import classify
-from matf.files import write_atomic
 from matf.reports.document import Exploration, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
+from matf.reports.jsonfile import write_json
 from matf.reports.junit import write_junit
 from matf.reports.pdf import PDF_NAME, PdfOptions, PdfSkipped, write_pdf
 from matf.results import RunStatus, TestResult, Triage
 from matf.storage.healing import record_proposals
 from matf.storage.models import Run
+from matf.storage.result_pages import stored_documents
 from matf.storage.runs import (
     counts,
     get_run,
@@ -100,16 +100,20 @@ def _triaged(result: TestResult) -> TestResult:
 def build_document(session: Session, run_id: str) -> ReportDocument:
     run = get_run(session, run_id)
     order = {spec.id: i for i, spec in enumerate(load_specs(session, run_id))}
-    results = sorted(
-        stored_results(session, run_id), key=lambda r: (order.get(r.case_id, len(order)), r.browser)
-    )
-    tally = counts(results)
     muted = set(run.options.quarantined)
+    written = (run.llm_usage or {}).get("tests") or {}
+    # Each stored result is validated once, straight into its report entry: at 10,000
+    # results a TestResult per row and a ReportTest made from it cost twice the time.
+    tests = sorted(
+        (_report_test(data, muted, written) for data in stored_documents(session, run_id)),
+        key=lambda t: (order.get(t.case_id, len(order)), t.browser),
+    )
+    tally = counts(tests)
     if run.status.final and run.finished_at is not None:
         status, finished = run.status, run.finished_at  # a second report of an ended run
     else:
         # Quarantined tests run and are reported, but do not fail the run.
-        failing = [r for r in results if r.status in ("failed", "error") and r.case_id not in muted]
+        failing = [t for t in tests if t.status in ("failed", "error") and not t.quarantined]
         status = RunStatus.FAILED if failing else RunStatus.PASSED
         finished = datetime.now(UTC)
     started = run.started_at or run.created_at
@@ -129,17 +133,20 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         healing=run.healing_usage,
         exploration=_exploration(run.exploration),
     )
-    written = (run.llm_usage or {}).get("tests") or {}
-    tests = [
-        ReportTest(
-            id=f"{r.case_id}:{r.browser}",
-            quarantined=r.case_id in muted,
-            llm=_test_usage(written.get(r.case_id), r),
-            **r.model_dump(),
-        )
-        for r in results
-    ]
     return ReportDocument(run=summary, tests=tests)
+
+
+def _report_test(data: dict[str, Any], muted: set[str], written: dict[str, Any]) -> ReportTest:
+    """One stored result as its report entry: its id, quarantine and model usage added."""
+    test = ReportTest.model_validate(
+        {
+            **data,
+            "id": f"{data['case_id']}:{data['browser']}",
+            "quarantined": data["case_id"] in muted,
+        }
+    )
+    test.llm = _test_usage(written.get(test.case_id), test)
+    return test
 
 
 def _test_usage(written: dict[str, Any] | None, result: TestResult) -> dict[str, Any] | None:
@@ -193,7 +200,7 @@ def write_reports(
         (out_dir / PDF_NAME).unlink(missing_ok=True)  # an older run's PDF would mislead
         data["pdf_skipped"] = exc.message
         log.warning("report.pdf skipped for run %s: %s", document.run.id, exc.message)
-    paths["json"] = _write_json(data, out_dir / "report.json")
+    paths["json"] = write_json(data, out_dir / "report.json")
     return paths
 
 
@@ -209,7 +216,3 @@ def _copy_artifact(stored: str | None, root: Path, out_dir: Path) -> str | None:
     if source != target.resolve():
         shutil.copyfile(source, target)
     return relative.as_posix()
-
-
-def _write_json(data: dict[str, Any], path: Path) -> Path:
-    return write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

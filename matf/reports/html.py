@@ -15,14 +15,14 @@ import secrets
 from collections import Counter
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from matf.files import write_atomic
+from matf.reports.embed import embed_image, safe_http_url, safe_relative_href
 from matf.reports.exploration import prepare_exploration
+from matf.reports.stream import Rows, write_chunks
 from matf.results import FINAL_STATUSES
 from matf.spec import describe_locator
 
@@ -37,35 +37,50 @@ STATUS_LABELS = {
     "passed": "Passed",
 }
 IMPACT_ORDER = ("critical", "serious", "moderate", "minor")
-MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024
-_IMAGE_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
+PAGE_SIZE = 50  # tests shown at once in report.html; the others wait inert in <template>s
+MAX_PRINTED_FAILURES = 100  # failures printed in full in report.pdf
+MAX_PRINTED_ROWS = 1000  # rows of report.pdf's all-results table
 
 
 def write_html(report: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` so a run can be reviewed without MATF or a network."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / REPORT_NAME
-    write_atomic(target, render_html(report, out_dir).encode("utf-8"))
-    return target
+    nonce = base64.b64encode(secrets.token_bytes(18)).decode("ascii")
+    context = _build_context(report, out_dir, nonce)
+    page = _environment().get_template("report.html").generate(**context, for_print=False)
+    return write_chunks(out_dir / REPORT_NAME, page)
 
 
 def render_html(report: dict[str, Any], out_dir: Path, for_print: bool = False) -> str:
-    """The report page; ``for_print``: no script or filters, failures open, a results table."""
+    """The report page; ``for_print``: no script or filters, failures open, a results table.
+
+    The print variant is bounded, whatever the run's size: the first
+    ``MAX_PRINTED_FAILURES`` failures in full and the first ``MAX_PRINTED_ROWS``
+    results in the table, each with a line saying how many more report.html has.
+    """
     nonce = base64.b64encode(secrets.token_bytes(18)).decode("ascii")
     context = _build_context(report, Path(out_dir), nonce)
     return _environment().get_template("report.html").render(**context, for_print=for_print)
 
 
+class _Environment(jinja2.Environment):
+    """Jinja2, reading ``t.name`` of a dict as a key first: the report's values are dicts.
+
+    Jinja tries an attribute before a key, and the failed attribute lookup costs an
+    exception: at 10,000 tests and ~70 lookups each, a good part of the writing time.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     """Build the one Jinja2 environment; autoescape is on for every template, not by extension."""
-    return jinja2.Environment(
+    return _Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -78,9 +93,14 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
     """Turn report.json into plain display values so the template holds no logic worth testing."""
     run = report.get("run") or {}
     run_id = _text(run.get("id"))
-    tests = [_prepare_test(t, out_dir, run_id) for t in report.get("tests") or []]
-    tests.sort(key=lambda t: STATUS_ORDER.index(t["status"]))
-    row_counts = Counter(t["status"] for t in tests)
+    raw = sorted(report.get("tests") or [], key=lambda t: STATUS_ORDER.index(_status(t)))
+    problems = [t for t in raw if _status(t) != "passed"]
+
+    def rows(some: list[dict[str, Any]]) -> Rows:
+        return Rows(some, lambda test: _prepare_test(test, out_dir, run_id))
+
+    tests = rows(raw)
+    row_counts = Counter(_status(t) for t in raw)
     counts = _run_counts(run.get("counts") or {}, row_counts, len(tests))
     total = counts["total"]
     executed = total - counts["skipped"]
@@ -90,7 +110,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         "nonce": nonce,
         "run_id": run_id,
         "target": _text(run.get("target")),
-        "target_href": _safe_http_url(run.get("target")),
+        "target_href": safe_http_url(run.get("target")),
         "status": status,
         "status_class": status if status in FINAL_STATUSES else "error",
         "started": _format_timestamp(run.get("started_at")),
@@ -109,16 +129,32 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
             if total and counts[s]
         ],
         "filters": [(s, STATUS_LABELS[s], row_counts[s]) for s in STATUS_ORDER],
+        "kinds": sorted({_text(t.get("kind")) for t in raw} - {""}),
         "tests": tests,
+        "page_size": PAGE_SIZE,
+        "printed_failures": rows(problems[:MAX_PRINTED_FAILURES]),
+        "failures_left": max(len(problems) - MAX_PRINTED_FAILURES, 0),
+        "printed_rows": rows(raw[:MAX_PRINTED_ROWS]),
+        "rows_left": max(len(raw) - MAX_PRINTED_ROWS, 0),
         "llm": _prepare_llm(run.get("llm")),
         "healing": _prepare_run_healing(run.get("healing")),
         "exploration": prepare_exploration(run.get("exploration")),
         "perf_rows": [
-            {**row, "test": t["name"], "browser": t["browser"], "status": t["status"]}
-            for t in tests
-            for row in t["performance"]
+            {**_prepare_perf(m), "test": _name(t), "browser": _text(t.get("browser"))}
+            for t in raw
+            for m in t.get("performance") or []
         ],
     }
+
+
+def _status(test: dict[str, Any]) -> str:
+    """A test's status as the report shows it: an unknown one is an error."""
+    status = str(test.get("status") or "")
+    return status if status in STATUS_LABELS else "error"
+
+
+def _name(test: dict[str, Any]) -> str:
+    return _text(test.get("name")) or _text(test.get("id")) or "(unnamed test)"
 
 
 def _run_counts(given: dict[str, Any], rows: Counter[str], n_rows: int) -> dict[str, int]:
@@ -135,19 +171,19 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
     artifacts = test.get("artifacts") or {}
     shot_path = artifacts.get("screenshot")
     trace_path = artifacts.get("trace")
-    shot_src = _embed_image(out_dir, shot_path) if shot_path else None
+    shot_src = embed_image(out_dir, shot_path) if shot_path else None
     attempts = _int(test.get("attempts"), 1)
     return {
         "id": _text(test.get("id")),
         "case_id": _text(test.get("case_id")),
-        "name": _text(test.get("name")) or _text(test.get("id")) or "(unnamed test)",
+        "name": _name(test),
         "status": status,
         "label": STATUS_LABELS[status] if raw_status == status else raw_status or "Unknown",
         "kind": _text(test.get("kind")),
         "category": _text(test.get("category")),
         "browser": _text(test.get("browser")),
         "url": _text(test.get("url")),
-        "url_href": _safe_http_url(test.get("url")),
+        "url_href": safe_http_url(test.get("url")),
         "duration": _format_ms(test.get("duration_ms")),
         "attempts": attempts,
         "quarantined": test.get("quarantined") is True,
@@ -155,10 +191,10 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
         "steps": [_prepare_step(s) for s in test.get("steps") or []],
         "screenshot_path": _text(shot_path) or None,
         "screenshot_src": shot_src,
-        "screenshot_href": None if shot_src else _safe_relative_href(shot_path),
+        "screenshot_href": None if shot_src else safe_relative_href(shot_path),
         "trace_path": _text(trace_path) or None,
         "withheld": _text(artifacts.get("withheld")) or None,
-        "trace_href": _safe_relative_href(trace_path),
+        "trace_href": safe_relative_href(trace_path),
         "violations": _prepare_violations(test.get("violations") or []),
         "console_errors": [_text(m) for m in test.get("console_errors") or []],
         "page_errors": [_text(m) for m in test.get("page_errors") or []],
@@ -169,7 +205,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
         "visual": [_prepare_visual(v, out_dir) for v in test.get("visual") or []],
         "api": [_prepare_api(c) for c in test.get("api") or []],
         "video_path": _text(artifacts.get("video")) or None,
-        "video_href": _safe_relative_href(artifacts.get("video")),
+        "video_href": safe_relative_href(artifacts.get("video")),
         "device": _text(test.get("device")) or None,
         "triage": _prepare_triage(test.get("triage")),
         "healing": _prepare_healing(test.get("healing"), run_id),
@@ -319,10 +355,10 @@ def _prepare_visual(check: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "ratio": ratio,
         "tolerance": tolerance,
         "size_changed": check.get("size_changed") is True,
-        "diff_src": _embed_image(out_dir, diff) if diff else None,
-        "actual_src": _embed_image(out_dir, actual) if actual and status == "changed" else None,
-        "diff_href": _safe_relative_href(diff),
-        "actual_href": _safe_relative_href(actual),
+        "diff_src": embed_image(out_dir, diff) if diff else None,
+        "actual_src": embed_image(out_dir, actual) if actual and status == "changed" else None,
+        "diff_href": safe_relative_href(diff),
+        "actual_href": safe_relative_href(actual),
     }
 
 
@@ -364,7 +400,7 @@ def _prepare_violations(violations: list[dict[str, Any]]) -> list[dict[str, Any]
                 "nodes": _int(v.get("nodes"), 0),
                 "description": _text(v.get("description")),
                 "help_url": _text(v.get("help_url")),
-                "help_href": _safe_http_url(v.get("help_url")),
+                "help_href": safe_http_url(v.get("help_url")),
             }
         )
     rank = {name: i for i, name in enumerate(IMPACT_ORDER)}
@@ -382,64 +418,6 @@ def _prepare_request(request: dict[str, Any]) -> dict[str, Any]:
         "failure": _text(request.get("failure")),
         "after": _text(request.get("after")),  # the action it followed; absent in old results
     }
-
-
-def _safe_http_url(value: Any) -> str | None:
-    """Return the URL only if it is absolute http(s); javascript:, data: and others stay text."""
-    if not isinstance(value, str) or value != value.strip():
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value
-
-
-def _safe_relative_href(value: Any) -> str | None:
-    """Turn an artifact path into a percent-encoded relative link that cannot leave the folder."""
-    if not _is_inside_path(value) or ":" in PurePosixPath(value).parts[0]:
-        return None
-    return quote(value, safe="/")
-
-
-def _is_inside_path(value: Any) -> bool:
-    """Accept only plain relative POSIX paths, the form the runner writes artifact paths in."""
-    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
-        return False
-    path = PurePosixPath(value)
-    return not path.is_absolute() and ".." not in path.parts
-
-
-def _embed_image(out_dir: Path, rel_path: Any) -> str | None:
-    """Inline a screenshot as a data: URI; skip missing, huge, outside or non-image files."""
-    if not _is_inside_path(rel_path):
-        return None
-    root = out_dir.resolve()
-    path = (root / str(rel_path)).resolve()
-    if not path.is_relative_to(root):
-        return None
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_EMBEDDED_IMAGE_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
-        return None
-    mime = _sniff_image(data)
-    if mime is None:
-        return None
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _sniff_image(data: bytes) -> str | None:
-    """Trust the file's bytes, not its name, for the MIME type of an embedded image."""
-    for signature, mime in _IMAGE_SIGNATURES:
-        if data.startswith(signature):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _format_timestamp(value: Any) -> str:

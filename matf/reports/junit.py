@@ -10,15 +10,15 @@ because error text from a tested site can contain anything.
 
 from __future__ import annotations
 
-import io
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from matf.files import write_atomic
+from matf.reports.stream import write_chunks
 
 JUNIT_NAME = "junit.xml"
 KNOWN_STATUSES = ("passed", "failed", "flaky", "error", "skipped")
@@ -31,17 +31,44 @@ def write_junit(report: dict[str, Any], out_dir: Path) -> Path:
     """Write ``out_dir/junit.xml`` for CI test dashboards; flaky tests count as passed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    root = build_junit(report)
-    ET.indent(root)
-    buffer = io.BytesIO()
-    ET.ElementTree(root).write(buffer, encoding="utf-8", xml_declaration=True)
-    target = out_dir / JUNIT_NAME
-    write_atomic(target, buffer.getvalue() + b"\n")
-    return target
+    return write_chunks(out_dir / JUNIT_NAME, _stream(report))
+
+
+def _stream(report: dict[str, Any]) -> Iterator[str]:
+    """The XML a test case at a time: the whole tree of a big run is never held at once."""
+    root, suites = _skeleton(report)
+    yield "<?xml version='1.0' encoding='utf-8'?>\n" + _open_tag(root) + "\n"
+    for suite, (browser, tests) in zip(root, suites.items(), strict=True):
+        yield "  " + _open_tag(suite) + "\n"
+        for child in suite:
+            ET.indent(child, level=2)
+            yield "    " + ET.tostring(child, encoding="unicode").rstrip() + "\n"
+        for test in tests:
+            case = _case(browser, test)
+            ET.indent(case, level=2)
+            yield "    " + ET.tostring(case, encoding="unicode").rstrip() + "\n"
+        yield "  </testsuite>\n"
+    yield "</testsuites>\n"
+
+
+def _open_tag(element: ET.Element) -> str:
+    """``<tag attr="...">`` of a childless element, escaped by ElementTree itself."""
+    alone = ET.Element(element.tag, element.attrib)
+    empty = ET.tostring(alone, encoding="unicode", short_empty_elements=True)
+    return empty.removesuffix(" />") + ">"
 
 
 def build_junit(report: dict[str, Any]) -> ET.Element:
     """Build the ``<testsuites>`` tree; separate from writing so it can be inspected directly."""
+    root, suites = _skeleton(report)
+    for suite, (browser, tests) in zip(root, suites.items(), strict=True):
+        for test in tests:
+            suite.append(_case(browser, test))
+    return root
+
+
+def _skeleton(report: dict[str, Any]) -> tuple[ET.Element, dict[str, list[dict[str, Any]]]]:
+    """``<testsuites>`` and its suites with their counts and properties, but no test cases yet."""
     run = report.get("run") or {}
     tests = list(report.get("tests") or [])
     by_browser: dict[str, list[dict[str, Any]]] = {}
@@ -67,7 +94,7 @@ def build_junit(report: dict[str, Any]) -> ET.Element:
     timestamp = _timestamp(run.get("started_at"))
     for browser, suite_tests in by_browser.items():
         _add_suite(root, browser, suite_tests, timestamp, run)
-    return root
+    return root, by_browser
 
 
 def _add_suite(
@@ -92,16 +119,14 @@ def _add_suite(
             _element(properties, "property", name=f"run.{name}", value=run[name])
     if not len(properties):
         suite.remove(properties)
-    for test in tests:
-        _add_case(suite, browser, test)
 
 
-def _add_case(suite: ET.Element, browser: str, test: dict[str, Any]) -> None:
-    """Add one ``<testcase>`` with the child element that CI tools read for its outcome."""
+def _case(browser: str, test: dict[str, Any]) -> ET.Element:
+    """One ``<testcase>`` with the child element that CI tools read for its outcome."""
     status = _status(test)
     category = str(test.get("category") or test.get("kind") or "test")
     case = _element(
-        suite,
+        None,
         "testcase",
         name=test.get("name") or test.get("id") or "(unnamed test)",
         classname=f"matf.{browser}.{category}",
@@ -131,6 +156,7 @@ def _add_case(suite: ET.Element, browser: str, test: dict[str, Any]) -> None:
             )
             _element(flaky, "stackTrace", text)
     _element(case, "system-out", _system_out(test, status))
+    return case
 
 
 def _failure_details(test: dict[str, Any], error: str) -> str:

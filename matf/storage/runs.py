@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,7 +136,7 @@ def stored_results(session: Session, run_id: str) -> list[TestResult]:
     return [TestResult.model_validate(row.data) for row in rows]
 
 
-def counts(results: list[TestResult]) -> dict[str, int]:
+def counts(results: Sequence[TestResult]) -> dict[str, int]:
     tally = Counter(r.status for r in results)
     return {"total": len(results), **{status: tally.get(status, 0) for status in STATUSES}}
 

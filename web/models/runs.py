@@ -195,6 +195,10 @@ class RunOut(BaseModel):
     )
 
 
+RESULTS_PAGE = 200  # a run of a few hundred tests still reads in one or two pages
+RESULTS_MAX = 1000
+
+
 class RunPage(BaseModel):
     items: list[RunOut]
     total: int
@@ -233,10 +237,19 @@ class RunProgress(BaseModel):
 class ResultsQuery(Strict):
     status: list[Literal["passed", "failed", "flaky", "error", "skipped"]] | None = None
     browser: BrowserName | None = None
+    limit: int = Field(RESULTS_PAGE, ge=1, le=RESULTS_MAX, description="results per page")
+    after: int = Field(
+        0, ge=0, le=2**63 - 1, description="the cursor: the `next` link of the page before"
+    )
 
 
 class ResultList(BaseModel):
+    """One page of a run's results, in the order they were stored."""
+
     items: list[TestResult]
+    next: str | None = Field(
+        default=None, description="the next page's URL (same filters and limit); absent on the last"
+    )
 
 
 class ArtifactOut(BaseModel):

@@ -28,6 +28,7 @@ from matf.storage.history import (
     trend,
 )
 from matf.storage.models import Event, Run
+from matf.storage.result_pages import results_after
 from matf.storage.runs import get_run, load_specs, progress, stored_results
 from matf.storage.suites import plan_suite
 from web.models.runs import (
@@ -205,20 +206,23 @@ def rerun(run_id: str) -> Response:
 @api.endpoint(
     bp,
     "/runs/<run_id>/results",
-    summary="The results of a run",
+    summary="The results of a run, a page at a time; follow `next` for the rest",
     query=ResultsQuery,
     response=ResultList,
     errors=(404,),
+    notes={200: "a page in stored order; `next` links the following one, absent at the end"},
 )
 def results(run_id: str, query: ResultsQuery) -> ResultList:
     with db() as session:
         get_run(session, run_id)
-        items = stored_results(session, run_id)
-    if query.status:
-        items = [r for r in items if r.status in query.status]
-    if query.browser:
-        items = [r for r in items if r.browser == query.browser]
-    return ResultList(items=items)
+        items, cursor = results_after(
+            session, run_id, query.after, query.limit, query.status, query.browser
+        )
+    if cursor is None:
+        return ResultList(items=items)
+    args = query.model_dump(exclude_none=True, exclude_defaults=True, exclude={"after", "limit"})
+    following = url_for("runs.results", run_id=run_id, after=cursor, limit=query.limit, **args)
+    return ResultList(items=items, next=following)
 
 
 @api.endpoint(
