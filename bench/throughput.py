@@ -161,11 +161,14 @@ class Cluster:
 
 
 def dispatch_gap_ms(engine: Any, run_id: str) -> float:
-    """Mean time a worker process spends between one test's end and the next one's start.
+    """Mean time an executor spends between one test's end and the next one's start.
 
-    From the executors' own events: the result's trip back, the chord's count,
-    the acknowledgement, fetching and decoding the next message. The cost of
-    dispatch per test, as the worker sees it.
+    Each worker measures it itself on one clock (``idle_ms`` of its
+    ``test_started``, ``tasks/executor.py``): the result's trip back, the
+    chord's count, the acknowledgement, fetching and decoding the next
+    message, announcing it. The cost of dispatch per test, as the worker sees
+    it. (It used to subtract the logger's ``test_finished`` time, which is
+    when the logger got round to the result, not when the test ended.)
     """
     from sqlalchemy import select
 
@@ -173,22 +176,10 @@ def dispatch_gap_ms(engine: Any, run_id: str) -> float:
     from matf.storage.models import Event
 
     with session_scope(engine) as session:
-        events = session.execute(
-            select(Event.kind, Event.payload, Event.created_at).where(
-                Event.run_id == run_id, Event.kind.in_(("test_started", "test_finished"))
-            )
+        payloads = session.scalars(
+            select(Event.payload).where(Event.run_id == run_id, Event.kind == "test_started")
         ).all()
-    by_worker: dict[str, list[tuple[Any, str]]] = {}
-    for kind, payload, at in events:
-        by_worker.setdefault(str(payload.get("worker")), []).append((at, kind))
-    gaps = []
-    for timeline in by_worker.values():
-        timeline.sort()
-        gaps += [
-            (b[0] - a[0]).total_seconds() * 1000
-            for a, b in zip(timeline, timeline[1:], strict=False)
-            if a[1] == "test_finished" and b[1] == "test_started"
-        ]
+    gaps = [float(p["idle_ms"]) for p in payloads if p.get("idle_ms") is not None]
     return sum(gaps) / len(gaps) if gaps else float("nan")
 
 
