@@ -43,11 +43,7 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # One message ready beside each running task: a process that finishes a
-        # test starts the next without waiting for its ack and a fetch from
-        # Redis. Held messages stay unacked (a dead worker's go back, see
-        # tasks/supervisor.py); a worker stopping cleanly gives them back.
-        "worker_prefetch_multiplier": 2,
+        "worker_prefetch_multiplier": 1,
         "task_track_started": False,
         "result_expires": 24 * 3600,
         "result_extended": False,

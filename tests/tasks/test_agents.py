@@ -28,7 +28,7 @@ def test_reliability_settings_hold_in_distributed_mode(tmp_path) -> None:  # typ
     app = make_celery(settings)
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
-    assert conf.worker_prefetch_multiplier == 2  # one waiting beside each running task
+    assert conf.worker_prefetch_multiplier == 1
     executor = conf.task_annotations["matf.executor.execute"]
     assert executor["time_limit"] == settings.executor_time_limit_s > executor["soft_time_limit"]
     limit = max(executor["time_limit"], conf.task_time_limit)
