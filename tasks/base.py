@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -17,11 +18,13 @@ from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import fail_run
 from tasks.app import settings_of
-from tasks.telemetry import publish
+from tasks.telemetry import Sent, publish_later
 
 # How long a message waits for the broker to come back (a Redis restart takes seconds).
 EVENT_RETRY_S = 20.0
 RESULT_RETRY_S = 60.0
+# The durable messages this worker thread's task sent, awaited before its message is acked.
+_durable = threading.local()
 
 
 class MatfTask(Task):  # type: ignore[misc]
@@ -55,18 +58,19 @@ class MatfTask(Task):  # type: ignore[misc]
             make_event(kind, agent=self.name.split(".")[1], run_id=run_id, key=key, **payload)
         )
 
-    def send_event(self, event: dict[str, Any]) -> bool:
+    def send_event(self, event: dict[str, Any]) -> Sent:
         """Send a made event (``matf.agents.logger``) to the logger queue, best effort.
 
-        False when the broker stayed away (one warning logged): an event is
-        never worth failing the task that announces it.
+        Sent from the process' outbox (``tasks/telemetry.py``): the task goes
+        on at once. Given up on with one warning when the broker stayed away:
+        an event is never worth failing the task that announces it.
         """
         what = f"event {event.get('key') or event.get('kind')}"
-        return publish(
+        return publish_later(
             self.app, "matf.logger.record", [event], "logger", retry_for_s=EVENT_RETRY_S, what=what
         )
 
-    def send_result(self, result: TestResult) -> bool:
+    def send_result(self, result: TestResult) -> Sent:
         """Send a finished test's result to the logger, which stores it for good.
 
         Retried for a while when the broker is away: the result also travels
@@ -75,9 +79,14 @@ class MatfTask(Task):  # type: ignore[misc]
         Its task id is stable (the executor's, plus ``:result``): the logger
         stores a result once per test and browser, so a re-sent one is a no-op,
         and the supervisor counts a result on its way as the run's work in flight.
+
+        It travels from the outbox while Celery stores the task's return value
+        and counts the chord; ``after_return`` waits for it, so it is on the
+        broker before the task's own message is acknowledged: the supervisor
+        always sees one of the two.
         """
         task_id = f"{executor_task_id(result.run_id, result.case_id, result.browser)}:result"
-        return publish(
+        sent = publish_later(
             self.app,
             "matf.logger.result",
             [result.model_dump(mode="json")],
@@ -86,6 +95,14 @@ class MatfTask(Task):  # type: ignore[misc]
             task_id=task_id,
             what=f"result {task_id}",
         )
+        _durable.sent = [*getattr(_durable, "sent", []), sent]
+        return sent
+
+    def after_return(self, *args: Any, **kwargs: Any) -> None:
+        """Wait for the durable messages the task sent: its message is acknowledged next."""
+        sent, _durable.sent = getattr(_durable, "sent", []), []
+        for message in sent:
+            message.wait(RESULT_RETRY_S * 2)
 
     def fail_run(self, run_id: str, reason: str) -> None:
         with session_scope(self.engine, write=True) as session:

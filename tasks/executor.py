@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from celery import shared_task
@@ -14,6 +16,9 @@ from matf.pipeline.execute import timed_out
 from matf.pipeline.fanout import ExecutorJob
 from tasks.base import MatfTask
 
+# The test this worker thread ran last: (run id, when it ended), for the dispatch gap.
+_last = threading.local()
+
 
 @shared_task(bind=True, base=MatfTask, name="matf.executor.execute")
 def execute(self: MatfTask, job: dict[str, Any]) -> dict[str, Any]:
@@ -23,11 +28,25 @@ def execute(self: MatfTask, job: dict[str, Any]) -> dict[str, Any]:
     key = event_key("test_started", work.run_id, spec.id, browser)  # once per re-delivery
     self.emit(
         "test_started", work.run_id, key=key, case_id=spec.id, name=spec.name, browser=browser,
-        worker=worker_name(),
+        worker=worker_name(), idle_ms=idle_ms(work.run_id),
     )  # fmt: skip
     try:
         result = run_job(work, self.settings)
     except SoftTimeLimitExceeded:
         result = timed_out(work)
+    _last.ended = (work.run_id, time.perf_counter())
     self.send_result(result)  # durable once the logger stores it, whatever Redis does next
     return result.model_dump(mode="json")
+
+
+def idle_ms(run_id: str) -> float | None:
+    """Milliseconds since this thread's previous test of the run ended; None for its first.
+
+    The dispatch gap as the worker lives it (result sent, chord counted,
+    message acknowledged, the next one fetched and decoded), on one clock:
+    the logger's timestamps would measure the logger instead.
+    """
+    previous = getattr(_last, "ended", None)
+    if previous is None or previous[0] != run_id:
+        return None
+    return round((time.perf_counter() - previous[1]) * 1000, 2)

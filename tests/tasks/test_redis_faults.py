@@ -23,7 +23,7 @@ from matf.pipeline.fanout import ExecutorJob
 from matf.spec import TestSpec
 from tasks.app import make_celery
 from tasks.base import MatfTask
-from tasks.telemetry import publish
+from tasks.telemetry import flush, publish
 from tests.cluster import Cluster, finish, slow_and_quick_suite
 from tests.conftest import make_settings, subprocess_env
 from tests.services import RedisServer, start_worker, stop_process
@@ -100,6 +100,7 @@ def test_an_executor_whose_broker_refuses_its_messages_still_returns_the_finishe
         # When it runs a test that passes
         with caplog.at_level(logging.WARNING, logger="matf.telemetry"):
             result = execute(job.model_dump(mode="json"))
+            assert flush(60)  # both leave from the outbox; a worker waits in after_return
     finally:
         server.stop()
     # Then its event and its result are given up on, one line each, and the test still passed
