@@ -61,6 +61,10 @@ _CHANGED = f"""(before) => !window.__matfWatch || window.__matfChanges > 0
   || ({_FINGERPRINT})() !== before"""
 
 
+# Requests whose answers no script of the page is handed (Chromium calls the favicon "other").
+_PASSIVE = frozenset({"image", "media", "font", "stylesheet", "manifest", "texttrack", "other"})
+
+
 @dataclass(frozen=True)
 class VisualEnv:
     """Where a test's visual checks find baselines and leave their captures."""
@@ -117,7 +121,8 @@ class Observed:
     navigations: int = 0  # new documents in any frame (and same-document URL changes)
     actions: int = 0  # clicks, presses and submits so far
     fingerprints: bool = True  # what the page shows, at each action: only expect_change reads it
-    pending: dict[object, int] = field(default_factory=dict)  # requests in flight: actions before
+    # requests in flight: (actions before it, whether its answer is handed to script)
+    pending: dict[object, tuple[int, bool]] = field(default_factory=dict)
     answer_deadline: float | None = None  # until when checks wait for the last action's requests
     mark: ActionMark | None = None  # the last click, press or submit
     cause: str | None = None  # what evidence seen now follows; None after a page load
@@ -200,20 +205,22 @@ class Observed:
         self.actions += 1
         self.answer_deadline = None
 
-    def await_answers(self, page: Page, timeout_ms: float) -> None:
+    def await_answers(self, page: Page, timeout_ms: float, every: bool = True) -> None:
         """Let the requests the last action (or the load) started be answered or fail.
 
         A check must not pass because the answer to a click was still on its
         way. Bounded: ``timeout_ms`` per action in all, for the checks after
-        it together (a page may hold a request open for ever).
+        it together (a page may hold a request open for ever). ``every``
+        False: only the requests whose answers script handles (documents,
+        scripts, fetch/XHR...), what a console or page error can follow; an
+        image's or the favicon's answer runs no script of the page.
         """
         if self.answer_deadline is None:
             self.answer_deadline = time.monotonic() + timeout_ms / 1000
-        # Most answers are a millisecond away (a favicon asked for after the
-        # load): poll soon, then back off for the slow ones.
+        # Most answers are a millisecond away: poll soon, then back off for the slow ones.
         poll_ms = 2.0
         while (
-            any(n == self.actions for n in self.pending.values())
+            any(n == self.actions and (every or scripted) for n, scripted in self.pending.values())
             and time.monotonic() < self.answer_deadline
         ):
             page.wait_for_timeout(poll_ms)  # lets Playwright deliver the request events
@@ -280,7 +287,8 @@ class Observed:
             self.console.append(Reported(text[:2000], self.cause))
 
     def _on_request(self, request: object) -> None:
-        self.pending[request] = self.actions
+        kind = getattr(request, "resource_type", "")
+        self.pending[request] = (self.actions, kind not in _PASSIVE)
 
     def _on_request_done(self, request: object) -> None:
         self.pending.pop(request, None)

@@ -116,10 +116,10 @@ def run_step(page: Page, step: s.Step, base_url: str, seen: Observed, timeout_ms
         case s.ExpectStatus():
             _expect_status(page, step, base_url, timeout_ms)
         case s.ExpectNoConsoleErrors():
-            _answered(page, seen, timeout_ms)
+            _answered(page, seen, timeout_ms, every=False)
             _none("console error", seen.console_since(step.since_last_action))
         case s.ExpectNoPageErrors():
-            _answered(page, seen, timeout_ms)
+            _answered(page, seen, timeout_ms, every=False)
             _none("uncaught page error", seen.page_since(step.since_last_action))
         case s.ExpectNoFailedRequests():
             _answered(page, seen, timeout_ms)
@@ -242,9 +242,12 @@ def settle(page: Page) -> None:
     page.evaluate(_SETTLE)
 
 
-def _answered(page: Page, seen: Observed, timeout_ms: float) -> None:
-    """Wait for what the last action asked the network, then for the page to handle it."""
-    seen.await_answers(page, min(timeout_ms, ANSWER_WAIT_MS))
+def _answered(page: Page, seen: Observed, timeout_ms: float, every: bool = True) -> None:
+    """Wait for what the last action asked the network, then for the page to handle it.
+
+    ``every`` False: only for the answers script handles (console and page errors).
+    """
+    seen.await_answers(page, min(timeout_ms, ANSWER_WAIT_MS), every)
     settle(page)
 
 
