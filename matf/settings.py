@@ -7,6 +7,7 @@ Names and defaults come from the operations guide. Nothing else in MATF reads
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,29 @@ TYPE_FLAGS = {
 
 
 DEFAULT_ENGINE_LIMITS = {"chromium": 3, "firefox": 2, "webkit": 1}
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_INTERVAL_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_interval(text: str | int | float) -> float:
+    """``"1h"``, ``"5m"``, ``"1h30m"``, ``"90s"``, ``"1d"`` or plain seconds, in seconds.
+
+    ValueError naming the text when it is not one of those or under one second.
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        value = str(text).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", value):
+            seconds = float(value)
+        elif value and re.fullmatch(f"(?:{_INTERVAL_PART.pattern})+", value):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _INTERVAL_PART.findall(value))
+        else:
+            raise ValueError(f"{text!r} is not an interval such as 30s, 5m, 1h, 1d or 1h30m")
+    if seconds < 1:
+        raise ValueError(f"{text!r} is under one second")
+    return seconds
 
 
 def parse_engine_limits(text: str) -> dict[str, int]:
@@ -128,6 +152,19 @@ class Settings(BaseSettings):
         None, ge=1, le=64, description="embedded executors; unset: chosen from cores and memory"
     )
     matf_run_timeout: int = Field(3600, ge=1, description="seconds a run may take")
+    # The scheduled work (Celery beat, or ``matf serve`` in-process): the guide's defaults.
+    optimizer_interval: str = Field("1h", description="how often the optimizer reads history")
+    optimization_threshold: float = Field(
+        0.8, gt=0, le=1, description="flakiness score from which a quarantine is proposed"
+    )
+    historical_data_days: int = Field(30, ge=1, le=3650, description="history the optimizer reads")
+    backup_interval: str = Field("5m", description="how often the database is backed up")
+    backup_keep: int = Field(14, ge=1, le=10_000, description="newest backups kept")
+    log_retention_days: int = Field(
+        30, ge=1, le=36_500, description="runs, events and artifacts older than this are deleted"
+    )
+    retention_interval: str = Field("1d", description="how often retention runs")
+
     matf_report_pdf_timeout: int = Field(
         120, ge=1, le=3600, description="seconds printing report.pdf may take; over it, skipped"
     )
@@ -136,6 +173,12 @@ class Settings(BaseSettings):
     @classmethod
     def _pool(cls, value: str) -> str:
         parse_engine_limits(value)
+        return value
+
+    @field_validator("optimizer_interval", "backup_interval", "retention_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval(value)
         return value
 
     @field_validator("log_level", mode="before")
@@ -172,6 +215,10 @@ class Settings(BaseSettings):
     def allowed_targets(self) -> list[str]:
         """``MATF_ALLOWED_TARGETS`` as a list of hosts and CIDRs."""
         return [item.strip() for item in self.matf_allowed_targets.split(",") if item.strip()]
+
+    def interval_s(self, name: str) -> float:
+        """One of the ``*_interval`` settings in seconds (validated at start)."""
+        return parse_interval(getattr(self, f"{name}_interval"))
 
     @property
     def engine_limits(self) -> dict[str, int]:

@@ -364,3 +364,25 @@ class HealingProposal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(300))
+
+
+class ScheduledJob(Base):
+    """One job of the schedule (optimizer, backup, retention): its last run and who holds it.
+
+    The row is the lock that keeps two beats (or two ``matf serve`` processes)
+    from doubling a job: a run starts only by claiming the row in one UPDATE
+    (``matf/storage/schedule.py``).
+    """
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval_s: Mapped[float] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # sends another holder had taken
+    last_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # ok | failed
+    last_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    held_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

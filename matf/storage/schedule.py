@@ -1,0 +1,115 @@
+"""The schedule's jobs in the database: claimed once per interval, whoever sends them.
+
+Celery beat sends each job on its interval. Two beats (a second one started by
+mistake, or two during a rolling update), or ``matf serve`` in several
+processes, would each send it: the job's task runs only after claiming its
+row in one conditional UPDATE, which at most one caller wins per interval, in
+SQLite and in PostgreSQL alike. The row also says what the API shows: last
+run, outcome, next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from matf.storage.models import ScheduledJob
+
+# A send within this share of the interval after the last start is a double.
+EARLY = 0.9
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job's run, taken: ``holder`` finishes it."""
+
+    name: str
+    holder: str
+    started_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure(session: Session, name: str, interval_s: float) -> None:
+    """The job's row exists with this interval (a changed setting updates it)."""
+    row = session.get(ScheduledJob, name)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(ScheduledJob(name=name, interval_s=interval_s, runs=0, skipped=0))
+        except IntegrityError:  # another process made it first
+            pass
+    elif row.interval_s != interval_s:
+        row.interval_s = interval_s
+
+
+def claim(
+    session: Session,
+    name: str,
+    interval_s: float,
+    holder: str,
+    hold_s: float,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Take this interval's run of the job; None when another holder has it or ran it.
+
+    The claim holds ``hold_s`` (the job's time limit): a holder that dies
+    leaves it to the next send after that.
+    """
+    now = now or _now()
+    ensure(session, name, interval_s)
+    won = session.execute(
+        update(ScheduledJob)
+        .where(ScheduledJob.name == name)
+        .where(
+            or_(
+                ScheduledJob.last_started_at.is_(None),
+                ScheduledJob.last_started_at <= now - timedelta(seconds=interval_s * EARLY),
+            )
+        )
+        .where(or_(ScheduledJob.held_until.is_(None), ScheduledJob.held_until < now))
+        .values(
+            last_started_at=now,
+            holder=holder,
+            held_until=now + timedelta(seconds=hold_s),
+            interval_s=interval_s,
+            runs=ScheduledJob.runs + 1,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        session.execute(
+            update(ScheduledJob)
+            .where(ScheduledJob.name == name)
+            .values(skipped=ScheduledJob.skipped + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    return Claim(name=name, holder=holder, started_at=now)
+
+
+def finish(session: Session, taken: Claim, outcome: str, detail: dict[str, Any]) -> None:
+    """Record how the claimed run ended and let the claim go."""
+    session.execute(
+        update(ScheduledJob)
+        .where(ScheduledJob.name == taken.name, ScheduledJob.holder == taken.holder)
+        .values(
+            last_finished_at=_now(),
+            last_outcome=outcome,
+            last_detail=detail,
+            held_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def jobs(session: Session) -> dict[str, ScheduledJob]:
+    """Every job's row, by name."""
+    return {row.name: row for row in session.scalars(select(ScheduledJob))}
