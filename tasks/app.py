@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 
 from matf.agents import AGENTS
 from matf.settings import Settings, load_settings
+from tasks.schedule import beat_entries
 
 TASK_MODULES = [f"tasks.{agent}" for agent in AGENTS]
 ROUTES = {f"matf.{agent}.*": {"queue": agent, "routing_key": agent} for agent in AGENTS}
@@ -93,12 +94,14 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
             "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
             # Celery beat's first job: the run supervisor. A pass nobody took
             # in time is dropped, not piled up behind a stopped control worker.
+            # Then the agents' standing work (tasks/schedule.py), from the settings.
             "beat_schedule": {
                 "supervise-runs": {
                     "task": "matf.context.supervise",
                     "schedule": SUPERVISE_EVERY_S,
                     "options": {"queue": "context", "expires": SUPERVISE_EVERY_S * 2},
                 },
+                **beat_entries(settings),
             },
         }
     if str(conf["broker_url"]).startswith(("redis://", "rediss://")):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from tasks.embedded import EmbeddedWorkers
+    from tasks.schedule import Scheduler
     from tasks.supervisor import Supervisor
 
 INTERRUPT_WAIT_S = 5.0  # an interrupted command waits this long to drop its run's tests
@@ -75,6 +76,7 @@ class Platform:
         self._app: Celery | None = make_celery(settings) if self.distributed else None
         self._probe: Celery | None = None  # embedded, before the workers start
         self._supervisor: Supervisor | None = None
+        self._scheduler: Scheduler | None = None
 
     @property
     def mode(self) -> str:
@@ -122,9 +124,32 @@ class Platform:
         elif app is not None:
             self._supervisor.app = app  # embedded workers started after the thread
 
+    def schedule(self) -> None:
+        """Embedded: send the optimizer, backup and retention jobs from a thread of this process.
+
+        Distributed, Celery beat sends them (``make beat``) and this does nothing.
+        """
+        if self.distributed:
+            return
+        with self._lock:
+            if self._scheduler is None:
+                from tasks.schedule import Scheduler
+
+                self._scheduler = Scheduler(self.settings, self.app).start()
+
+    def schedule_report(self) -> dict[str, Any]:
+        """The jobs, their intervals, last and next runs (``GET /api/v1/system/schedule``)."""
+        from tasks.schedule import schedule_report
+
+        sender = "celery beat" if self.distributed else "this server (matf serve)"
+        return {"mode": self.mode, "sender": sender, "jobs": schedule_report(self.settings)}
+
     def close(self) -> None:
         """Stop the embedded workers, if this platform started them."""
         with self._lock:
+            if self._scheduler is not None:
+                self._scheduler.stop()
+                self._scheduler = None
             if self._supervisor is not None:
                 self._supervisor.stop()
                 self._supervisor = None

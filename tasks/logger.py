@@ -12,6 +12,7 @@ from matf.results import TestResult
 from matf.storage.db import session_scope
 from tasks.base import MatfTask
 from tasks.live import publish
+from tasks.schedule import BY_NAME, run_job
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.logger.record", ignore_result=True)
@@ -32,3 +33,28 @@ def result(self: MatfTask, data: dict[str, Any]) -> bool:
     if event is not None:
         publish(self.settings, event)
     return event is not None
+
+
+@shared_task(
+    bind=True,
+    base=MatfTask,
+    name="matf.logger.retention",
+    soft_time_limit=BY_NAME["retention"].time_limit_s - 60,
+    time_limit=BY_NAME["retention"].time_limit_s,
+)
+def retention(self: MatfTask) -> dict[str, Any]:
+    """The scheduled retention pass: what is older than LOG_RETENTION_DAYS goes."""
+    from pathlib import Path
+
+    from matf.storage.retention import apply_retention
+
+    def body() -> tuple[dict[str, Any], dict[str, int | float]]:
+        done = apply_retention(
+            self.sessions, Path(self.settings.storage_path), self.settings.log_retention_days
+        )
+        detail = done.as_detail()
+        counted = ("runs", "results", "attempts", "events", "files", "file_bytes")
+        counts = {k: detail[k] for k in counted}
+        return detail, counts
+
+    return run_job(self, "retention", body)

@@ -42,6 +42,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -58,7 +59,7 @@ from matf.errors import AuthError
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.storage.db import get_engine
-from matf.storage.models import Run, TestResultRow
+from matf.storage.models import Run, ScheduledJob, TestResultRow
 
 log = logging.getLogger("matf.web")
 
@@ -152,7 +153,7 @@ class MatfCollector(Collector):
 
     def describe(self) -> Iterable[Any]:
         """The names, without samples: registering must not run the queries."""
-        return _empty_families()
+        return (*_empty_families(), *_schedule_families())
 
     def collect(self) -> Iterable[Any]:
         with self._lock:
@@ -177,11 +178,39 @@ class MatfCollector(Collector):
         try:
             self._from_database(tests, durations, runs, active)
             self._llm_usage(calls, tokens)
+            scheduled = _schedule_families()
+            self._scheduled(*scheduled)
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreadable: %s", exc)
         else:
-            families += [tests, durations, runs, active, calls, tokens]
+            families += [tests, durations, runs, active, calls, tokens, *scheduled]
         return families
+
+    def _scheduled(
+        self,
+        job_runs: CounterMetricFamily,
+        finished: GaugeMetricFamily,
+        succeeded: GaugeMetricFamily,
+        freed: CounterMetricFamily,
+        deleted: CounterMetricFamily,
+    ) -> None:
+        """The scheduled jobs' runs and what retention freed, from their rows' running totals."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(ScheduledJob.name, ScheduledJob.last_finished_at, ScheduledJob.totals)
+            ).all()
+        for name, last_finished, totals in rows:
+            totals = totals or {}
+            for outcome in ("ok", "failed"):
+                job_runs.add_metric([name, outcome], float(totals.get(outcome, 0)))
+            if last_finished is not None:
+                finished.add_metric([name], _epoch(last_finished))
+            if totals.get("last_ok_at"):
+                succeeded.add_metric([name], float(totals["last_ok_at"]))
+            if name == "retention":
+                freed.add_metric([], float(totals.get("file_bytes", 0)))
+                for kind in ("runs", "results", "attempts", "events", "files"):
+                    deleted.add_metric([kind], float(totals.get(kind, 0)))
 
     def _llm_usage(self, calls: CounterMetricFamily, tokens: CounterMetricFamily) -> None:
         """What writing and healing asked of the model, from each run's recorded usage."""
@@ -230,6 +259,43 @@ class MatfCollector(Collector):
         for status, count in run_counts:
             target = runs if RunStatus(status).final else active
             target.add_metric([status], float(count))
+
+
+def _epoch(moment: Any) -> float:
+    """A stored moment (aware, or naive UTC as SQLite hands it back) in Unix seconds."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return float(moment.timestamp())
+
+
+def _schedule_families() -> tuple[Any, ...]:
+    return (
+        CounterMetricFamily(
+            "matf_scheduled_job_runs",
+            "Runs of a scheduled job (optimizer, backup, retention), by outcome",
+            labels=["job", "outcome"],
+        ),
+        GaugeMetricFamily(
+            "matf_scheduled_job_last_run_timestamp_seconds",
+            "When the job's last run ended",
+            labels=["job"],
+        ),
+        GaugeMetricFamily(
+            "matf_scheduled_job_last_success_timestamp_seconds",
+            "When the job last ended well (alert when a backup is too old)",
+            labels=["job"],
+        ),
+        CounterMetricFamily(
+            "matf_retention_freed_bytes", "Bytes of artifacts and reports retention deleted"
+        ),
+        CounterMetricFamily(
+            "matf_retention_deleted",
+            "What retention deleted, by kind (runs, results, attempts, events, files)",
+            labels=["kind"],
+        ),
+    )
 
 
 def _le(bound: float) -> str:

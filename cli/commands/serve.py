@@ -118,6 +118,7 @@ class _Gunicorn:
 
                 app = create_app(outer.settings)
                 app.config["MATF_RUNTIME"].supervise()  # the run supervisor, in each worker
+                app.config["MATF_RUNTIME"].schedule()  # embedded: the jobs beat sends otherwise
                 return app
 
         self.settings = settings

@@ -384,5 +384,6 @@ class ScheduledJob(Base):
     last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_outcome: Mapped[str | None] = mapped_column(String(16))  # ok | failed
     last_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counters, all runs
     holder: Mapped[str | None] = mapped_column(String(200))
     held_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -65,7 +65,7 @@ def claim(
     """
     now = now or _now()
     ensure(session, name, interval_s)
-    won = session.execute(
+    won = session.execute(  # type: ignore[attr-defined]
         update(ScheduledJob)
         .where(ScheduledJob.name == name)
         .where(
@@ -95,19 +95,33 @@ def claim(
     return Claim(name=name, holder=holder, started_at=now)
 
 
-def finish(session: Session, taken: Claim, outcome: str, detail: dict[str, Any]) -> None:
-    """Record how the claimed run ended and let the claim go."""
-    session.execute(
-        update(ScheduledJob)
-        .where(ScheduledJob.name == taken.name, ScheduledJob.holder == taken.holder)
-        .values(
-            last_finished_at=_now(),
-            last_outcome=outcome,
-            last_detail=detail,
-            held_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+def finish(
+    session: Session,
+    taken: Claim,
+    outcome: str,
+    detail: dict[str, Any],
+    counts: dict[str, int | float] | None = None,
+) -> None:
+    """Record how the claimed run ended, add ``counts`` to the job's totals, let the claim go.
+
+    A holder whose claim ran out and was taken by another records nothing: the
+    newer run's record is the one that stands.
+    """
+    row = session.get(ScheduledJob, taken.name, with_for_update=True)
+    if row is None or row.holder != taken.holder:
+        return
+    totals = dict(row.totals or {})
+    totals[outcome] = totals.get(outcome, 0) + 1
+    for key, value in (counts or {}).items():
+        totals[key] = totals.get(key, 0) + value
+    ended = _now()
+    if outcome == "ok":
+        totals["last_ok_at"] = ended.timestamp()  # a moment, not a count: replaced
+    row.last_finished_at = ended
+    row.last_outcome = outcome
+    row.last_detail = detail
+    row.totals = totals
+    row.held_until = None
 
 
 def jobs(session: Session) -> dict[str, ScheduledJob]:

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("last_finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_outcome", sa.String(16), nullable=True),
         sa.Column("last_detail", sa.JSON(), nullable=True),
+        sa.Column("totals", sa.JSON(), nullable=False, server_default="{}"),
         sa.Column("holder", sa.String(200), nullable=True),
         sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduled_jobs")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -54,3 +55,27 @@ class BrowserPoolReport(BaseModel):
     browsers: dict[str, dict[str, Any]]
     pool_size: int
     executors: list[dict[str, Any]]
+
+
+class ScheduledJobStatus(BaseModel):
+    name: str
+    task: str
+    queue: str
+    does: str
+    interval: str
+    interval_s: float
+    running: bool
+    runs: int
+    skipped: int  # sends found already taken (a second beat, a second process)
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_outcome: Literal["ok", "failed"] | None
+    last_detail: dict[str, Any] | None
+    next_run_at: datetime | None  # one interval after the last start; none before the first
+    totals: dict[str, Any]
+
+
+class ScheduleReport(BaseModel):
+    mode: Literal["embedded", "distributed"]
+    sender: str
+    jobs: list[ScheduledJobStatus]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from web.models.system import AgentsReport, BrowserPoolReport, Liveness, QueuesReport, Readiness
+from web.models.system import (
+    AgentsReport,
+    BrowserPoolReport,
+    Liveness,
+    QueuesReport,
+    Readiness,
+    ScheduleReport,
+)
 from web.routes import api
 from web.routes.common import runtime
 
@@ -66,3 +73,13 @@ def test_queue() -> QueuesReport:
 )
 def browser_pool() -> BrowserPoolReport:
     return BrowserPoolReport.model_validate(runtime().browser_pools())
+
+
+@api.endpoint(
+    bp,
+    "/api/v1/system/schedule",
+    summary="The scheduled jobs (optimizer, backup, retention): interval, last and next run",
+    response=ScheduleReport,
+)
+def schedule() -> ScheduleReport:
+    return ScheduleReport.model_validate(runtime().schedule_report())

@@ -252,6 +252,28 @@
     return el("div", {}, el("p", { className: "muted" }, "Pool size " + report.pool_size), engines, procs);
   }
 
+  // What a job's last run did, in a few words: its detail's numbers, or its error.
+  function jobDetail(job) {
+    const d = job.last_detail;
+    if (!d) return "";
+    if (d.error) return d.error;
+    if (d.skipped) return String(d.skipped);
+    return Object.entries(d)
+      .filter(function ([, v]) { return typeof v === "number" || typeof v === "boolean"; })
+      .map(function ([k, v]) { return k.replace(/_/g, " ") + " " + v; })
+      .join(", ");
+  }
+
+  function scheduleTable(report) {
+    const rows = report.jobs.map(function (j) {
+      const outcome = j.running ? badge("running") : j.last_outcome ? badge(j.last_outcome === "ok" ? "passed" : "failed") : "never ran";
+      return [j.name, j.queue, "every " + j.interval, when(j.last_started_at), outcome, jobDetail(j), j.next_run_at ? when(j.next_run_at) : "one interval after start", String(j.runs) + (j.skipped ? " (" + j.skipped + " doubled sends skipped)" : "")];
+    });
+    return el("div", {},
+      el("p", { className: "muted" }, "Sent by " + report.sender + "; a job runs once per interval, whoever sends it."),
+      table(["Job", "Queue", "Interval", "Last run", "Outcome", "Last run did", "Next run", "Runs"], rows));
+  }
+
   async function fill(node, url, render) {
     try {
       node.replaceChildren(render(await api("GET", url)));
@@ -290,6 +312,7 @@
       agents: function (node) { return fill(node, "/api/v1/system/agents/status", agentsTable); },
       queues: function (node) { return fill(node, "/api/v1/system/test-queue", queuesTable); },
       pool: function (node) { return fill(node, "/api/v1/system/browser-pool", poolTable); },
+      schedule: function (node) { return fill(node, "/api/v1/system/schedule", scheduleTable); },
     };
     const nodes = document.querySelectorAll("[data-system]");
     if (!nodes.length) return;
