@@ -73,40 +73,45 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
             "broker_transport_options": {"polling_interval": 0.01},
         }
     else:
-        # Redis redelivers a task unacknowledged for this long: keep it above
-        # the longest hard time limit, or a slow test runs twice.
-        visibility = max(limit, 1860) * 2
-        conf |= {
-            "broker_url": settings.redis_url,
-            # Celery's Redis backend; a task that finished survives a Redis restart.
-            "result_backend": f"tasks.backend:RedisBackend+{settings.redis_url}",
-            "broker_transport_options": {
-                "visibility_timeout": visibility,
-                "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
-                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
-            },
-            "result_backend_transport_options": {
-                "visibility_timeout": visibility,
-                "retry_policy": {"max_retries": 60},  # 1 s apart: a minute, as a result's send
-            },
-            "redis_backend_health_check_interval": 30,
-            "redis_socket_timeout": REDIS_SOCKET_TIMEOUT_S,
-            "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
-            # Celery beat's first job: the run supervisor. A pass nobody took
-            # in time is dropped, not piled up behind a stopped control worker.
-            # Then the agents' standing work (tasks/schedule.py), from the settings.
-            "beat_schedule": {
-                "supervise-runs": {
-                    "task": "matf.context.supervise",
-                    "schedule": SUPERVISE_EVERY_S,
-                    "options": {"queue": "context", "expires": SUPERVISE_EVERY_S * 2},
-                },
-                **beat_entries(settings),
-            },
-        }
+        conf |= _distributed(settings, limit)
     if str(conf["broker_url"]).startswith(("redis://", "rediss://")):
         conf["broker_transport"] = "tasks.transport:Transport"  # survives Redis going away
     app.conf.update(conf)
     app.matf_settings = settings  # type: ignore[attr-defined]
     app.matf_embedded = embedded  # type: ignore[attr-defined]
     return app
+
+
+def _distributed(settings: Settings, limit: int) -> dict[str, Any]:
+    """Redis as broker and result backend, and beat's schedule."""
+    # Redis redelivers a task unacknowledged for this long: keep it above
+    # the longest hard time limit, or a slow test runs twice.
+    visibility = max(limit, 1860) * 2
+    return {
+        "broker_url": settings.redis_url,
+        # Celery's Redis backend; a task that finished survives a Redis restart.
+        "result_backend": f"tasks.backend:RedisBackend+{settings.redis_url}",
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        },
+        "result_backend_transport_options": {
+            "visibility_timeout": visibility,
+            "retry_policy": {"max_retries": 60},  # 1 s apart: a minute, as a result's send
+        },
+        "redis_backend_health_check_interval": 30,
+        "redis_socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+        "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        # Celery beat's first job: the run supervisor. A pass nobody took
+        # in time is dropped, not piled up behind a stopped control worker.
+        # Then the agents' standing work (tasks/schedule.py), from the settings.
+        "beat_schedule": {
+            "supervise-runs": {
+                "task": "matf.context.supervise",
+                "schedule": SUPERVISE_EVERY_S,
+                "options": {"queue": "context", "expires": SUPERVISE_EVERY_S * 2},
+            },
+            **beat_entries(settings),
+        },
+    }

@@ -76,10 +76,8 @@ def _files(root: Path, run_id: str, size: int, when: datetime) -> None:
         os.utime(path.parent, (when.timestamp(), when.timestamp()))
 
 
-def test_retention_deletes_what_is_old_and_keeps_what_must_stay(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
-    engine = get_engine(settings.database_url)
-    root = Path(settings.storage_path)
+def _history(engine, root: Path, outside: Path) -> Path:  # noqa: ANN001
+    """Old and recent runs, events, files, a baseline, a suite, a link out; the baseline."""
     with session_scope(engine, write=True) as s:
         _run(s, "old-passed", OLD, RunStatus.PASSED, results=3)
         _run(s, "old-failed", OLD, RunStatus.FAILED)
@@ -122,10 +120,19 @@ def test_retention_deletes_what_is_old_and_keeps_what_must_stay(tmp_path: Path) 
     baseline.parent.mkdir(parents=True)
     baseline.write_bytes(b"b" * 10)
     os.utime(baseline, (OLD.timestamp(), OLD.timestamp()))
-    outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("keep me")
     (root / "artifacts" / "link-out").symlink_to(outside, target_is_directory=True)
+
+    return baseline
+
+
+def test_retention_deletes_what_is_old_and_keeps_what_must_stay(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    engine = get_engine(settings.database_url)
+    root = Path(settings.storage_path)
+    outside = tmp_path / "outside"
+    baseline = _history(engine, root, outside)
 
     done = apply_retention(sessions_for(engine), root, days=30, now=NOW)
 
