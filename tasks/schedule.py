@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from matf.pipeline.supervise import this_process
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
-from matf.storage.schedule import claim, finish, jobs
+from matf.storage.schedule import Claim, claim, finish, jobs
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -116,12 +116,32 @@ def run_job(task: MatfTask, name: str, body: Body) -> dict[str, Any]:
     try:
         detail, counts = body()
     except Exception as exc:
-        with task.sessions(write=True) as session:
-            finish(session, taken, "failed", {"error": first_line(exc)})
+        _ended(task, taken, "failed", {"error": first_line(exc)}, {})
         raise
-    with task.sessions(write=True) as session:
-        finish(session, taken, "ok", detail, counts)
+    _ended(task, taken, "ok", detail, counts)
     return detail
+
+
+def _ended(
+    task: MatfTask,
+    taken: Claim,
+    outcome: str,
+    detail: dict[str, Any],
+    counts: dict[str, int | float],
+) -> None:
+    """Record the run on the job's row, and as an event: the job's history, kept like a log's."""
+    with task.sessions(write=True) as session:
+        finish(session, taken, outcome, detail, counts)
+    started = taken.started_at.isoformat()
+    task.emit(
+        "job_finished",
+        None,
+        key=f"job:{taken.name}:{started}",
+        job=taken.name,
+        outcome=outcome,
+        started_at=started,
+        detail=detail,
+    )
 
 
 def schedule_report(settings: Settings) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ KINDS = (
     "test_requeued",
     "run_finished",
     "run_failed",
+    "job_finished",  # a scheduled job's run (tasks/schedule.py), of no run
 )
 
 
