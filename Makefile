@@ -91,7 +91,7 @@ worker: setup ## Start a worker pool (needs REDIS_URL): make worker QUEUE=execut
 	$(VENV)/bin/celery -A tasks worker -Q $(QUEUE) -n $(WORKER_NAME)@%h \
 	  --concurrency $(CONCURRENCY) --loglevel INFO
 
-beat: setup ## Celery beat, once per cluster (needs REDIS_URL): the run supervisor every 5 s
+beat: setup ## Celery beat (needs REDIS_URL): the run supervisor every 5 s, the optimizer, backups, retention
 	@mkdir -p data
 	$(VENV)/bin/celery -A tasks beat --schedule data/celerybeat-schedule --loglevel INFO
 
