@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import Browser, expect
 
 from matf.options import RunOptions
 from matf.results import RunStatus
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import Run
-from tests.apiserver import ApiServer
+from tests.apiserver import PASSWORD, ApiServer
 from tests.conftest import server_settings
 
 
@@ -38,7 +39,7 @@ def _ran(client: httpx.Client, name: str, runs: int, timeout_s: float = 60) -> d
     raise AssertionError(f"{name} did not run {runs} time(s): {_job(client, name)}")
 
 
-def test_embedded_server_runs_retention_on_its_interval(tmp_path: Path) -> None:
+def test_embedded_server_runs_retention_on_its_interval(tmp_path: Path, browser: Browser) -> None:
     settings = server_settings(
         tmp_path, retention_interval="1s", backup_interval="1h", optimizer_interval="1h"
     )
@@ -82,9 +83,30 @@ def test_embedded_server_runs_retention_on_its_interval(tmp_path: Path) -> None:
             metrics = client.get("/metrics").text
             assert 'matf_scheduled_job_runs_total{job="retention",outcome="ok"}' in metrics
             assert 'matf_retention_deleted_total{kind="runs"} 1.0' in metrics
+        server.runtime.close()  # the schedule stops: the page sees one settled state
+        _system_page_shows_the_schedule(browser, server)
         with httpx.Client(base_url=server.url) as anonymous:
             refused = anonymous.get("/api/v1/system/schedule")
             assert refused.status_code == 401
             assert refused.headers["content-type"].startswith("application/problem+json")
     finally:
         server.stop()
+
+
+def _system_page_shows_the_schedule(browser: Browser, server: ApiServer) -> None:
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(f"{server.url}/system")
+        tab.get_by_label("Email").fill("viewer@example.com")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Sign in").click()
+        panel = tab.locator("[data-system=schedule]")
+        expect(panel).to_contain_text("matf serve", timeout=15_000)
+        row = panel.locator("tr", has_text="retention")
+        expect(row).to_contain_text("every 1s")
+        expect(row.locator(".badge")).to_have_text("ok")
+        expect(row).to_contain_text("runs 0")  # what its last run did
+        expect(panel.locator("tr", has_text="backup")).to_contain_text("never ran")
+    finally:
+        context.close()

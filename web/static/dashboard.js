@@ -266,7 +266,7 @@
 
   function scheduleTable(report) {
     const rows = report.jobs.map(function (j) {
-      const outcome = j.running ? badge("running") : j.last_outcome ? badge(j.last_outcome === "ok" ? "passed" : "failed") : "never ran";
+      const outcome = j.running ? badge("running") : j.last_outcome ? badge(j.last_outcome) : "never ran";
       return [j.name, j.queue, "every " + j.interval, when(j.last_started_at), outcome, jobDetail(j), j.next_run_at ? when(j.next_run_at) : "one interval after start", String(j.runs) + (j.skipped ? " (" + j.skipped + " doubled sends skipped)" : "")];
     });
     return el("div", {},
