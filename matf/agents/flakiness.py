@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 # A test needs this many runs in the window before it is called flaky (or quarantined):
 # fewer say too little (two flips in five runs is a fixed bug as often as a flaky test).
 MIN_RUNS = 10
-# Called flaky from this score, and only with at least this many unstable events
-# (flips + runs passed on retry): a test broken once and fixed once flips twice.
+# Called flaky from this score, and only with proof: a run that passed on retry, or
+# at least MIN_FLIPS flips (a test broken once and fixed once flips twice).
 FLAKY_SCORE = 0.1
-MIN_EVENTS = 3
+MIN_FLIPS = 3
 # Co-failing: two tests' failing-run sets overlap by this much (Jaccard), in at least
 # MIN_CO_FAILURES runs; tests that failed in every run they ran carry no such signal.
 CLUSTER_JACCARD = 0.5
@@ -168,7 +168,7 @@ def test_stats(key: TestKey, history: Sequence[Outcome]) -> TestStats:
         flaky_runs=flaky_runs,
         flip_rate=flip_rate,
         score=score,
-        flaky=n >= MIN_RUNS and score >= FLAKY_SCORE and flips + flaky_runs >= MIN_EVENTS,
+        flaky=n >= MIN_RUNS and score >= FLAKY_SCORE and (flips >= MIN_FLIPS or flaky_runs > 0),
         last_failed=next(
             (o.run for o, bad in zip(reversed(ran), reversed(failed), strict=True) if bad), None
         ),

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from matf.agents.flakiness import (
     FAILING,
     FLAKY_SCORE,
+    MIN_FLIPS,
     MIN_RUNS,
     Cluster,
     Outcome,
@@ -96,6 +97,7 @@ class Analysis:
             "rules": {
                 "min_runs": MIN_RUNS,
                 "flaky_score": FLAKY_SCORE,
+                "min_flips": MIN_FLIPS,
                 "threshold": self.threshold,
                 "score": "min(1, 2 * flip_rate + 2 * flaky_runs / runs)",
             },
@@ -123,8 +125,8 @@ def analyse(session: Session, days: int, threshold: float, now: datetime | None 
     Per test (suite, case, browser): runs, failures, flips between consecutive
     runs' final outcomes, runs that failed then passed on retry, and the score
     ``min(1, 2 * flip_rate + 2 * flaky_runs / runs)`` (see
-    ``flakiness.flakiness_score``). A test is flaky from score 0.1 with at
-    least 3 unstable events and ``MIN_RUNS`` (10) runs; one that failed every
+    ``flakiness.flakiness_score``). A test is flaky from score 0.1 over at
+    least ``MIN_RUNS`` (10) runs, with 3 flips or a run passed on retry; one that failed every
     run is a stable failure, never flaky. Flaky tests of saved suites scoring
     ``threshold`` or more, and not quarantined yet, are quarantine candidates.
     """
