@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +58,6 @@ class Analysis:
     first_failure: dict[str, dict[str, Any]]
     candidates: list[TestStats]
     seconds: float = 0.0
-    quarantined: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def flaky(self) -> list[TestStats]:
@@ -189,7 +188,6 @@ def analyse(session: Session, days: int, threshold: float, now: datetime | None 
         first_failure=first_failure,
         candidates=candidates,
         seconds=time.perf_counter() - started,
-        quarantined=quarantined,
     )
 
 
