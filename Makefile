@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast bench bench-pwt bench-breakdown bench-ai bench-api bench-types bench-explore bench-reports chaos lint demo api worker beat flower schema clean
+.PHONY: help setup run test test-fast bench bench-pwt bench-breakdown bench-ai bench-api bench-types bench-explore bench-reports bench-optimizer chaos lint demo api worker beat flower schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +36,7 @@ test-fast: $(VENV)/.installed ## The inner loop: the domain's and the demo's tes
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m pytest tests/unit tests/demo
 
-bench: setup ## Every benchmark: distributed throughput, bench-pwt, bench-breakdown, bench-types, bench-api, bench-ai, bench-explore, bench-reports
+bench: setup ## Every benchmark: distributed throughput, bench-pwt, bench-breakdown, bench-types, bench-api, bench-ai, bench-explore, bench-reports, bench-optimizer
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) bench/throughput.py
 	@$(MAKE) --no-print-directory bench-pwt
@@ -46,9 +46,13 @@ bench: setup ## Every benchmark: distributed throughput, bench-pwt, bench-breakd
 	@$(MAKE) --no-print-directory bench-ai
 	@$(MAKE) --no-print-directory bench-explore
 	@$(MAKE) --no-print-directory bench-reports
+	@$(MAKE) --no-print-directory bench-optimizer
 
 bench-reports: setup ## 10,000 results: report.html/json/junit (and PDF) time and memory, dashboard run page, API page
 	$(PY) bench/reports_scale.py --pdf
+
+bench-optimizer: $(VENV)/.installed ## The optimizer on 300 runs x 200 tests: flaky found, cluster, time to first failure, seconds
+	$(PY) bench/optimizer.py
 
 bench-pwt: setup ## The same suite: matf run --suite, Playwright Test 1.65 (npm), a plain loop; worker curve
 	$(PY) bench/vs_playwright.py

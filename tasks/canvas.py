@@ -17,6 +17,7 @@ from matf.pipeline.fanout import executor_task_id, plan_fan_out, secrets_needed
 from matf.secrets.sealed import sealed_for
 from matf.storage.db import session_scope
 from matf.storage.healing import rejected_changes
+from matf.storage.optimizer import suite_order
 from matf.storage.runs import get_run, load_specs
 
 
@@ -60,6 +61,7 @@ def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = Non
             rejected=rejected_changes(
                 session, [spec.id for spec in specs], run.suite_id, run.options.suite_file
             ),
+            order=suite_order(session, run.suite_id) if run.suite_id else None,
         )
     return [
         signature("matf.executor.execute", args=[job.model_dump(mode="json")]).set(

@@ -79,18 +79,20 @@ def plan_fan_out(
     writer_usage: Mapping[str, Any] | None = None,
     sealed: Sequence[Mapping[str, str]] = (),
     rejected: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    order: Sequence[str] | None = None,
 ) -> list[ExecutorJob]:
     """The run's executor jobs, test by test and browser by browser.
 
     Only the sealed secrets a test refers to travel with it. The run's first
     browser heals UI drift (one proposal per test, not one per browser), within
     what the writer (``writer_usage``) left of the run's model budget.
+    ``order``: the optimizer's run order for the suite (``in_run_order``).
     """
     needs = secrets_needed(specs)
     carried = [SealedSecret.model_validate(item) for item in sealed]
     heal = _heal_request(options, writer_usage)
     jobs = []
-    for spec in specs:
+    for spec in in_run_order(specs, order):
         wanted = {name.split(".", 1)[0] for name in needs[spec.id]}
         mine = tuple(item for item in carried if item.name in wanted)
         for browser in options.browsers:
@@ -112,6 +114,18 @@ def plan_fan_out(
                 )
             )
     return jobs
+
+
+def in_run_order(specs: Sequence[TestSpec], order: Sequence[str] | None) -> list[TestSpec]:
+    """``specs`` in the optimizer's order for their suite; file order without one.
+
+    Tests the order does not name (added since the analysis) go first, in file
+    order: new tests fail more often than old ones, and have no history yet.
+    """
+    if not order:
+        return list(specs)
+    rank = {case_id: i for i, case_id in enumerate(order)}
+    return sorted(specs, key=lambda spec: rank.get(spec.id, -1))
 
 
 def _heal_request(

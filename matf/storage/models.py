@@ -387,3 +387,52 @@ class ScheduledJob(Base):
     totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counters, all runs
     holder: Mapped[str | None] = mapped_column(String(200))
     held_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OptimizerAnalysis(Base):
+    """One run of the optimizer over the history: what it found, and when.
+
+    ``summary`` holds the counts the API and the metrics show; ``findings``
+    the lists (flakiest, stable failures, clusters, slowest, quarantine
+    candidates); ``orders`` each saved suite's proposed run order, read at
+    dispatch apart from the rest (``matf.storage.optimizer.suite_order``).
+    """
+
+    __tablename__ = "optimizer_analyses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    summary: Mapped[dict[str, Any]] = mapped_column()
+    findings: Mapped[dict[str, Any]] = mapped_column()
+    orders: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class QuarantineProposal(Base):
+    """A test the optimizer found flaky enough to quarantine, waiting for a person's decision.
+
+    ``pending_key`` ("suite|case|browser") is set only while the proposal is
+    pending: its unique constraint keeps one pending proposal per test, on
+    SQLite and PostgreSQL alike (both let a unique column hold many NULLs).
+    Accepting one quarantines the case in its saved suite (``applied_to``).
+    """
+
+    __tablename__ = "quarantine_proposals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(128))
+    browser: Mapped[str] = mapped_column(String(16))
+    suite_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    pending_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    analysis_id: Mapped[int | None] = mapped_column(Integer)
+    applied_to: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(300))
