@@ -227,30 +227,7 @@ def measure(runs: int, tests: int, repeat: int, seed: int, folder: Path) -> dict
             "results": runs * tests,
             "generated_s": round(generated_s, 2),
         },
-        "flaky": {
-            "seeded": len(truth),
-            "found": len(called),
-            "precision": round(len(hits) / len(called), 3) if called else None,
-            "recall": round(len(hits) / len(truth), 3),
-            "missed": sorted(
-                f"{c} (p={seeded.flaky.get(c, '-')}, score {by_case[c].score:.2f})"
-                for c in truth - called
-            ),
-            "false": sorted(called - truth),
-            "stable_failures_called_flaky": sorted(called & stable),
-            "flipped_once_called_flaky": sorted(called & set(seeded.flipped_once)),
-            "flip_rates": {
-                str(p): round(
-                    statistics.mean(
-                        by_case[c].flip_rate for c, q in seeded.flaky.items() if q == p
-                    ),
-                    3,
-                )
-                for p in FLAKY_P
-            },
-            "expected_flip_rates": {str(p): round(2 * p * (1 - p), 3) for p in FLAKY_P},
-            "quarantine_candidates": len(found.candidates),
-        },
+        "flaky": _flaky_figures(seeded, found, truth, called, hits, by_case),
         "cluster": {
             "seeded": sorted(cluster),
             "found": sorted(best_members),
@@ -270,6 +247,40 @@ def measure(runs: int, tests: int, repeat: int, seed: int, folder: Path) -> dict
         },
         "scheduled_analysis_s": round(stored_s, 3),
         "scheduled_detail": detail,
+    }
+
+
+def _flaky_figures(
+    seeded: Any,
+    found: Any,
+    truth: set[str],
+    called: set[str],
+    hits: set[str],
+    by_case: dict[str, Any],
+) -> dict[str, Any]:
+    """Precision and recall of the flaky tests found, against the seeded ones."""
+    stable = set(seeded.stable_failures)
+    return {
+        "seeded": len(truth),
+        "found": len(called),
+        "precision": round(len(hits) / len(called), 3) if called else None,
+        "recall": round(len(hits) / len(truth), 3),
+        "missed": sorted(
+            f"{c} (p={seeded.flaky.get(c, '-')}, score {by_case[c].score:.2f})"
+            for c in truth - called
+        ),
+        "false": sorted(called - truth),
+        "stable_failures_called_flaky": sorted(called & stable),
+        "flipped_once_called_flaky": sorted(called & set(seeded.flipped_once)),
+        "flip_rates": {
+            str(p): round(
+                statistics.mean(by_case[c].flip_rate for c, q in seeded.flaky.items() if q == p),
+                3,
+            )
+            for p in FLAKY_P
+        },
+        "expected_flip_rates": {str(p): round(2 * p * (1 - p), 3) for p in FLAKY_P},
+        "quarantine_candidates": len(found.candidates),
     }
 
 
