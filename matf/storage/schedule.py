@@ -83,7 +83,7 @@ def claim(
             runs=ScheduledJob.runs + 1,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
     if won != 1:
         session.execute(
             update(ScheduledJob)
