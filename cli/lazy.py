@@ -17,6 +17,7 @@ LAZY_COMMANDS = {
     "budgets": "cli.commands.visual:budgets",
     "export": "cli.commands.export:export",
     "heal": "cli.commands.heal:heal",
+    "backup": "cli.commands.backup:backup",
 }
 
 

@@ -89,7 +89,7 @@ def integrity_problem(path: Path) -> str | None:
             conn.close()
     except sqlite3.Error as exc:
         return str(exc)
-    found = [str(row[0]) for row in rows]
+    found = [" ".join(str(row[0]).split()) for row in rows]  # one line: its rows span several
     return None if found == ["ok"] else "; ".join(found[:3])
 
 
