@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
-from matf.errors import UsageError
+from matf.errors import EnvironmentProblem, UsageError
 from matf.options import RunOptions
 from matf.settings import Settings
 from matf.storage.backup import (
@@ -35,6 +36,7 @@ from matf.storage.db import get_engine, session_scope
 from matf.storage.models import Event, Run
 from matf.storage.runs import create_run
 from tasks.control import running_work
+from tasks.heartbeat import HEARTBEATS
 from tests.conftest import ROOT, make_settings, subprocess_env
 
 # One writer: its own run, then one result per transaction, each logged once committed.
@@ -406,3 +408,25 @@ def test_a_backup_from_a_newer_schema_is_not_restored(tmp_path: Path) -> None:
     write_manifest(made.path / "manifest.json", manifest)
     with pytest.raises(UsageError, match="schema revision 9999, newer than"):
         restore_backup(settings, made.path, running=[])
+
+
+def test_in_distributed_mode_a_live_worker_refuses_the_restore(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Given a worker whose heartbeat is fresh and one whose heartbeat went stale
+    settings = _settings(tmp_path, redis_url=redis_url)
+    _database(settings)
+    client = redis.Redis.from_url(redis_url)
+    stale_at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    client.hset(HEARTBEATS, "executor@live", json.dumps({"at": datetime.now(UTC).isoformat()}))
+    client.hset(HEARTBEATS, "executor@gone", json.dumps({"at": stale_at}))
+    try:
+        # Then only the live one counts as running
+        assert running_work(settings) == ["worker executor@live"]
+    finally:
+        client.hdel(HEARTBEATS, "executor@live", "executor@gone")
+        client.close()
+    # And a Redis that does not answer is no "nothing runs"
+    dead = _settings(tmp_path, redis_url="redis://127.0.0.1:9/0")
+    with pytest.raises(EnvironmentProblem, match="cannot tell whether workers are running"):
+        running_work(dead)
