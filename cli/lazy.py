@@ -18,6 +18,7 @@ LAZY_COMMANDS = {
     "export": "cli.commands.export:export",
     "heal": "cli.commands.heal:heal",
     "optimize": "cli.commands.optimize:optimize",
+    "backup": "cli.commands.backup:backup",
 }
 
 

@@ -10,6 +10,7 @@ from matf.agents.context import check_target, record_target
 from matf.errors import MatfError, TargetUnreachable
 from matf.storage.runs import get_run, set_phase
 from tasks.base import MatfTask
+from tasks.schedule import BY_NAME, run_job
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.context.prepare", max_retries=2)
@@ -54,3 +55,23 @@ def supervise(self: MatfTask) -> bool:
     from tasks.supervisor import supervise_cluster
 
     return supervise_cluster(self.app) is not None
+
+
+@shared_task(
+    bind=True,
+    base=MatfTask,
+    name="matf.context.backup",
+    soft_time_limit=BY_NAME["backup"].time_limit_s - 30,
+    time_limit=BY_NAME["backup"].time_limit_s,
+)
+def backup(self: MatfTask) -> dict[str, Any]:
+    """The scheduled backup: an online copy, verified, the newest BACKUP_KEEP kept."""
+    from matf.storage.backup import scheduled_backup
+
+    def body() -> tuple[dict[str, Any], dict[str, int | float]]:
+        detail = scheduled_backup(self.settings)
+        if detail.get("skipped"):
+            return detail, {}
+        return detail, {"backups": 1, "bytes": int(detail.get("bytes") or 0)}
+
+    return run_job(self, "backup", body)

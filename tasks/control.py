@@ -20,21 +20,25 @@ from pathlib import Path
 from queue import Queue
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery.result import AsyncResult
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from matf.agents import AGENTS
 from matf.agents.context import validate_url
 from matf.errors import EnvironmentProblem
 from matf.netguard import check_redirects
 from matf.options import API, RunOptions, Wording, embedded_workers
-from matf.pipeline.supervise import this_process, time_limit_reason
-from matf.results import RunStatus
+from matf.pipeline.supervise import driver_gone, this_process, time_limit_reason
+from matf.results import FINAL_STATUSES, RunStatus
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import get_engine, session_scope
+from matf.storage.models import Run
 from matf.storage.runs import create_run, fail_run, progress, save_cases
-from tasks import live, monitor
+from tasks import heartbeat, live, monitor
 from tasks.app import make_celery
 from tasks.brokerwatch import BrokerWatch
 from tasks.canvas import run_signature
@@ -348,3 +352,52 @@ def _canvas_failure(result: AsyncResult) -> str | None:
             return None
         node = node.parent
     return None
+
+
+def running_work(settings: Settings) -> list[str]:
+    """What works on the database now, in words: what a restore must not run under.
+
+    An embedded run counts while the process driving it lives; in distributed
+    mode every worker whose heartbeat is fresh counts too, and a Redis that
+    does not answer is an error, since then nobody can say the workers stopped.
+    """
+    found = [
+        f"run {run_id} (driven by {driver})"
+        for run_id, driver in _driven_runs(settings)
+        if not driver_gone(driver)
+    ]
+    if settings.redis_url is not None:
+        client = heartbeat.redis_client(settings.redis_url)
+        try:
+            beats = heartbeat.read_entries(client, heartbeat.HEARTBEATS)
+        except (redis.RedisError, OSError) as exc:
+            raise EnvironmentProblem(
+                "cannot tell whether workers are running: Redis at REDIS_URL does not "
+                f"answer ({exc})"
+            ) from exc
+        finally:
+            client.close()
+        found += [
+            f"worker {name}" for name, beat in sorted(beats.items()) if heartbeat.is_fresh(beat)
+        ]
+    return found
+
+
+def _driven_runs(settings: Settings) -> list[tuple[str, str]]:
+    """Unfinished runs and their drivers, read without migrating or creating the database."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return []
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Run.id, Run.driver).where(
+                    Run.status.not_in(list(FINAL_STATUSES)), Run.driver.is_not(None)
+                )
+            ).all()
+    except SQLAlchemyError:
+        return []  # a database that cannot be read has no run going on in it
+    finally:
+        engine.dispose()
+    return [(str(run_id), str(driver)) for run_id, driver in rows]

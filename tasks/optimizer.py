@@ -9,6 +9,7 @@ from celery import shared_task
 from matf.agents.optimizer import flaky_tests
 from matf.storage.db import session_scope
 from tasks.base import MatfTask
+from tasks.schedule import BY_NAME, run_job
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.optimizer.flaky")
@@ -25,3 +26,21 @@ def flaky(self: MatfTask, days: int = 30, min_rate: float = 0.0) -> list[dict[st
         }
         for f in found
     ]
+
+
+@shared_task(
+    bind=True,
+    base=MatfTask,
+    name="matf.optimizer.analyse",
+    soft_time_limit=BY_NAME["optimizer"].time_limit_s - 30,
+    time_limit=BY_NAME["optimizer"].time_limit_s,
+)
+def analyse(self: MatfTask) -> dict[str, Any]:
+    """The scheduled analysis of the last HISTORICAL_DATA_DAYS: stored, proposals updated."""
+    from matf.agents.optimizer import scheduled_analysis
+
+    def body() -> tuple[dict[str, Any], dict[str, int | float]]:
+        detail = scheduled_analysis(self.engine, self.settings)
+        return detail, {"analyses": 1, "proposals_new": int(detail.get("proposals_new") or 0)}
+
+    return run_job(self, "optimizer", body)
