@@ -44,13 +44,13 @@ def causes_summary(groups: list[dict[str, Any]], failures: int) -> str:
     return f"{plural(len(groups), 'cause')} for {plural(failures, 'failure')}"
 
 
-def prepare_causes(value: Any, failures: int) -> dict[str, Any] | None:
-    """Display values for the "Failures by cause" section; None leaves it out (nothing failed)."""
+def prepare_causes(value: Any, failures: int, limit: int = MAX_SHOWN) -> dict[str, Any] | None:
+    """Display values for a "Failures by cause" section; None leaves it out (nothing failed)."""
     groups = [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
     if not groups:
         return None
-    shown = groups[:MAX_SHOWN]
-    rest = groups[MAX_SHOWN:]
+    shown = groups[:limit]
+    rest = groups[limit:]
     return {
         "summary": causes_summary(groups, failures),
         "groups": [_prepare(g) for g in shown],
