@@ -115,12 +115,35 @@ def anonymized(text: str, page_url: str = "") -> str:
     path = urlsplit(page).path if page else ""
     text = _URL.sub(lambda m: _url(m.group(0), page), _essence(text))
     if len(path) > 1:
-        text = re.sub(re.escape(path) + r"(?![\w/.-])", "{page}", text)
+        text = _without_path(text, path)
     text = normalized(_UUID.sub("{uuid}", text))  # a UUID's last part looks like an epoch
     text = _HEX.sub("{hex}", text)
     text = _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[0], text)
     text = _NUMBER.sub("{n}", text)
     return _SPACES.sub(" ", text).strip()
+
+
+def _without_path(text: str, path: str) -> str:
+    """``path`` as ``{page}`` where it stands whole (``/a/5``, not the start of ``/a/55``).
+
+    A plain search: a regex per page would be compiled once per distinct URL.
+    """
+    parts: list[str] = []
+    at = 0
+    while (found := text.find(path, at)) != -1:
+        end = found + len(path)
+        rest = text[end : end + 2]
+        if (
+            rest[:1].isalnum()
+            or rest[:1] in ("_", "/", "-")
+            or rest[1:].isalnum()
+            and rest[0] == "."
+        ):
+            parts.append(text[at:end])
+        else:
+            parts.append(text[at:found] + "{page}")
+        at = end
+    return "".join(parts) + text[at:]
 
 
 def _essence(text: str) -> str:
