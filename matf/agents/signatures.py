@@ -45,6 +45,7 @@ from matf.results import StepResult, TestResult
 
 FAILING = frozenset({"failed", "error"})
 MAX_PER_TEST = 10  # signatures of one test: a page with 300 console errors is not 300 causes
+MAX_READ = 50  # evidence items read per test for them (most repeat one another)
 MAX_PAGES = 10  # URLs sampled per group
 MAX_TESTS = 20  # test ids sampled per group
 MAX_TITLE = 160
@@ -86,11 +87,15 @@ def signatures(result: TestResult) -> list[Signature]:
         requests = result.failed_requests
         if action == "expect_no_server_errors":
             requests = [r for r in requests if (r.status or 0) >= 500] or requests
-        found = [_request(r.method, r.url, r.status, r.failure, result.url) for r in requests]
+        found = [
+            _request(r.method, r.url, r.status, r.failure, result.url) for r in requests[:MAX_READ]
+        ]
     elif action == "expect_no_console_errors":
-        found = [_message("console", "console error", m, result.url) for m in result.console_errors]
+        console = result.console_errors[:MAX_READ]
+        found = [_message("console", "console error", m, result.url) for m in console]
     elif action == "expect_no_page_errors":
-        found = [_message("page-error", "page error", m, result.url) for m in result.page_errors]
+        errors = result.page_errors[:MAX_READ]
+        found = [_message("page-error", "page error", m, result.url) for m in errors]
     elif action == "check_performance":
         over = [line for m in result.performance for line in m.over_budget]
         found = [_over_budget(line) for line in over]
