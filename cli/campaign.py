@@ -19,12 +19,17 @@ from matf.errors import RunTimeout, UsageError
 from matf.files import write_atomic
 from matf.options import COMMAND_LINE, Limits, RunOptions
 from matf.pipeline.supervise import TIME_LIMIT, hit_time_limit
+from matf.reports.causes import cause_line, causes_summary, plural
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.spec import Suite, load_suite, spec_json_schema
 
 if TYPE_CHECKING:
     from matf.agents.writer import WriterOptions
+
+
+MAX_CAUSES = 10  # causes printed at the end of a run; report.html lists them all
+MAX_TESTS_LISTED = 10  # failed tests printed one a line; with more, only their causes
 
 
 class Campaign:
@@ -159,20 +164,47 @@ class Campaign:
                 skipped.setdefault(test["browser"], test["error"])
         for browser, reason in skipped.items():
             click.echo(f"  SKIPPED {browser}: {printable(reason)}")
-        for test in report["tests"]:
-            if test["status"] in ("failed", "error"):
-                first = " ".join((test.get("error") or "").split())  # one line, what and why
-                first = first if len(first) <= 200 else first[:199] + "…"
-                kind = f" ({test['triage']['kind']})" if test.get("triage") else ""
-                click.echo(
-                    f"  {test['status'].upper():6} {printable(test['name'])} [{test['browser']}]"
-                    f"{kind}  {printable(first)}"
-                )
+        for line in failure_lines(report):
+            click.echo(line)
         also = "report.json, junit.xml, report.pdf"
         if report.get("pdf_skipped"):
             also = f"report.json, junit.xml; report.pdf skipped: {printable(report['pdf_skipped'])}"
         click.echo(f"reports: {self.out / 'report.html'}  (also {also})")
         return 0 if report["run"]["status"] == "passed" else 1
+
+
+def failure_lines(report: dict[str, Any]) -> list[str]:
+    """What failed, for the terminal: one line per cause, then the tests if they are few.
+
+    ``3 causes for 25 failures``, the ``MAX_CAUSES`` commonest causes one a
+    line, then each failed test with its error while there are at most
+    ``MAX_TESTS_LISTED``; beyond that report.html lists them. A report.json
+    from before failure groups gets the test lines only, as it always did.
+    """
+    failed = [t for t in report["tests"] if t["status"] in ("failed", "error")]
+    groups = [g for g in report.get("failure_groups") or [] if isinstance(g, dict)]
+    lines: list[str] = []
+    if groups:
+        lines.append(f"  {causes_summary(groups, len(failed))}:")
+        for group in groups[:MAX_CAUSES]:
+            browsers = group.get("browsers") or []
+            on = f" [{', '.join(map(str, browsers))}]" if len(browsers) > 1 else ""
+            lines.append(printable(f"    {cause_line(group)}{on}"))
+        rest = groups[MAX_CAUSES:]
+        if rest:
+            tests = sum(int(g.get("count") or 0) for g in rest)
+            lines.append(f"    … and {plural(len(rest), 'more cause')} ({plural(tests, 'test')})")
+        if len(failed) > MAX_TESTS_LISTED:
+            return lines  # report.html lists them, by cause
+    for test in failed:
+        first = " ".join((test.get("error") or "").split())  # one line, what and why
+        first = first if len(first) <= 200 else first[:199] + "…"
+        kind = f" ({test['triage']['kind']})" if test.get("triage") else ""
+        lines.append(
+            f"  {test['status'].upper():6} {printable(test['name'])} [{test['browser']}]"
+            f"{kind}  {printable(first)}"
+        )
+    return lines
 
 
 def healer_line(healing: dict[str, Any], run_id: str) -> str:

@@ -28,6 +28,8 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound, TooManyAttempts, UsageError
+from matf.reports.causes import prepare_causes
+from matf.reports.jsonfile import read_head
 from matf.results import RunStatus, TestResult
 from matf.spec import KINDS, describe_locator
 from matf.storage.baselines import list_baselines
@@ -38,7 +40,7 @@ from matf.storage.models import HealingProposal, Run, User
 from matf.storage.result_pages import passed_page, problems_page
 from matf.storage.runs import get_run, progress
 from matf.storage.suites import case_counts, get_suite, list_suites, suite_cases
-from web.routes.common import db, settings
+from web.routes.common import db, report_dir, settings
 from web.security import CSRF_COOKIE, SESSION_COOKIE, current_principal, jwt_secret, new_csrf_token
 from web.signin import (
     LOGIN_CSRF_COOKIE,
@@ -59,6 +61,7 @@ bp = Blueprint(
 RUN_STATUSES = tuple(status.value for status in RunStatus)
 PAGE_SIZE = 20
 RESULTS_PAGE_SIZE = 50  # a run's problems, each with its evidence: a page reads at a glance
+RUN_PAGE_CAUSES = 10  # failure causes on a run's page; report.html lists them all
 MAX_OFFSET = 1_000_000  # as the API's pages: SQLite's OFFSET takes no more than 64 bits
 CHART_W, CHART_H, CHART_PAD = 320, 110, 12
 
@@ -255,6 +258,7 @@ def run(run_id: str) -> str:
         final = row.status.final
         problems = problems_page(session, run_id, problems_at, RESULTS_PAGE_SIZE) if final else []
         passed = passed_page(session, run_id, passed_at, RESULTS_PAGE_SIZE) if final else []
+        causes = _causes(row, tally) if final else None
     return render_template(
         "run.html",
         run=_row(row, tally),
@@ -263,6 +267,7 @@ def run(run_id: str) -> str:
         options=row.options,
         problems=problems,
         passed=passed,
+        causes=causes,
         problems_pager=_pager(tally["total"] - tally["passed"], problems_at, RESULTS_PAGE_SIZE),
         passed_pager=_pager(tally["passed"], passed_at, RESULTS_PAGE_SIZE, "passed_offset"),
         shots={r.key: _screenshot(run_id, r) for r in problems},
@@ -349,6 +354,19 @@ def _offset(name: str = "offset") -> int:
 
 
 # -- what the pages show ----------------------------------------------------------------
+
+
+def _causes(run: Run, tally: dict[str, int]) -> dict[str, Any] | None:
+    """The run's failures by cause, from its report.json's head (the tests are not read).
+
+    The reporter groups them while writing the report; a run whose report.json
+    is gone, or from before groups, shows none.
+    """
+    head = read_head(report_dir(run) / "report.json")
+    if head is None:
+        return None
+    failures = tally.get("failed", 0) + tally.get("error", 0)
+    return prepare_causes(head.get("failure_groups"), failures, RUN_PAGE_CAUSES)
 
 
 def _row(run: Run, tally: dict[str, int]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from matf.agents.signatures import FailureGroups, signatures
 from matf.agents.triage import classify
 from matf.reports.document import Exploration, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
@@ -109,6 +110,12 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         key=lambda t: (order.get(t.case_id, len(order)), t.browser),
     )
     tally = counts(tests)
+    causes = FailureGroups()
+    for test in tests:
+        found = signatures(test)
+        if found:
+            test.signatures = [sig.id for sig in found]
+            causes.add(test, found, test.id)
     if run.status.final and run.finished_at is not None:
         status, finished = run.status, run.finished_at  # a second report of an ended run
     else:
@@ -133,7 +140,7 @@ def build_document(session: Session, run_id: str) -> ReportDocument:
         healing=run.healing_usage,
         exploration=_exploration(run.exploration),
     )
-    return ReportDocument(run=summary, tests=tests)
+    return ReportDocument(run=summary, failure_groups=causes.groups(), tests=tests)
 
 
 def _report_test(data: dict[str, Any], muted: set[str], written: dict[str, Any]) -> ReportTest:

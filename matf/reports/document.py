@@ -89,6 +89,34 @@ class RunSummary(BaseModel):
     )
 
 
+FailureKind = Literal[
+    "accessibility", "request", "console", "page-error", "performance", "assertion", "error"
+]
+
+
+class FailureGroup(BaseModel):
+    """Failed and errored tests that share one cause: the same signature.
+
+    A signature is a failure with the page's variable parts taken out (ids,
+    numbers, durations, the page's own URL): the same axe rule, the same
+    request (method, URL template, status), the same console or page error,
+    the same failed assertion. ``matf.agents.signatures`` computes it; its
+    ``signature`` id is stable across runs, so history can link to it.
+    Samples are capped; ``count`` and ``pages`` are exact.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    signature: str = Field(description="stable short id of the cause (12 hex digits)")
+    kind: FailureKind
+    title: str = Field(description="the cause in words: 'html-has-lang', 'GET /a/{id} -> 500'")
+    count: int = Field(description="tests (case and browser) failing with this cause")
+    pages: int = Field(description="distinct URLs of those tests")
+    page_sample: list[str] = Field(description="some of those URLs, most frequent first")
+    tests: list[str] = Field(description="ids (case_id:browser) of some of those tests")
+    browsers: list[str]
+
+
 class ReportTest(TestResult):
     id: str = Field(description="case_id:browser, unique in the run")
     quarantined: bool = Field(
@@ -99,6 +127,10 @@ class ReportTest(TestResult):
         description="model calls and tokens spent on this test in this run: its share of "
         "the page answer it was written from, plus its healing",
     )
+    signatures: list[str] = Field(
+        default_factory=list,
+        description="the failure groups (their signature ids) this test failed with",
+    )
 
 
 class ReportDocument(BaseModel):
@@ -106,6 +138,11 @@ class ReportDocument(BaseModel):
 
     schema_version: Literal[1] = 1
     run: RunSummary
+    failure_groups: list[FailureGroup] = Field(
+        default_factory=list,
+        description="failures grouped by cause, most tests first; a test may be in several "
+        "(one per accessibility rule, per failed request, per distinct error)",
+    )
     tests: list[ReportTest]
     pdf_skipped: str | None = Field(
         default=None,

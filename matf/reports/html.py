@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from matf.reports.causes import prepare_causes
 from matf.reports.embed import embed_image, safe_http_url, safe_relative_href
 from matf.reports.exploration import prepare_exploration
 from matf.reports.stream import Rows, write_chunks
@@ -139,6 +140,7 @@ def _build_context(report: dict[str, Any], out_dir: Path, nonce: str) -> dict[st
         "llm": _prepare_llm(run.get("llm")),
         "healing": _prepare_run_healing(run.get("healing")),
         "exploration": prepare_exploration(run.get("exploration")),
+        "causes": prepare_causes(report.get("failure_groups"), counts["failed"] + counts["error"]),
         "perf_rows": [
             {**_prepare_perf(m), "test": _name(t), "browser": _text(t.get("browser"))}
             for t in raw
@@ -175,6 +177,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
     attempts = _int(test.get("attempts"), 1)
     return {
         "id": _text(test.get("id")),
+        "causes": " ".join(_text(sig) for sig in test.get("signatures") or []),
         "case_id": _text(test.get("case_id")),
         "name": _name(test),
         "status": status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from matf.settings import Settings
 from matf.storage.db import session_scope
+from matf.storage.models import Run
 from tasks.control import Platform
 
 
@@ -31,6 +33,12 @@ def settings() -> Settings:
 def db(write: bool = False) -> Iterator[Session]:
     with session_scope(engine(), write=write) as session:
         yield session
+
+
+def report_dir(run: Run) -> Path:
+    """Where a run's reports are: its own ``out_dir``, else the server's storage."""
+    out_dir = run.options.out_dir
+    return Path(out_dir) if out_dir else Path(settings().storage_path) / "reports" / run.id
 
 
 def iso(value: datetime | None) -> str | None:

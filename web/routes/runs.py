@@ -50,7 +50,7 @@ from web.models.runs import (
     Trends,
 )
 from web.routes import api
-from web.routes.common import db, iso, iso_req, runtime, settings
+from web.routes.common import db, iso, iso_req, report_dir, runtime, settings
 from web.security import current_principal
 
 bp = Blueprint("runs", __name__)
@@ -370,9 +370,8 @@ def _report_path(run_id: str) -> Path:
         run = get_run(session, run_id)
         if not run.status.final:
             raise Conflict(f"run {run_id} has not finished: its reports come at the end")
-        out_dir = run.options.out_dir
         stored = Path(settings().storage_path) / "reports" / run_id
-        directory = Path(out_dir) if out_dir else stored
+        directory = report_dir(run)
         if (directory / "report.json").is_file():
             return directory
         document = build_document(session, run_id)
