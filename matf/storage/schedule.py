@@ -65,7 +65,7 @@ def claim(
     """
     now = now or _now()
     ensure(session, name, interval_s)
-    won = session.execute(  # type: ignore[attr-defined]
+    won = session.execute(
         update(ScheduledJob)
         .where(ScheduledJob.name == name)
         .where(

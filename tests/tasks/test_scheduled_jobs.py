@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from matf.options import RunOptions
 from matf.results import RunStatus
-from matf.storage.db import get_engine, session_scope
 from matf.storage.backup import list_backups, verify_backup
+from matf.storage.db import get_engine, session_scope
 from matf.storage.models import Event, Run
 from matf.storage.optimizer import latest_analysis
 from matf.storage.schedule import EARLY, jobs
