@@ -1,9 +1,20 @@
-"""The module ``celery -A tasks`` loads: the app built from the environment."""
+"""The module ``celery -A tasks`` loads: the app built from the environment.
+
+A bad setting stops the worker or beat here with the one line that names it
+(``invalid BACKUP_INTERVAL: ...``), not Celery's traceback of the import.
+"""
 
 from __future__ import annotations
 
+import sys
+
+from matf.errors import ConfigError
 from tasks.app import make_celery
 from tasks.signals import connect_worker_signals
 
-app = make_celery()
+try:
+    app = make_celery()
+except ConfigError as exc:
+    print(f"matf: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 connect_worker_signals()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from matf.errors import ConfigError
 from matf.settings import parse_interval
 from matf.storage.db import get_engine, session_scope
 from matf.storage.schedule import claim, finish, jobs
-from tests.conftest import make_settings
+from tests.conftest import make_settings, subprocess_env
 
 
 @pytest.mark.parametrize(
@@ -143,3 +145,21 @@ def test_processes_racing_for_one_interval_give_it_to_exactly_one(tmp_path: Path
     with session_scope(get_engine(url)) as s:
         row = jobs(s)["retention"]
     assert (row.runs, row.skipped, row.holder) == (1, 3, winners[0])
+
+
+def test_beat_with_a_bad_interval_stops_with_one_line(tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path, REDIS_URL="redis://127.0.0.1:1/0", BACKUP_INTERVAL="5minutes")
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tasks", "beat"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "matf: invalid BACKUP_INTERVAL: Value error, '5minutes' is not an interval "
+        "such as 30s, 5m, 1h, 1d or 1h30m"
+    ]
