@@ -103,9 +103,10 @@ def run_job(task: MatfTask, name: str, body: Body, force: bool = False) -> dict[
     """Run ``body`` as this interval's run of job ``name``, unless another holder has it.
 
     ``force``: run even if the job ran within this interval (a run asked for
-    now), though still never beside another holder's run. Returns the detail stored with the run, or why it was skipped. A body that
-    raises is recorded as failed, with its first line, and raises on: Flower
-    shows the task as failed, and the next interval tries again.
+    now), though still never beside another holder's run. Returns the detail
+    stored with the run, or why it was skipped. A body that raises is recorded
+    as failed, with its first line, and raises on: Flower shows the task as
+    failed, and the next interval tries again.
     """
     job = BY_NAME[name]
     holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
