@@ -21,7 +21,7 @@ PREFIXES = {
 
 
 def register_blueprints(app: Flask) -> None:
-    from web import dashboard, live
+    from web import dashboard, live, optimizer_page  # noqa: F401 - the page's route, on dashboard.bp
     from web.routes import admin, auth, catalog, docs, healing, optimizer, runs, system, visual
 
     for module in (system, auth, runs, catalog, admin, visual, healing, optimizer):
