@@ -8,6 +8,9 @@ with its own order id; one of them also fails a request of its own.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from matf.results import FailedRequest, StepResult, TestResult
 from matf.storage.db import get_engine, session_scope
 from matf.storage.models import Run, Suite, TestResultRow
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
 SITE = "http://shop.test"
 HISTORY = {
@@ -134,3 +138,21 @@ def test_results_without_evidence_leave_a_cluster_without_causes(tmp_path: Path)
         found = analyse(session, days=30, threshold=0.8, now=NOW)
     [cluster] = found.findings()["clusters"]
     assert cluster["size"] == 3 and cluster["signatures"] == []
+
+
+def test_matf_optimize_list_prints_a_clusters_shared_cause(tmp_path: Path) -> None:
+    _history(get_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    for args in (("run",), ("list",)):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "optimize", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("cluster 1:"))
+    assert lines[at + 1].startswith("  shared cause: GET /api/cart/{id} -> 500 [")
