@@ -40,6 +40,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from matf.agents.optimizer import analyse, scheduled_analysis  # noqa: E402
 from matf.agents.runorder import replay  # noqa: E402
 from matf.options import RunOptions  # noqa: E402
+from matf.results import FailedRequest, StepResult, TestResult  # noqa: E402
 from matf.settings import Settings  # noqa: E402
 from matf.storage.db import make_engine, session_scope  # noqa: E402
 from matf.storage.models import Run, Suite, SuiteCase, TestResultRow  # noqa: E402
@@ -71,6 +72,41 @@ def _spec(case_id: str) -> dict[str, Any]:
         "url": "http://127.0.0.1/",
         "steps": [{"action": "goto", "url": "/"}],
     }
+
+
+def _evidence(case_id: str, run_id: str, run: int, status: str, clustered: bool) -> dict[str, Any]:
+    """A failed result's JSON as the executor stores it: the cluster's tests share a cause.
+
+    The cluster's tests fail on the session API's 503 (each on its own page, with
+    its own session id); the others on an assertion of their own.
+    """
+    if status != "failed":
+        return {}
+    page = f"http://127.0.0.1/{case_id}"
+    action, error = (
+        ("expect_no_server_errors", "1 request failed")
+        if clustered
+        else ("expect_text", f"Timeout {5000 + run}ms exceeded waiting for 'Welcome {case_id}'")
+    )
+    step = StepResult(index=1, action=action, description=action, status="failed", error=error)
+    requests = (
+        [FailedRequest(url=f"http://127.0.0.1/api/session/{run * 31 + 7}", status=503)]
+        if clustered
+        else []
+    )
+    return TestResult(
+        run_id=run_id,
+        case_id=case_id,
+        name=case_id,
+        kind="functional",
+        category="custom",
+        browser="chromium",
+        status="failed",
+        url=page,
+        error=error,
+        steps=[step],
+        failed_requests=requests,
+    ).model_dump(mode="json")
 
 
 def generate(engine: Engine, runs: int, tests: int, seed: int, end: datetime) -> Seeded:
@@ -132,7 +168,7 @@ def generate(engine: Engine, runs: int, tests: int, seed: int, end: datetime) ->
                     "status": status,
                     "duration_ms": duration,
                     "attempts": 2 if status == "flaky" else 1,
-                    "data": {},
+                    "data": _evidence(c, run_id, r, status, c in seeded.cluster),
                     "created_at": at,
                 }
             )
@@ -201,6 +237,8 @@ def measure(runs: int, tests: int, repeat: int, seed: int, folder: Path) -> dict
         default=None,
     )
     best_members = {m.case_id for m in best.members} if best else set()
+    best_index = found.clusters.index(best) if best else -1
+    causes = found.causes[best_index] if best else []
     by_case = {s.key.case_id: s for s in found.stats}
 
     # Replay: learn the order from the first two thirds, run the last third in both orders.
@@ -233,6 +271,7 @@ def measure(runs: int, tests: int, repeat: int, seed: int, folder: Path) -> dict
             "found": sorted(best_members),
             "clusters_found": len(found.clusters),
             "exact": best_members == cluster,
+            "shared_cause": next((c for c in causes if c["shared"]), None),
         },
         "order": {
             "learned_from_runs": learn,
@@ -297,6 +336,11 @@ def report(figures: dict[str, Any]) -> None:
     )
     print(f"  flip rate measured {f['flip_rates']} vs expected {f['expected_flip_rates']}")
     print(f"cluster: seeded {c['seeded']} found {c['found']} (exact: {c['exact']})")
+    cause = c["shared_cause"]
+    print(
+        "  shared cause: "
+        + (f"{cause['title']} [{cause['id']}], {cause['tests']} tests" if cause else "none")
+    )
     for name in ("all_failures", "intermittent_only"):
         r = o[name]
         print(

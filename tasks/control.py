@@ -148,6 +148,25 @@ class Platform:
         sender = "celery beat" if self.distributed else "this server (matf serve)"
         return {"mode": self.mode, "sender": sender, "jobs": schedule_report(self.settings)}
 
+    def analyse_now(self) -> dict[str, Any]:
+        """Send the optimizer's analysis now, forced past its interval; what was sent.
+
+        Embedded, through this process' workers (started if they are not);
+        distributed, to the optimizer queue. ``force`` skips only the "ran within
+        this interval" check: a run in progress still holds the job, so the
+        send then does nothing (the job's row counts it as skipped).
+        """
+        from tasks.schedule import BY_NAME
+
+        job = BY_NAME["optimizer"]
+        try:
+            sent = self.app().send_task(
+                job.task, kwargs={"force": True}, queue=job.queue, routing_key=job.queue
+            )
+        except Exception as exc:
+            raise EnvironmentProblem(f"cannot queue the optimizer's analysis: {exc}") from exc
+        return {"task": job.task, "task_id": sent.id, "queue": job.queue, "force": True}
+
     def close(self) -> None:
         """Stop the embedded workers, if this platform started them."""
         with self._lock:

@@ -35,12 +35,16 @@ def flaky(self: MatfTask, days: int = 30, min_rate: float = 0.0) -> list[dict[st
     soft_time_limit=BY_NAME["optimizer"].time_limit_s - 30,
     time_limit=BY_NAME["optimizer"].time_limit_s,
 )
-def analyse(self: MatfTask) -> dict[str, Any]:
-    """The scheduled analysis of the last HISTORICAL_DATA_DAYS: stored, proposals updated."""
+def analyse(self: MatfTask, force: bool = False) -> dict[str, Any]:
+    """The scheduled analysis of the last HISTORICAL_DATA_DAYS: stored, proposals updated.
+
+    ``force``: a run asked for now (the API's ``POST /optimizer/run``), not held back by
+    the interval; a run in progress still holds it back.
+    """
     from matf.agents.optimizer import scheduled_analysis
 
     def body() -> tuple[dict[str, Any], dict[str, int | float]]:
         detail = scheduled_analysis(self.engine, self.settings)
         return detail, {"analyses": 1, "proposals_new": int(detail.get("proposals_new") or 0)}
 
-    return run_job(self, "optimizer", body)
+    return run_job(self, "optimizer", body, force=force)

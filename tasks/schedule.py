@@ -99,17 +99,21 @@ def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
-def run_job(task: MatfTask, name: str, body: Body) -> dict[str, Any]:
+def run_job(task: MatfTask, name: str, body: Body, force: bool = False) -> dict[str, Any]:
     """Run ``body`` as this interval's run of job ``name``, unless another holder has it.
 
-    Returns the detail stored with the run, or why it was skipped. A body that
-    raises is recorded as failed, with its first line, and raises on: Flower
-    shows the task as failed, and the next interval tries again.
+    ``force``: run even if the job ran within this interval (a run asked for
+    now), though still never beside another holder's run. Returns the detail
+    stored with the run, or why it was skipped. A body that raises is recorded
+    as failed, with its first line, and raises on: Flower shows the task as
+    failed, and the next interval tries again.
     """
     job = BY_NAME[name]
     holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
     with task.sessions(write=True) as session:
-        taken = claim(session, name, job.every_s(task.settings), holder, job.time_limit_s)
+        taken = claim(
+            session, name, job.every_s(task.settings), holder, job.time_limit_s, force=force
+        )
     if taken is None:
         log.info("schedule: %s skipped, another process holds or just ran it", name)
         return {"skipped": "another process holds this interval's run"}

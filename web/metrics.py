@@ -59,13 +59,20 @@ from matf.errors import AuthError
 from matf.results import RunStatus
 from matf.settings import Settings
 from matf.storage.db import get_engine
-from matf.storage.models import Run, ScheduledJob, TestResultRow
+from matf.storage.models import (
+    OptimizerAnalysis,
+    QuarantineProposal,
+    Run,
+    ScheduledJob,
+    TestResultRow,
+)
 
 log = logging.getLogger("matf.web")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CACHE_S = 5.0
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+FLAKIEST_EXPORTED = 20  # per-test series: the top of the list only, so cardinality stays bounded
 
 StatusProvider = Callable[[], tuple[list[dict[str, Any]], dict[str, int | None]]]
 
@@ -153,7 +160,7 @@ class MatfCollector(Collector):
 
     def describe(self) -> Iterable[Any]:
         """The names, without samples: registering must not run the queries."""
-        return (*_empty_families(), *_schedule_families())
+        return (*_empty_families(), *_schedule_families(), *_optimizer_families())
 
     def collect(self) -> Iterable[Any]:
         with self._lock:
@@ -180,11 +187,48 @@ class MatfCollector(Collector):
             self._llm_usage(calls, tokens)
             scheduled = _schedule_families()
             self._scheduled(*scheduled)
+            optimizer = _optimizer_families()
+            self._optimizer(*optimizer)
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreadable: %s", exc)
         else:
-            families += [tests, durations, runs, active, calls, tokens, *scheduled]
+            families += [tests, durations, runs, active, calls, tokens, *scheduled, *optimizer]
         return families
+
+    def _optimizer(self, *gauges: GaugeMetricFamily) -> None:
+        """The latest stored analysis's counts, and the pending proposals, in one query.
+
+        Only the analysis's summary and its flakiest list are read (not every
+        finding); without an analysis yet the gauges have no sample.
+        """
+        flaky, rate, failing, clusters, pending, saved, last, scores = gauges
+        waiting = (
+            select(func.count())
+            .select_from(QuarantineProposal)
+            .where(QuarantineProposal.status == "pending")
+            .scalar_subquery()
+        )
+        a = OptimizerAnalysis
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(a.created_at, a.summary, a.findings["flakiest"], waiting)
+                .order_by(a.id.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return
+        created_at, summary, flakiest, waiting_now = row
+        tests = float(summary.get("tests") or 0)
+        flaky.add_metric([], float(summary.get("flaky") or 0))
+        rate.add_metric([], float(summary.get("flaky") or 0) / tests if tests else 0.0)
+        failing.add_metric([], float(summary.get("stable_failures") or 0))
+        clusters.add_metric([], float(summary.get("clusters") or 0))
+        pending.add_metric([], float(waiting_now or 0))
+        saved.add_metric([], float(summary.get("first_failure_saved_ms") or 0) / 1000)
+        last.add_metric([], _epoch(created_at))
+        for entry in (flakiest or [])[:FLAKIEST_EXPORTED]:
+            labels = [entry.get("suite_id") or "", entry["case_id"], entry["browser"]]
+            scores.add_metric(labels, float(entry["score"]))
 
     def _scheduled(
         self,
@@ -294,6 +338,30 @@ def _schedule_families() -> tuple[Any, ...]:
             "matf_retention_deleted",
             "What retention deleted, by kind (runs, results, attempts, events, files)",
             labels=["kind"],
+        ),
+    )
+
+
+def _optimizer_families() -> tuple[GaugeMetricFamily, ...]:
+    def gauge(name: str, text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+        return GaugeMetricFamily(f"matf_optimizer_{name}", text, labels=labels)
+
+    return (
+        gauge("flaky_tests", "Tests the latest optimizer analysis called flaky"),
+        gauge("flaky_rate", "Flaky tests over the tests the latest analysis read"),
+        gauge("stable_failures", "Tests that failed every run of the latest analysis's window"),
+        gauge("clusters", "Groups of tests failing together in the latest analysis"),
+        gauge("quarantine_pending", "Quarantine proposals waiting for a person's decision"),
+        gauge(
+            "first_failure_saved_seconds",
+            "Summed over saved suites: median time to the first failure the run order saves",
+        ),
+        gauge("last_analysis_timestamp_seconds", "When the latest analysis was made"),
+        gauge(
+            "flakiness_score",
+            f"Flakiness score (0-1) of the latest analysis's {FLAKIEST_EXPORTED} flakiest tests "
+            "only: the series are bounded, a test leaving the top drops its series",
+            ["suite_id", "case_id", "browser"],
         ),
     )
 

@@ -113,6 +113,9 @@ def list_command(status: str, top: int, as_json: bool) -> None:
     for number, cluster in enumerate(latest.findings.get("clusters", [])[:top], 1):
         members = ", ".join(_test(m) for m in cluster["members"])
         click.echo(f"cluster {number}: {members}: together in {cluster['co_failing_runs']} runs")
+        shared = [cause for cause in cluster.get("signatures", []) if cause.get("shared")]
+        if shared:
+            click.echo(printable(f"  shared cause: {shared[0]['title']} [{shared[0]['id']}]"))
 
 
 def _decide(ids: tuple[str, ...], accept: bool) -> None:

@@ -1,7 +1,8 @@
 """Test optimizer agent: what the last days of runs say about flaky, failing and slow tests.
 
 ``analyse`` reads the window's results in two queries (the runs, then their
-results) and does the rest in Python (``matf.agents.flakiness``,
+results), plus one bounded query for what the co-failing clusters' tests
+failed with (``matf.agents.clustercauses``), and does the rest in Python (``matf.agents.flakiness``,
 ``matf.agents.runorder``): per test (suite, case, browser) its flip rate and
 score, stable failures, co-failing clusters, the slowest tests and their trend,
 each saved suite's run order, and the tests to propose for quarantine.
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
+from matf.agents.clustercauses import cluster_causes
 from matf.agents.flakiness import (
     FAILING,
     FLAKY_SCORE,
@@ -58,6 +60,7 @@ class Analysis:
     first_failure: dict[str, dict[str, Any]]
     candidates: list[TestStats]
     seconds: float = 0.0
+    causes: list[list[dict[str, Any]]] = field(default_factory=list)  # per cluster, in order
 
     @property
     def flaky(self) -> list[TestStats]:
@@ -102,7 +105,10 @@ class Analysis:
             },
             "flakiest": [s.flaky_dict() for s in self.flaky[:LISTED]],
             "stable_failures": [s.flaky_dict() for s in self.stable_failures[:LISTED]],
-            "clusters": [c.as_dict() for c in self.clusters[:LISTED]],
+            "clusters": [
+                {**c.as_dict(), "signatures": self.causes[i] if i < len(self.causes) else []}
+                for i, c in enumerate(self.clusters[:LISTED])
+            ],
             "slowest": [s.slow_dict() for s in self.slowest],
             "first_failure": self.first_failure,
             "quarantine": [
@@ -177,13 +183,17 @@ def analyse(session: Session, days: int, threshold: float, now: datetime | None 
         ),
         key=lambda s: (-s.score, s.key),
     )
+    clusters = co_failing_clusters(stats)
+    by_key = {s.key: s for s in stats}
+    causes = cluster_causes(conn, clusters, by_key, [(r, s) for r, s in runs])
     return Analysis(
         created_at=until,
         days=days,
         threshold=threshold,
         runs=len(runs),
         stats=stats,
-        clusters=co_failing_clusters(stats),
+        clusters=clusters,
+        causes=causes,
         orders=orders,
         first_failure=first_failure,
         candidates=candidates,

@@ -83,6 +83,13 @@ def latest_analysis(session: Session) -> OptimizerAnalysis | None:
     return session.scalar(select(OptimizerAnalysis).order_by(OptimizerAnalysis.id.desc()).limit(1))
 
 
+def get_analysis(session: Session, analysis_id: int) -> OptimizerAnalysis:
+    row = session.get(OptimizerAnalysis, analysis_id)
+    if row is None:
+        raise NotFound(f"no optimizer analysis {analysis_id}")
+    return row
+
+
 def list_analyses(
     session: Session, limit: int = 50
 ) -> list[tuple[int, datetime, float, dict[str, Any]]]:

@@ -57,24 +57,28 @@ def claim(
     holder: str,
     hold_s: float,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Claim | None:
     """Take this interval's run of the job; None when another holder has it or ran it.
 
     The claim holds ``hold_s`` (the job's time limit): a holder that dies
-    leaves it to the next send after that.
+    leaves it to the next send after that. ``force`` (a run asked for by a
+    person, ``POST /api/v1/optimizer/run``) takes it even if the job ran within
+    this interval, but never while another holder has it: two runs of a job
+    never overlap.
     """
     now = now or _now()
     ensure(session, name, interval_s)
-    won = session.execute(
-        update(ScheduledJob)
-        .where(ScheduledJob.name == name)
-        .where(
+    query = update(ScheduledJob).where(ScheduledJob.name == name)
+    if not force:
+        query = query.where(
             or_(
                 ScheduledJob.last_started_at.is_(None),
                 ScheduledJob.last_started_at <= now - timedelta(seconds=interval_s * EARLY),
             )
         )
-        .where(or_(ScheduledJob.held_until.is_(None), ScheduledJob.held_until < now))
+    won = session.execute(
+        query.where(or_(ScheduledJob.held_until.is_(None), ScheduledJob.held_until < now))
         .values(
             last_started_at=now,
             holder=holder,

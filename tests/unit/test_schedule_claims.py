@@ -163,3 +163,27 @@ def test_beat_with_a_bad_interval_stops_with_one_line(tmp_path: Path) -> None:
         "matf: invalid BACKUP_INTERVAL: Value error, '5minutes' is not an interval "
         "such as 30s, 5m, 1h, 1d or 1h30m"
     ]
+
+
+def test_a_forced_claim_skips_the_interval_but_never_a_holder(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    t0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    with session_scope(engine, write=True) as s:
+        first = claim(s, "optimizer", 3600, "beat", hold_s=600, now=t0)
+    assert first is not None
+    # While the scheduled run holds the job, a forced one is refused: runs never overlap
+    with session_scope(engine, write=True) as s:
+        held = claim(s, "optimizer", 3600, "api", 600, now=t0 + timedelta(seconds=5), force=True)
+    assert held is None
+    with session_scope(engine, write=True) as s:
+        finish(s, first, "ok", {"analysis_id": 1})
+    # Once it ended, a second later: an unforced send is a double, a forced one runs
+    later = t0 + timedelta(seconds=60)
+    with session_scope(engine, write=True) as s:
+        assert claim(s, "optimizer", 3600, "beat2", hold_s=600, now=later) is None
+    with session_scope(engine, write=True) as s:
+        forced = claim(s, "optimizer", 3600, "api", hold_s=600, now=later, force=True)
+    assert forced is not None and forced.started_at == later
+    with session_scope(engine) as s:
+        row = jobs(s)["optimizer"]
+    assert (row.runs, row.skipped, row.holder) == (2, 2, "api")

@@ -38,6 +38,7 @@ from matf.secrets.keyring import generate_key
 from matf.spec import Locator, TestSpec, retarget
 from matf.storage.db import get_engine, session_scope
 from matf.storage.healing import list_proposals, record_proposals
+from matf.storage.optimizer import list_proposals as list_quarantine
 from matf.storage.runs import (
     create_run,
     finish_run,
@@ -49,6 +50,7 @@ from matf.storage.runs import (
 from matf.storage.suites import create_suite
 from tests.apiserver import ApiServer
 from tests.conftest import make_settings, server_settings
+from tests.optimizer_history import analysed
 from web import create_app
 
 CHECKS = [
@@ -177,7 +179,8 @@ def test_every_api_route_is_in_the_document(server: ApiServer, document: dict[st
 @pytest.fixture(scope="module")
 def seeded(server: ApiServer) -> dict[str, str]:
     """A finished run with a result and an event, a run still queued, a suite with a case,
-    and a healing proposal (for a run whose tests are in no saved suite: accepting it is 409)."""
+    a healing proposal (for a run whose tests are in no saved suite: accepting it is 409),
+    and an optimizer analysis with its quarantine proposals."""
     spec = TestSpec.model_validate(
         {
             "id": "home",
@@ -236,7 +239,17 @@ def seeded(server: ApiServer) -> dict[str, str]:
         )
         record_proposals(session, get_run(session, done), [healed_result])
         [proposal], _total = list_proposals(session, done)
-    return {"done": done, "queued": queued, "suite": suite, "proposal": proposal.id}
+    _suite, detail = analysed(server.settings)
+    with session_scope(engine) as session:
+        [quarantine, *_others], _total = list_quarantine(session, "pending")
+    return {
+        "done": done,
+        "queued": queued,
+        "suite": suite,
+        "proposal": proposal.id,
+        "analysis": detail["analysis_id"],
+        "quarantine": quarantine.id,
+    }
 
 
 @pytest.mark.parametrize(
@@ -268,6 +281,16 @@ def seeded(server: ApiServer) -> dict[str, str]:
         ("GET", "/api/v1/healing", {}),
         ("GET", "/api/v1/healing/{proposal_id}", {"proposal_id": "proposal"}),
         ("POST", "/api/v1/healing/{proposal_id}/accept", {"proposal_id": "proposal"}),
+        ("GET", "/api/v1/optimizer/analysis", {}),
+        ("GET", "/api/v1/optimizer/analyses", {}),
+        ("GET", "/api/v1/optimizer/analyses/{analysis_id}", {"analysis_id": "analysis"}),
+        ("GET", "/api/v1/optimizer/quarantine", {}),
+        ("GET", "/api/v1/optimizer/quarantine/{proposal_id}", {"proposal_id": "quarantine"}),
+        (
+            "POST",
+            "/api/v1/optimizer/quarantine/{proposal_id}/reject",
+            {"proposal_id": "quarantine"},
+        ),
         ("GET", "/api/v1/users", {}),
         ("GET", "/api/v1/keys", {}),
         ("GET", "/api/v1/auth/me", {}),

@@ -16,14 +16,15 @@ PREFIXES = {
     "admin": "/api/v1",
     "visual": "/api/v1",
     "healing": "/api/v1",
+    "optimizer": "/api/v1",
 }
 
 
 def register_blueprints(app: Flask) -> None:
-    from web import dashboard, live
-    from web.routes import admin, auth, catalog, docs, healing, runs, system, visual
+    from web import dashboard, live, optimizer_page  # noqa: F401 - the page's route, on dashboard.bp
+    from web.routes import admin, auth, catalog, docs, healing, optimizer, runs, system, visual
 
-    for module in (system, auth, runs, catalog, admin, visual, healing):
+    for module in (system, auth, runs, catalog, admin, visual, healing, optimizer):
         app.register_blueprint(module.bp, url_prefix=PREFIXES[module.bp.name] or None)
     app.register_blueprint(docs.bp)
     app.register_blueprint(live.bp)

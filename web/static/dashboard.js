@@ -215,6 +215,43 @@
     });
   }
 
+  // -- the optimizer: quarantine proposals, a run now ------------------------------------
+
+  function optimizerPage(root) {
+    const error = document.getElementById("optimizer-error");
+    const run = document.getElementById("optimizer-run");
+    if (run) {
+      run.addEventListener("click", async function () {
+        run.disabled = true;
+        showError(error, "");
+        try {
+          const sent = await api("POST", "/api/v1/optimizer/run");
+          document.getElementById("optimizer-run-outcome").textContent = "sent (" + sent.task_id + "): reload in a moment";
+        } catch (err) {
+          run.disabled = false;
+          showError(error, err.message);
+        }
+      });
+    }
+    root.addEventListener("click", async function (event) {
+      const button = event.target;
+      if (!(button instanceof HTMLButtonElement) || !button.dataset.decide) return;
+      const item = button.closest("[data-quarantine-id]");
+      const buttons = item.querySelectorAll("button[data-decide]");
+      buttons.forEach(function (b) { b.disabled = true; });
+      showError(error, "");
+      try {
+        const url = "/api/v1/optimizer/quarantine/" + encodeURIComponent(item.dataset.quarantineId) + "/" + button.dataset.decide;
+        const decided = await api("POST", url);
+        item.dataset.status = decided.status;
+        item.querySelector("[data-outcome]").textContent = decided.status + (decided.applied_to ? " (" + decided.applied_to + ")" : "");
+      } catch (err) {
+        buttons.forEach(function (b) { b.disabled = false; });
+        showError(error, err.message);
+      }
+    });
+  }
+
   // -- agents, queues, browsers ---------------------------------------------------------
 
   function unavailable(node, err) {
@@ -334,6 +371,8 @@
     if (baselines) baselineButtons(baselines);
     const healing = document.getElementById("healing");
     if (healing) healingButtons(healing);
+    const optimizer = document.getElementById("optimizer");
+    if (optimizer) optimizerPage(document.querySelector("main"));
     const users = document.getElementById("users");
     if (users) userButtons(users);
     systemPanels();
