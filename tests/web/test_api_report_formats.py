@@ -12,19 +12,21 @@ process serve one server at a time).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, expect
 from sqlalchemy import text
 
 from matf.options import RunOptions
 from matf.reports import pdf
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import create_run, finish_run
-from tests.apiserver import ApiServer, finished
+from tests.apiserver import PASSWORD, ApiServer, finished
 from tests.conftest import server_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -158,3 +160,36 @@ def test_the_api_docs_show_formats(server: ApiServer) -> None:
     assert schema["items"]["enum"] == ["html", "json", "junit", "pdf"]
     assert schema["default"] == ["html", "json", "junit", "pdf"]
     assert "json is always written" in schema["description"]
+
+
+def test_the_dashboard_starts_a_run_with_the_checked_reports_and_links_only_those(
+    server: ApiServer, demo: str, browser: Browser
+) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    try:
+        # Given an editor on the overview's start form
+        tab.goto(f"{server.url}/")
+        tab.get_by_label("Email").fill("editor@example.com")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Sign in").click()
+        form = tab.locator("#start-run")
+        expect(form.get_by_label("report.json")).to_be_disabled()  # always written
+        # When a functional run of one page starts without junit.xml and report.pdf
+        form.get_by_label("URL").fill(demo)
+        form.get_by_label("accessibility").uncheck()
+        form.get_by_label("Max pages").fill("1")
+        form.get_by_label("junit.xml").uncheck()
+        form.get_by_label("report.pdf").uncheck()
+        form.get_by_role("button", name="Start run").click()
+        expect(tab).to_have_url(re.compile(r"/runs/r-[\w-]+$"), timeout=30_000)
+        run_id = tab.url.rsplit("/", 1)[1]
+        with server.client("viewer") as viewer:
+            finished(viewer, run_id)
+        # Then its page links report.html and report.json only
+        tab.reload()
+        links = tab.locator(".actions a.button").all_text_contents()
+    finally:
+        context.close()
+    assert links == ["report.html", "report.json"]
