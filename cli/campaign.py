@@ -17,7 +17,7 @@ from cli.interrupts import run_reason
 from cli.progress import Progress
 from matf.errors import RunTimeout, UsageError
 from matf.files import write_atomic
-from matf.options import COMMAND_LINE, Limits, RunOptions
+from matf.options import COMMAND_LINE, REPORT_FILES, Limits, ReportFormat, RunOptions
 from matf.pipeline.supervise import TIME_LIMIT, hit_time_limit
 from matf.reports.causes import cause_line, causes_summary, plural
 from matf.results import RunStatus
@@ -115,7 +115,7 @@ class Campaign:
         """The one line for a run ended at its time limit (its reports hold what finished)."""
         within = error.removesuffix(TIME_LIMIT).strip().removeprefix("run ")
         line = f"run {run_id} hit its time limit ({within}; MATF_RUN_TIMEOUT sets it)"
-        if (self.out / "report.html").exists():
+        if "html" in self.options.formats and (self.out / "report.html").exists():
             line += f": tests without a result are errors in {self.out / 'report.html'}"
         return RunTimeout(line)
 
@@ -166,11 +166,22 @@ class Campaign:
             click.echo(f"  SKIPPED {browser}: {printable(reason)}")
         for line in failure_lines(report):
             click.echo(line)
-        also = "report.json, junit.xml, report.pdf"
-        if report.get("pdf_skipped"):
-            also = f"report.json, junit.xml; report.pdf skipped: {printable(report['pdf_skipped'])}"
-        click.echo(f"reports: {self.out / 'report.html'}  (also {also})")
+        click.echo(reports_line(self.out, self.options.formats, report.get("pdf_skipped")))
         return 0 if report["run"]["status"] == "passed" else 1
+
+
+def reports_line(out: Path, formats: tuple[ReportFormat, ...], pdf_skipped: str | None) -> str:
+    """Where the reports went, naming only those written: the first in full, then the others.
+
+    ``reports: /out/report.html  (also report.json, junit.xml, report.pdf)``; a
+    report.pdf asked for but not printed is named with the reason instead.
+    """
+    pdf = REPORT_FILES["pdf"]
+    names = [REPORT_FILES[f] for f in formats if not (f == "pdf" and pdf_skipped)]
+    notes = [f"also {', '.join(names[1:])}"] if names[1:] else []
+    if pdf_skipped:
+        notes.append(f"{pdf} skipped: {printable(pdf_skipped)}")
+    return f"reports: {out / names[0]}" + (f"  ({'; '.join(notes)})" if notes else "")
 
 
 def failure_lines(report: dict[str, Any]) -> list[str]:

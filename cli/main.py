@@ -21,6 +21,7 @@ from matf.errors import MatfError, UsageError
 from matf.options import (
     MAX_DEPTH,
     MAX_INTERACTIONS,
+    REPORT_FORMATS,
     Limits,
     RenderingOptions,
     RunOptions,
@@ -91,6 +92,14 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     default=Path("matf-report"),
     show_default=True,
     help="Where reports go.",
+)
+@click.option(
+    "--formats",
+    default=None,
+    metavar="LIST",
+    help=f"Reports to write: any of {', '.join(REPORT_FORMATS)} (report.html, report.json, "
+    "junit.xml, report.pdf); json is always written, the run's summary reads it "
+    "[default: all four].",
 )
 @click.option(
     "--types",
@@ -199,6 +208,7 @@ def run(
     ctx: click.Context,
     url: str,
     out: Path,
+    formats: str | None,
     types: str | None,
     browsers: str,
     max_pages: int | None,
@@ -225,8 +235,10 @@ def run(
 
     settings = load_settings()
     _setup_logging(settings, ctx.obj["verbose"])
+    asked = {"formats": _csv(formats, REPORT_FORMATS, "formats")} if formats is not None else {}
     options = parse_options(
         {
+            **asked,
             "browsers": _csv(browsers, BROWSERS, "browsers"),
             "limits": _limits(max_pages or settings.max_pages, max_interactions, max_depth),
             "rendering": {

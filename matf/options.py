@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from matf.errors import UsageError
 from matf.netguard import NetworkPolicy
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
 
 DEFAULT_TYPES: tuple[Kind, ...] = ("functional", "accessibility")
 DEFAULT_BROWSERS: tuple[BrowserName, ...] = ("chromium",)
+
+ReportFormat = Literal["html", "json", "junit", "pdf"]
+# Each format's file in a run's report directory, in the order they are named to people.
+REPORT_FILES: dict[ReportFormat, str] = {
+    "html": "report.html",
+    "json": "report.json",
+    "junit": "junit.xml",
+    "pdf": "report.pdf",
+}
+REPORT_FORMATS: tuple[ReportFormat, ...] = tuple(REPORT_FILES)
+# The dashboard, the API's run pages and `matf run`'s summary read report.json.
+ALWAYS_WRITTEN: ReportFormat = "json"
+FORMATS_HELP = (
+    f"json is always written: the dashboard and the summary read it; default: all of "
+    f"{', '.join(REPORT_FORMATS)}"
+)
 
 # Interaction exploration per page, measured on the demo (see Limits).
 MAX_INTERACTIONS = 12
@@ -143,6 +160,11 @@ class RunOptions(_Frozen):
     quarantined: tuple[str, ...] = Field(
         default=(), description="case ids that run but cannot fail"
     )
+    formats: tuple[ReportFormat, ...] = Field(
+        default=REPORT_FORMATS,
+        min_length=1,
+        description=f"the report files written ({FORMATS_HELP})",
+    )
     out_dir: str | None = Field(default=None, description="where the reports go")
     suite_file: str | None = Field(default=None, description="the suite file the tests came from")
 
@@ -150,6 +172,21 @@ class RunOptions(_Frozen):
     @classmethod
     def _unique(cls, items: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(items))
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _known_formats(cls, formats: Any) -> Any:
+        return check_formats(formats)
+
+    @field_validator("formats")
+    @classmethod
+    def _with_json(cls, formats: tuple[ReportFormat, ...]) -> tuple[ReportFormat, ...]:
+        """The asked formats and json, in ``REPORT_FORMATS``' order: what the run writes."""
+        return tuple(f for f in REPORT_FORMATS if f in formats or f == ALWAYS_WRITTEN)
+
+    def writes(self, name: str) -> bool:
+        """Whether the run writes the report file ``name`` (report.pdf, junit.xml, ...)."""
+        return any(REPORT_FILES[f] == name for f in self.formats)
 
     def checked(self, settings: Settings, wording: Wording = API) -> RunOptions:
         """These options if ``settings`` allow them; else a one-line UsageError naming why."""
@@ -172,6 +209,23 @@ class RunOptions(_Frozen):
     def to_json(self) -> dict[str, object]:
         """What the run row stores."""
         return self.model_dump(mode="json")
+
+
+def check_formats(formats: Any) -> Any:
+    """``formats`` if each is a known report format; else an error naming the bad one.
+
+    Runs before pydantic's own check, whose message does not say which value is wrong;
+    the API and ``RunOptions`` share it, so both say the same.
+    """
+    if isinstance(formats, list | tuple):
+        for value in formats:
+            if value not in REPORT_FORMATS:
+                raise PydanticCustomError(
+                    "report_format",
+                    "unknown report format {bad}: choose from {allowed}",
+                    {"bad": repr(value), "allowed": ", ".join(REPORT_FORMATS)},
+                )
+    return formats
 
 
 def check_budgets(budgets: dict[str, float | None]) -> dict[str, float | None]:

@@ -212,7 +212,8 @@ class Platform:
             if specs is not None:
                 save_cases(session, run_id, specs)
         if self._embedded is not None:
-            self._embedded.warm(options.browsers)  # while the run is prepared and dispatched
+            # While the run is prepared and dispatched; the printer only if it prints report.pdf.
+            self._embedded.warm(options.browsers, printer="pdf" in options.formats)
         try:
             result = run_signature(app, run_id, write=specs is None).apply_async(
                 ignore_result=not follow_result

@@ -8,7 +8,8 @@ because a worker's queue selection is app-wide state.
 A run's browsers are launched while the run is still being set up
 (``warm``): each executor thread starts its own (Playwright's sync objects
 belong to their thread), and the reporter's PDF printer starts its browser
-too, so neither launch waits on the first test's or the report's path.
+too when the run prints report.pdf, so neither launch waits on the first
+test's or the report's path.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class EmbeddedWorkers:
         self.executors = executors
         self.settings = settings
         self._warmed: set[str] = set()
+        self._printer_warmed = False
         self.executor_app = make_celery(settings, embedded=True)
         self.control_app = make_celery(settings, embedded=True)
         self._workers: list[tuple[_Worker, threading.Thread, int]] = []
@@ -99,18 +101,24 @@ class EmbeddedWorkers:
             raise EnvironmentProblem(f"the embedded {name} worker did not start")
         self._workers.append((worker, thread, threads))
 
-    def warm(self, browsers: tuple[str, ...] | list[str]) -> None:
+    def warm(self, browsers: tuple[str, ...] | list[str], printer: bool = True) -> None:
         """Launch these browsers in every executor thread, and the PDF printer, now.
 
+        ``printer``: whether the run prints report.pdf; a run that does not
+        starts no printer's browser (a later run that does starts it then).
         Never waits: each executor thread takes one launch job before its first
         test (a test queued meanwhile waits for it, as it would have for its own
         launch). A browser that cannot start is told by the tests that need it.
         """
+        if not self._workers:
+            return
+        if printer and not self._printer_warmed:
+            self._printer_warmed = True
+            warm_printer(PdfOptions.from_settings(self.settings))
         names = [name for name in browsers if name not in self._warmed]
-        if not self._workers or not names:
+        if not names:
             return
         self._warmed.update(names)
-        warm_printer(PdfOptions.from_settings(self.settings))
         executor = getattr(self._workers[0][0].pool, "executor", None)
         if executor is None:
             return
@@ -127,6 +135,7 @@ class EmbeddedWorkers:
     def stop(self) -> None:
         """Close each worker thread's browsers (in that thread), then stop the workers."""
         close_printers()
+        self._printer_warmed = False
         for worker, _thread, threads in self._workers:
             _in_every_thread(worker, threads, close_thread_pool)
         for worker, thread, _threads in self._workers:

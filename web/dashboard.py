@@ -28,6 +28,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from matf.auth import Principal, authenticate, issue_token
 from matf.errors import AuthError, NotFound, TooManyAttempts, UsageError
+from matf.options import ALWAYS_WRITTEN, REPORT_FILES, REPORT_FORMATS
 from matf.reports.causes import prepare_causes
 from matf.reports.jsonfile import read_head
 from matf.results import RunStatus, TestResult
@@ -216,6 +217,7 @@ def overview() -> str:
         total=total,
         charts=_charts(points),
         browsers=("chromium", "firefox", "webkit"),
+        formats=[(f, REPORT_FILES[f], f == ALWAYS_WRITTEN) for f in REPORT_FORMATS],
         types=[(kind, settings().type_enabled(kind)) for kind in KINDS],
         default_types=("functional", "accessibility"),
         max_pages=min(settings().max_pages, 500),
@@ -272,7 +274,7 @@ def run(run_id: str) -> str:
         passed_pager=_pager(tally["passed"], passed_at, RESULTS_PAGE_SIZE, "passed_offset"),
         shots={r.key: _screenshot(run_id, r) for r in problems},
         diffs={r.key: _visual_images(run_id, r) for r in problems if r.visual},
-        reports=("report.html", "report.json", "junit.xml", "report.pdf"),
+        reports=[REPORT_FILES[f] for f in row.options.formats],
     )
 
 

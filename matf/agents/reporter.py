@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from matf.agents.signatures import FailureGroups, signatures
 from matf.agents.triage import classify
+from matf.options import REPORT_FORMATS, ReportFormat
 from matf.reports.document import Exploration, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.reports.jsonfile import write_json
@@ -183,12 +185,19 @@ def _iso(value: Any) -> str | None:
 
 
 def write_reports(
-    document: ReportDocument, out_dir: Path, artifacts_root: Path, pdf: PdfOptions | None = None
+    document: ReportDocument,
+    out_dir: Path,
+    artifacts_root: Path,
+    pdf: PdfOptions | None = None,
+    formats: Collection[ReportFormat] = REPORT_FORMATS,
 ) -> dict[str, Path]:
-    """Write report.json, report.html, junit.xml and report.pdf (artifacts too) into ``out_dir``.
+    """Write the asked ``formats`` of the report (artifacts too) into ``out_dir``.
 
-    report.pdf is optional: when it cannot be printed, report.json's
-    ``pdf_skipped`` says why and the others are written all the same.
+    report.json is always written: the dashboard and the run's summary read it.
+    A format not asked is neither written nor removed: the file of that name
+    in ``out_dir``, if any, is not this run's, and may not be MATF's.
+    report.pdf, when asked, is optional: when it cannot be printed,
+    report.json's ``pdf_skipped`` says why and the others are written all the same.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     data = document.model_dump(mode="json")
@@ -200,13 +209,18 @@ def write_reports(
         for check in test.get("visual") or []:
             for kind in ("actual", "diff"):
                 check[kind] = _copy_artifact(check.get(kind), artifacts_root, out_dir)
-    paths = {"html": write_html(data, out_dir), "junit": write_junit(data, out_dir)}
-    try:
-        paths["pdf"] = write_pdf(data, out_dir, pdf or PdfOptions())
-    except PdfSkipped as exc:
-        (out_dir / PDF_NAME).unlink(missing_ok=True)  # an older run's PDF would mislead
-        data["pdf_skipped"] = exc.message
-        log.warning("report.pdf skipped for run %s: %s", document.run.id, exc.message)
+    paths = {}
+    if "html" in formats:
+        paths["html"] = write_html(data, out_dir)
+    if "junit" in formats:
+        paths["junit"] = write_junit(data, out_dir)
+    if "pdf" in formats:
+        try:
+            paths["pdf"] = write_pdf(data, out_dir, pdf or PdfOptions())
+        except PdfSkipped as exc:
+            (out_dir / PDF_NAME).unlink(missing_ok=True)  # an older run's PDF would mislead
+            data["pdf_skipped"] = exc.message
+            log.warning("report.pdf skipped for run %s: %s", document.run.id, exc.message)
     paths["json"] = write_json(data, out_dir / "report.json")
     return paths
 

@@ -62,17 +62,18 @@ def collect_results(
 def publish_reports(
     sessions: Sessions, run_id: str, storage: Path, pdf: PdfOptions | None = None
 ) -> Published:
-    """Write report.json/html/pdf and junit.xml, then end the run with its verdict.
+    """Write the run's report formats (report.json always), then end the run with its verdict.
 
     Only once the files are written is the run over: whoever waits on it finds
     its reports there.
     """
     with sessions(False) as session:
         document = build_document(session, run_id)
-        out_dir = get_run(session, run_id).options.out_dir
+        options = get_run(session, run_id).options
+    out_dir = options.out_dir
     try:
         if out_dir:
-            write_reports(document, Path(out_dir), storage / "artifacts", pdf)
+            write_reports(document, Path(out_dir), storage / "artifacts", pdf, options.formats)
     except OSError as exc:
         reason = f"cannot write reports to {out_dir}: {exc.strerror or exc}"
         raise ReportsUnwritable(reason) from exc

@@ -144,3 +144,28 @@ def test_a_suite_saved_before_run_options_still_loads() -> None:
         "functional", "accessibility", "performance", "visual", "api",
     }  # fmt: skip
     assert json.loads(suite.model_dump_json(exclude_none=True)) == raw
+
+
+def test_a_run_stored_before_report_formats_reads_back_writing_every_report(
+    tmp_path: Path,
+) -> None:
+    # Given a run whose options were stored before they had ``formats`` (as `matf run` wrote them)
+    stored = json.loads((DATA / "run-options-before-formats.json").read_text(encoding="utf-8"))
+    assert "formats" not in stored
+    engine = create_engine(f"sqlite:///{tmp_path / 'matf.db'}")
+    migrate_to(engine, "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, target, status, phase, options, total, created_at) "
+                "VALUES ('before', 'http://shop.test/', 'passed', 'done', :options, 0, "
+                "'2026-12-01 10:00:00')"
+            ),
+            {"options": json.dumps(stored)},
+        )
+    # When it is read back
+    options = _runs(engine)["before"].options
+    # Then it writes every report, as runs did then, and keeps everything else it said
+    assert options.formats == ("html", "json", "junit", "pdf")
+    assert all(options.writes(name) for name in ("report.html", "junit.xml", "report.pdf"))
+    assert {k: v for k, v in options.to_json().items() if k != "formats"} == stored

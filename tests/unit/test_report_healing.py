@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cli.campaign import Campaign, healer_line
+from matf.options import RunOptions
 from matf.reports.document import Counts, ReportDocument, ReportTest, RunSummary
 from matf.reports.html import write_html
 from matf.results import Healing, LocatorChange
@@ -230,8 +231,8 @@ def test_healer_line_keeps_control_characters_off_the_terminal() -> None:
 
 def _summary(tmp_path: Path, report: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> str:
     (tmp_path / "report.json").write_text(json.dumps(report), encoding="utf-8")
-    campaign = object.__new__(Campaign)  # _summarize only reads the output folder
-    campaign.out = tmp_path
+    campaign = object.__new__(Campaign)  # _summarize reads the output folder and the formats
+    campaign.out, campaign.options = tmp_path, RunOptions()
     code = campaign._summarize(RUN_ID, {"status": "failed"})
     assert code == 1
     return capsys.readouterr().out

@@ -17,12 +17,16 @@ from pydantic import (
 from matf.netguard import NetworkPolicy
 from matf.options import (
     DEFAULT_TYPES,
+    FORMATS_HELP,
+    REPORT_FORMATS,
     AiOptions,
     HealingOptions,
     Limits,
     NetworkOptions,
     RenderingOptions,
+    ReportFormat,
     RunOptions,
+    check_formats,
 )
 from matf.reports.document import Exploration
 from matf.results import PerfMetrics, RunStatus, TestResult
@@ -113,6 +117,18 @@ class ExecuteRequest(Strict):
     ai: AiRequest | None = Field(
         None, description="goals for the AI writer, and caps on what the run spends on the model"
     )
+    formats: list[ReportFormat] = Field(
+        default=list(REPORT_FORMATS),
+        min_length=1,
+        max_length=len(REPORT_FORMATS),
+        description=f'the reports to write, e.g. ["html", "pdf"] ({FORMATS_HELP}); '
+        "a report not asked for is not written, and its download answers 404",
+    )
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _known_formats(cls, formats: Any) -> Any:
+        return check_formats(formats)
 
     @model_validator(mode="after")
     def _url_or_suite(self) -> ExecuteRequest:
@@ -152,6 +168,7 @@ class ExecuteRequest(Strict):
             healing=HealingOptions(enabled=self.heal),
             network=NetworkOptions.of(guard),
             quarantined=tuple(quarantined),
+            formats=tuple(self.formats),
         )
 
 

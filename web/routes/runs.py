@@ -15,7 +15,7 @@ from matf.agents.reporter import build_document, write_reports
 from matf.auth import Principal
 from matf.errors import Conflict, NotFound
 from matf.netguard import NetworkPolicy
-from matf.options import NetworkOptions, RunOptions
+from matf.options import REPORT_FILES, NetworkOptions, RunOptions
 from matf.reports.document import Exploration
 from matf.reports.pdf import PdfOptions
 from matf.results import RunStatus, TestResult
@@ -107,7 +107,7 @@ def _start(
         run_id=run_id,
         status=RunStatus.QUEUED,
         status_url=url_for("runs.run_status", run_id=run_id),
-        links=_links(run_id),
+        links=_links(run_id, options),
     )
     response = Response(accepted.model_dump_json(), status=202, mimetype="application/json")
     response.headers["Location"] = url_for("runs.get_run_detail", run_id=run_id)
@@ -327,14 +327,15 @@ def _artifact_files(result: TestResult) -> list[tuple[str, str]]:
 @api.endpoint(
     bp,
     "/runs/<run_id>/report/<name>",
-    summary="report.html, report.json, junit.xml or report.pdf",
+    summary="report.html, report.json, junit.xml or report.pdf (those the run's formats name)",
     content_type=("text/html", "application/json", "application/xml", "application/pdf"),
     errors=(404, 409),
+    notes={404: "an unknown run or report name, or a report the run's formats did not ask for"},
 )
 def report(run_id: str, name: str) -> Response:
     if name not in REPORTS:
         raise NotFound(f"no report {name!r}: ask for {', '.join(REPORTS)}")
-    path = _report_path(run_id) / name
+    path = _report_path(run_id, name) / name
     if not path.is_file():
         raise NotFound(f"run {run_id} has no {name}: {_skipped(path.parent)}")
     response = send_file(
@@ -364,19 +365,30 @@ def _skipped(directory: Path) -> str:
     return str(reason) if reason else "it was not written"
 
 
-def _report_path(run_id: str) -> Path:
-    """The directory with the run's reports; rebuilt from the database when missing."""
+def _report_path(run_id: str, name: str) -> Path:
+    """The directory with the run's report ``name``; rebuilt from the database when missing.
+
+    A report the run was not asked to write is a 404 saying so: a file of that
+    name in its directory would be another run's.
+    """
     with db() as session:
         run = get_run(session, run_id)
         if not run.status.final:
             raise Conflict(f"run {run_id} has not finished: its reports come at the end")
+        formats = run.options.formats
+        if not run.options.writes(name):
+            raise NotFound(
+                f"run {run_id} has no {name}: it was not asked for "
+                f"(the run's formats: {', '.join(formats)})"
+            )
         stored = Path(settings().storage_path) / "reports" / run_id
         directory = report_dir(run)
         if (directory / "report.json").is_file():
             return directory
         document = build_document(session, run_id)
     storage = Path(settings().storage_path)
-    write_reports(document, stored, storage / "artifacts", PdfOptions.from_settings(settings()))
+    pdf = PdfOptions.from_settings(settings())
+    write_reports(document, stored, storage / "artifacts", pdf, formats)
     return stored
 
 
@@ -438,7 +450,8 @@ def _parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _links(run_id: str) -> dict[str, str]:
+def _links(run_id: str, options: RunOptions) -> dict[str, str]:
+    """Where to follow the run, and its reports: those its formats write."""
     links = {
         "self": url_for("runs.get_run_detail", run_id=run_id),
         "status": url_for("runs.run_status", run_id=run_id),
@@ -447,7 +460,7 @@ def _links(run_id: str) -> dict[str, str]:
         "live": f"/ws?run_id={run_id}",
         "dashboard": f"/runs/{run_id}",
     }
-    for name in REPORTS:
+    for name in (REPORT_FILES[f] for f in options.formats):
         links[name] = url_for("runs.report", run_id=run_id, name=name)
     return links
 
@@ -470,6 +483,6 @@ def _run_out(run: Run, tally: dict[str, int]) -> RunOut:
             "finished_at": iso(run.finished_at),
             "duration_s": run_duration(run),
             "counts": tally,
-            "links": _links(run.id),
+            "links": _links(run.id, run.options),
         }
     )

@@ -87,6 +87,7 @@
         url: String(data.get("url") || "").trim(),
         types: data.getAll("types"),
         browsers: data.getAll("browsers"),
+        formats: data.getAll("formats").concat(["json"]),  // json: always written (its box is disabled)
       };
       const pages = parseInt(String(data.get("max_pages") || ""), 10);
       if (pages > 0) body.max_pages = pages;
