@@ -32,6 +32,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from demo import forms
+from demo.account import LOGIN_PATH, make_account_blueprint
 from demo.api import OPENAPI_PATH, make_api_blueprint
 from demo.backoffice import make_backoffice_blueprint
 from demo.catalog import PRODUCTS, PRODUCTS_BY_SLUG, STATS, TEAM
@@ -65,6 +66,7 @@ def create_app(bugs: bool = True, version: int = 1) -> Flask:
     app.register_blueprint(make_lab_blueprint())
     app.register_blueprint(make_api_blueprint(bugs))
     app.register_blueprint(make_backoffice_blueprint(bugs))
+    app.register_blueprint(make_account_blueprint(bugs))
 
     @app.context_processor
     def _globals() -> dict[str, object]:
@@ -206,6 +208,7 @@ _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Newsletter", "/newsletter", ("newsletter",)),
     ("Dashboard", "/dashboard", ("dashboard",)),
     ("Back office", "/app", ("backoffice.shell",)),
+    ("Sign in", LOGIN_PATH, ("account.login",)),
 )
 
 # (label, href); "Careers" is the seeded "broken-link" when bugs are on.

@@ -10,6 +10,12 @@ The back office (``/app``, a client-side-routed section) holds bugs that a
 page load and a plain click do not reveal: each names in ``needs`` the
 explorer capabilities (:data:`CAPABILITIES`) it takes to find it, and
 :func:`bugs_for_types` leaves them out unless asked for those capabilities.
+
+The account area (``/account``, ``/admin``) holds bugs only a signed-in run can
+reach: their ``needs`` name what the run must be given (:data:`ACCESS`), the
+demo's accounts ("login") and several of them compared ("role"). They are kept
+apart from :data:`CAPABILITIES` so that ``bugs_for_types(types, CAPABILITIES)``
+stays what an anonymous run finds; :data:`NEEDS` asks for every bug.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ TEST_TYPE_BY_CATEGORY: Final[dict[str, str]] = {
     "performance": "performance",
     "visual": "visual",
     "api": "api",
+    "access": "functional",
 }
 CATEGORIES: Final = frozenset(TEST_TYPE_BY_CATEGORY)
 TEST_TYPES: Final = frozenset(TEST_TYPE_BY_CATEGORY.values())
@@ -39,6 +46,11 @@ TEST_TYPES: Final = frozenset(TEST_TYPE_BY_CATEGORY.values())
 # roots; "frames" reads same-origin frames.
 CAPABILITIES: Final = frozenset({"interaction", "click-evidence", "shadow-dom", "frames"})
 INTERACTION: Final = frozenset({"interaction"})
+# What a run must be given, beyond exploring: "login" signs in with one of the
+# demo's accounts (demo.account.ACCOUNTS); "role" runs as several accounts and
+# compares what each may open.
+ACCESS: Final = frozenset({"login", "role"})
+NEEDS: Final = CAPABILITIES | ACCESS  # every name a bug's ``needs`` may hold
 
 
 @dataclass(frozen=True)
@@ -47,14 +59,14 @@ class SeededBug:
 
     ``path`` is the broken link's target for "link", the image's ``src`` for
     "image", the endpoint for "api", and the page holding the problem for every
-    other category.
+    other category ("access": the page an account may open though it should not).
     """
 
     id: str
     category: str
     path: str
     description: str
-    needs: frozenset[str] = frozenset()  # explorer capabilities it takes (CAPABILITIES)
+    needs: frozenset[str] = frozenset()  # what it takes to find it (NEEDS)
 
     @property
     def test_type(self) -> str:
@@ -228,6 +240,28 @@ SEEDED_BUGS: Final[tuple[SeededBug, ...]] = (
         ),
         needs=frozenset({"frames"}),
     ),
+    SeededBug(
+        id="signed-in-page-error",
+        category="page",
+        path="/account/orders/1003",
+        description=(
+            "Behind the sign-in: the page of order 1003 (not shipped yet) runs a tracking "
+            "script that reads the carrier of its missing shipment and throws an uncaught "
+            "TypeError on load (reading 'carrier'). An anonymous visitor only sees the form."
+        ),
+        needs=frozenset({"login"}),
+    ),
+    SeededBug(
+        id="admin-open-to-user",
+        category="access",
+        path="/admin/",
+        description=(
+            "The admin page answers 200 with the list of accounts to the plain signed-in "
+            "account 'user', where it should answer 403 (an authorization bug); "
+            "'admin' rightly gets it."
+        ),
+        needs=frozenset({"login", "role"}),
+    ),
 )
 
 
@@ -235,14 +269,15 @@ def bugs_for_types(types: Iterable[str], capabilities: Iterable[str] = ()) -> tu
     """The seeded bugs that the given MATF test types find, in list order.
 
     ``bugs_for_types(["functional", "accessibility"])`` is what a default run
-    should find. A bug that ``needs`` explorer capabilities is left out unless
-    all of them are in ``capabilities`` (``CAPABILITIES`` for every bug). An
+    should find. A bug that ``needs`` explorer capabilities or access is left
+    out unless all of them are in ``capabilities`` (``CAPABILITIES`` for every
+    bug an anonymous run can find, ``NEEDS`` for every bug). An
     unknown type or capability raises ``ValueError`` (a typo would otherwise
     quietly score against nothing).
     """
     wanted, able = set(types), set(capabilities)
     _check_known("test type", wanted, TEST_TYPES)
-    _check_known("capability", able, CAPABILITIES)
+    _check_known("capability", able, NEEDS)
     return tuple(b for b in SEEDED_BUGS if b.test_type in wanted and b.needs <= able)
 
 

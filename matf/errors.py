@@ -12,7 +12,8 @@ Constructors take a message only, so errors survive Celery's serialisation.
     ├── EnvironmentProblem      no browser, no Redis, no workers  exit 2
     ├── TargetError             the target can't be tested        exit 2
     │   ├── TargetUnreachable   DNS, refused, timeout             (retryable)
-    │   └── TargetForbidden     an internal address, refused      (server mode)
+    │   ├── TargetForbidden     an internal address, refused      (server mode)
+    │   └── SignInFailed        the site's sign-in refused MATF   (a reason)
     ├── RunError                a run failed on the way           exit 2
     │   ├── RunNotFound
     │   ├── RunTimeout          the run did not finish in time
@@ -80,6 +81,16 @@ class TargetUnreachable(TargetError):
 
 class TargetForbidden(TargetError):
     """The target resolves to an address a guarded run may not reach (loopback, private...)."""
+
+
+class SignInFailed(TargetError):
+    """Signing in to the target failed: wrong credentials, no form, a CAPTCHA, a second factor.
+
+    The message is one line that never holds the password; ``reason`` (set on
+    the instance) is the short code a run records.
+    """
+
+    reason: str = "failed"
 
 
 class RunError(MatfError):

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
         30, ge=1, le=36_500, description="runs, events and artifacts older than this are deleted"
     )
     retention_interval: str = Field("1d", description="how often retention runs")
+    session_timeout: str = Field(
+        "1h", description="how long a sign-in's sealed session state is reused"
+    )
 
     matf_report_pdf_timeout: int = Field(
         120, ge=1, le=3600, description="seconds printing report.pdf may take; over it, skipped"
@@ -175,7 +178,9 @@ class Settings(BaseSettings):
         parse_engine_limits(value)
         return value
 
-    @field_validator("optimizer_interval", "backup_interval", "retention_interval")
+    @field_validator(
+        "optimizer_interval", "backup_interval", "retention_interval", "session_timeout"
+    )
     @classmethod
     def _interval(cls, value: str) -> str:
         parse_interval(value)
@@ -219,6 +224,11 @@ class Settings(BaseSettings):
     def interval_s(self, name: str) -> float:
         """One of the ``*_interval`` settings in seconds (validated at start)."""
         return parse_interval(getattr(self, f"{name}_interval"))
+
+    @property
+    def session_timeout_s(self) -> float:
+        """``SESSION_TIMEOUT`` in seconds (validated at start)."""
+        return parse_interval(self.session_timeout)
 
     @property
     def engine_limits(self) -> dict[str, int]:

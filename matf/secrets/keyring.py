@@ -26,7 +26,9 @@ from matf.settings import Settings
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-_AAD_LABEL = "matf.target_secret.v1"
+# What a ciphertext is: part of its associated data, so one kind never opens as another.
+TARGET_SECRET = "matf.target_secret.v1"
+SESSION_STATE = "matf.session_state.v1"
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _HEX_KEY = re.compile(r"[0-9A-Fa-f]{64}")
 
@@ -70,14 +72,23 @@ class Keyring:
     def __repr__(self) -> str:
         return f"Keyring(current={self.current.key_id!r}, key_ids={self.key_ids!r})"
 
-    def seal(self, origin: str, name: str, plaintext: bytes) -> Sealed:
+    def seal(
+        self, origin: str, name: str, plaintext: bytes, *, purpose: str = TARGET_SECRET
+    ) -> Sealed:
         """Encrypt under the current key with a fresh random 96-bit nonce."""
         nonce = os.urandom(NONCE_BYTES)
-        ciphertext = AESGCM(self.current.material).encrypt(nonce, plaintext, _aad(origin, name))
+        aad = _aad(origin, name, purpose)
+        ciphertext = AESGCM(self.current.material).encrypt(nonce, plaintext, aad)
         return Sealed(self.current.key_id, nonce, ciphertext)
 
-    def open(self, origin: str, name: str, sealed: Sealed) -> bytes:
-        """Decrypt, failing with a message that names the key id and the secret."""
+    def open(
+        self, origin: str, name: str, sealed: Sealed, *, purpose: str = TARGET_SECRET
+    ) -> bytes:
+        """Decrypt, failing with a message that names the key id and the secret.
+
+        ``purpose`` must be the one it was sealed for: a session state copied
+        into the secrets' table (or the reverse) does not open.
+        """
         key = self._keys.get(sealed.key_id)
         if key is None:
             raise ConfigError(
@@ -86,7 +97,8 @@ class Keyring:
                 "add that key back, then run 'matf secrets rotate'"
             )
         try:
-            return AESGCM(key.material).decrypt(sealed.nonce, sealed.ciphertext, _aad(origin, name))
+            aad = _aad(origin, name, purpose)
+            return AESGCM(key.material).decrypt(sealed.nonce, sealed.ciphertext, aad)
         except InvalidTag as exc:
             raise ConfigError(
                 f"cannot decrypt secret {name!r} for {origin} under key id {sealed.key_id!r}: "
@@ -94,8 +106,8 @@ class Keyring:
             ) from exc
 
 
-def _aad(origin: str, name: str) -> bytes:
-    return json.dumps([_AAD_LABEL, origin, name], separators=(",", ":")).encode()
+def _aad(origin: str, name: str, purpose: str) -> bytes:
+    return json.dumps([purpose, origin, name], separators=(",", ":")).encode()
 
 
 def fingerprint(material: bytes) -> str:

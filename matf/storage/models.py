@@ -287,6 +287,28 @@ class TargetSecret(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class SessionState(Base):
+    """A cached sign-in: the browser's storage state for (origin, role), sealed (AES-256-GCM).
+
+    ``role`` is "" for the default ``login`` secret. The clear state (cookies,
+    local storage) is never stored; ``sign_ins`` counts how often MATF signed
+    in for this pair, which the tests and the report read.
+    """
+
+    __tablename__ = "session_states"
+    __table_args__ = (UniqueConstraint("origin", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(100), default="")
+    key_id: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Baseline(Base):
     """One screenshot a visual check compares against, or a candidate to replace it.
 

@@ -26,6 +26,7 @@ from axe_playwright_python.sync_playwright import Axe
 from PIL import Image, ImageChops
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
 
+from demo.account import LOGIN_PATH
 from demo.backoffice import LINKED_VIEWS, RETURNS_PATH
 from demo.catalog import PRODUCTS
 from demo.server import DemoServer
@@ -41,6 +42,7 @@ MAIN_PAGES = {
     "/careers",
     "/stores",
     "/journal",
+    LOGIN_PATH,  # "Sign in" in the main navigation; an anonymous crawl sees only the form
 }
 # The back office's linked views, and the page its shadow-root link points at.
 APP_PAGES = {*LINKED_VIEWS, RETURNS_PATH}

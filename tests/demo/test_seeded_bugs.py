@@ -13,8 +13,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from demo.bugs import (
+    ACCESS,
     CAPABILITIES,
     CATEGORIES,
+    NEEDS,
     SEEDED_BUGS,
     TEST_TYPE_BY_CATEGORY,
     TEST_TYPES,
@@ -73,9 +75,9 @@ def test_seeded_bug_list_is_well_formed() -> None:
         assert entry.path.startswith("/") and entry.description
         assert entry.id.startswith("a11y-") == (entry.category == "accessibility")
         assert entry.test_type == TEST_TYPE_BY_CATEGORY[entry.category]
-        assert entry.needs <= CAPABILITIES
+        assert entry.needs <= NEEDS
     assert {b.test_type for b in SEEDED_BUGS} == TEST_TYPES
-    assert {c for b in SEEDED_BUGS for c in b.needs} == CAPABILITIES
+    assert {c for b in SEEDED_BUGS for c in b.needs} == NEEDS == CAPABILITIES | ACCESS
 
 
 def test_bugs_for_types_filters_by_the_test_type_that_finds_them() -> None:
@@ -88,7 +90,11 @@ def test_bugs_for_types_filters_by_the_test_type_that_finds_them() -> None:
     assert [b.id for b in bugs_for_types({"performance"})] == ["slow-page", "layout-shift"]
     assert [b.id for b in bugs_for_types(("visual", "api"))] == ["visual-change", "api-schema"]
     assert bugs_for_types(TEST_TYPES) == tuple(b for b in SEEDED_BUGS if not b.needs)
-    assert bugs_for_types(TEST_TYPES, CAPABILITIES) == SEEDED_BUGS and bugs_for_types([]) == ()
+    assert bugs_for_types(TEST_TYPES, NEEDS) == SEEDED_BUGS and bugs_for_types([]) == ()
+    anonymous = bugs_for_types(TEST_TYPES, CAPABILITIES)
+    assert anonymous == tuple(b for b in SEEDED_BUGS if not b.needs & ACCESS)
+    signed_in = bugs_for_types(["functional"], ["login"])
+    assert [b.id for b in signed_in if b.needs] == ["signed-in-page-error"]
     shadow = bugs_for_types(["functional"], ["shadow-dom"])
     assert [b.id for b in shadow if b.needs] == ["shadow-broken-link"]
     interact = bugs_for_types(["functional"], ["interaction"])

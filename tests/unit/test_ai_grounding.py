@@ -240,8 +240,8 @@ def test_trimmed_fits_the_budget_in_order(page: Page, site: str) -> None:
     assert out["text"].startswith("…[trimmed ")
 
     home = _snap(page, site + "/")
-    out = trimmed(home, 300)
-    assert estimate_tokens(out) <= 300 and "links" not in out["trimmed"]
+    out = trimmed(home, 340)  # text and ARIA give way; every link of the nav still fits
+    assert estimate_tokens(out) <= 340 and "links" not in out["trimmed"]
     tiny = trimmed(home, 40)  # far too small: still url, title and the first heading
     assert tiny["url"] == home.url and tiny["title"] == home.title
     assert tiny["headings"] == home.headings[:1]

@@ -313,7 +313,7 @@ def test_the_migration_adds_and_removes_the_optimizer_tables(tmp_path: Path) -> 
     from tests.migrating import migrate_to
 
     engine = _engine(tmp_path)
-    assert head_revision() == "0011"
+    assert int(head_revision()) >= 11  # 0011 added them; later revisions keep them
     tables = {"optimizer_analyses", "quarantine_proposals"}
     assert tables <= set(inspect(engine).get_table_names())
     migrate_to(engine, "0010", down=True)
