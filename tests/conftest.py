@@ -5,6 +5,7 @@ A missing redis-server or Chromium fails the suite with the command that install
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -161,3 +162,21 @@ def old_entry() -> str:
 def new_entry() -> str:
     """An ``ENCRYPTION_KEY`` entry under the key id ``new``, to rotate to."""
     return generate_key("new")
+
+
+def write_lab_suite(folder: Path, demo: str) -> None:
+    """``folder/suite.json``: two demo lab tests, one that passes and one that fails."""
+
+    def spec(case_id: str, path: str, text: str) -> dict[str, object]:
+        return {
+            "id": case_id,
+            "name": f"{case_id} page",
+            "url": demo + path,
+            "steps": [
+                {"action": "goto", "url": path},
+                {"action": "expect_text", "target": {"role": "heading"}, "text": text},
+            ],
+        }
+
+    tests = [spec("ok", "/lab/ok", "Lab"), spec("broken", "/lab/fail", "All good")]
+    (folder / "suite.json").write_text(json.dumps({"version": 1, "tests": tests}))

@@ -15,23 +15,7 @@ from sqlalchemy import select
 
 from matf.storage import models
 from matf.storage.db import get_engine, session_scope
-from tests.conftest import run_matf
-
-
-def _suite(tmp_path: Path, demo: str) -> None:
-    def spec(case_id: str, path: str, text: str) -> dict[str, object]:
-        return {
-            "id": case_id,
-            "name": f"{case_id} page",
-            "url": demo + path,
-            "steps": [
-                {"action": "goto", "url": path},
-                {"action": "expect_text", "target": {"role": "heading"}, "text": text},
-            ],
-        }
-
-    tests = [spec("ok", "/lab/ok", "Lab"), spec("broken", "/lab/fail", "All good")]
-    (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "tests": tests}))
+from tests.conftest import run_matf, write_lab_suite
 
 
 def _reports(folder: Path) -> set[str]:
@@ -51,7 +35,7 @@ def _reports_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_formats_html_writes_the_html_and_the_json_only(demo: str, tmp_path: Path) -> None:
     # Given a suite with a failing test
-    _suite(tmp_path, demo)
+    write_lab_suite(tmp_path, demo)
     # When it runs asking for report.html
     proc = run_matf(
         ["run", demo, "--suite", "suite.json", "--out", "out", "--formats", "html"], tmp_path
@@ -68,7 +52,7 @@ def test_formats_html_writes_the_html_and_the_json_only(demo: str, tmp_path: Pat
 
 
 def test_formats_pdf_and_junit_write_those_and_the_json(demo: str, tmp_path: Path) -> None:
-    _suite(tmp_path, demo)
+    write_lab_suite(tmp_path, demo)
     proc = run_matf(
         ["run", demo, "--suite", "suite.json", "--out", "out", "--formats", "pdf,junit"], tmp_path
     )
@@ -81,7 +65,7 @@ def test_formats_pdf_and_junit_write_those_and_the_json(demo: str, tmp_path: Pat
 
 
 def test_an_unknown_format_is_one_line_and_starts_no_run(demo: str, tmp_path: Path) -> None:
-    _suite(tmp_path, demo)
+    write_lab_suite(tmp_path, demo)
     proc = run_matf(
         ["run", demo, "--suite", "suite.json", "--out", "out", "--formats", "html,docx"], tmp_path
     )

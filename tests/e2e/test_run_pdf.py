@@ -7,28 +7,12 @@ from pathlib import Path
 
 import pypdf
 
-from tests.conftest import run_matf
-
-
-def _suite(tmp_path: Path, demo: str) -> None:
-    def spec(case_id: str, path: str, text: str) -> dict[str, object]:
-        return {
-            "id": case_id,
-            "name": f"{case_id} page",
-            "url": demo + path,
-            "steps": [
-                {"action": "goto", "url": path},
-                {"action": "expect_text", "target": {"role": "heading"}, "text": text},
-            ],
-        }
-
-    tests = [spec("ok", "/lab/ok", "Lab"), spec("broken", "/lab/fail", "All good")]
-    (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "tests": tests}))
+from tests.conftest import run_matf, write_lab_suite
 
 
 def test_a_run_writes_report_pdf_with_its_failures(demo: str, tmp_path: Path) -> None:
     # Given a suite with a failing test
-    _suite(tmp_path, demo)
+    write_lab_suite(tmp_path, demo)
     # When it runs
     proc = run_matf(["run", demo, "--suite", "suite.json", "--out", "out"], tmp_path)
     # Then report.pdf is among the reports listed, and reads as the run's report
@@ -46,7 +30,7 @@ def test_without_a_browser_the_other_reports_say_why_the_pdf_is_missing(
     demo: str, tmp_path: Path
 ) -> None:
     # Given a Chromium path that leads nowhere
-    _suite(tmp_path, demo)
+    write_lab_suite(tmp_path, demo)
     missing = tmp_path / "no-chromium"
     # When a run ends
     proc = run_matf(
