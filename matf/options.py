@@ -144,6 +144,45 @@ class NetworkOptions(_Frozen):
         )
 
 
+ROLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+Role = Annotated[str, Field(pattern=ROLE_PATTERN)]
+
+
+class LoginOptions(_Frozen):
+    """Whether the run signs in first, where, how it tells it worked, and as whom.
+
+    ``roles`` empty: the target secret ``login``; else one sign-in per role,
+    each with the secret ``login.<role>``, and the suite runs once per role.
+    """
+
+    enabled: bool = False
+    url: str | None = Field(
+        default=None, max_length=2000, description="the sign-in page (same origin as the target)"
+    )
+    check: str | None = Field(
+        default=None,
+        max_length=500,
+        description='a selector only a signed-in page shows, e.g. "text=Sign out"',
+    )
+    roles: tuple[Role, ...] = Field(default=(), max_length=10)
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(roles))
+
+    @field_validator("url", "check")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    def sign_ins(self) -> tuple[str | None, ...]:
+        """The roles the run signs in as: its roles, or the default login (None)."""
+        if not self.enabled:
+            return ()
+        return self.roles or (None,)
+
+
 class RunOptions(_Frozen):
     """Everything a run was asked to do; stored with the run, read back by every agent."""
 
@@ -160,6 +199,7 @@ class RunOptions(_Frozen):
     quarantined: tuple[str, ...] = Field(
         default=(), description="case ids that run but cannot fail"
     )
+    login: LoginOptions = LoginOptions()
     formats: tuple[ReportFormat, ...] = Field(
         default=REPORT_FORMATS,
         min_length=1,

@@ -141,6 +141,12 @@ class ExpectStatus(_Strict):
     url: str
     status: StatusClass = "2xx"
     content_type: str | None = Field(None, description="expected prefix, e.g. image/")
+    # Left out of a saved spec when true: suites saved before the field read back unchanged.
+    follow_redirects: bool = Field(
+        True,
+        description="false: judge the first answer (a redirect to the sign-in form is 3xx)",
+        exclude_if=lambda value: value,
+    )
 
 
 _SINCE = "only what the page reported since the last click, press or submit"
@@ -340,11 +346,25 @@ class TestSpec(_Strict):
     tags: list[str] = Field(default_factory=list, max_length=20)
     timeout_ms: int | None = Field(None, ge=100, le=3_600_000)
     viewport: Viewport | None = Field(None, description="page size; a device's when not given")
+    # Both left out of a saved spec when unset: suites saved before them read back unchanged.
+    signed_in: bool = Field(
+        False,
+        description="the test starts signed in (the target secret login, or login.<role>)",
+        exclude_if=lambda value: not value,
+    )
+    role: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="whose sign-in: the secret login.<role>; none: the secret login",
+        exclude_if=lambda value: value is None,
+    )
 
     @model_validator(mode="after")
     def _http_url(self) -> TestSpec:
         if not re.match(r"^https?://[^\s/]+", self.url):
             raise ValueError("url must be an absolute http(s) URL")
+        if self.role is not None and not self.signed_in:
+            raise ValueError("a role needs signed_in: true")
         return self
 
 

@@ -12,9 +12,20 @@ from typing import Any
 
 from celery import Celery, chain, chord, signature
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from matf.pipeline.fanout import executor_task_id, plan_fan_out, secrets_needed
-from matf.secrets.sealed import sealed_for
+from matf.agents.login import login_secret_name
+from matf.options import RunOptions
+from matf.pipeline.fanout import (
+    SealedSecret,
+    SignedIn,
+    executor_task_id,
+    plan_fan_out,
+    secrets_needed,
+)
+from matf.secrets.sealed import sealed_for, sealed_named
+from matf.secrets.sessions import role_key, sealed_state_for_executor
+from matf.spec import TestSpec
 from matf.storage.db import session_scope
 from matf.storage.healing import rejected_changes
 from matf.storage.optimizer import suite_order
@@ -62,6 +73,7 @@ def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = Non
                 session, [spec.id for spec in specs], run.suite_id, run.options.suite_file
             ),
             order=suite_order(session, run.suite_id) if run.suite_id else None,
+            signed_in=sealed_sign_ins(session, run.target, run.options, specs),
         )
     return [
         signature("matf.executor.execute", args=[job.model_dump(mode="json")]).set(
@@ -70,6 +82,30 @@ def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = Non
         for job in jobs
         if only is None or job.task_id in only
     ]
+
+
+def sealed_sign_ins(
+    session: Session, target: str, options: RunOptions, specs: list[TestSpec]
+) -> dict[str, SignedIn]:
+    """The sealed sign-in of each role the run's signed-in tests start as.
+
+    The context manager signed in for each while preparing the run; a role
+    whose state expired since is left out, and its tests bounce to the form.
+    """
+    signed: dict[str, SignedIn] = {}
+    for role in {spec.role for spec in specs if spec.signed_in}:
+        state = sealed_state_for_executor(session, target, role)
+        if state is None:
+            continue
+        credentials = sealed_named(session, target, login_secret_name(role))
+        signed[role_key(role)] = SignedIn(
+            role=role_key(role),
+            state=state,
+            credentials=SealedSecret.model_validate(credentials) if credentials else None,
+            url=options.login.url,
+            check=options.login.check,
+        )
+    return signed
 
 
 def revoke_run(app: Celery, engine: Engine, run_id: str) -> int:

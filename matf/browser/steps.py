@@ -261,7 +261,12 @@ def _submit(page: Page, control: Locator, timeout_ms: float) -> None:
 
 def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: float) -> None:
     url = urljoin(base_url, step.url)
-    response = page.request.get(url, timeout=timeout_ms, fail_on_status_code=False)
+    response = page.request.get(
+        url,
+        timeout=timeout_ms,
+        fail_on_status_code=False,
+        max_redirects=None if step.follow_redirects else 0,
+    )
     try:
         if not status_matches(response.status, step.status):
             raise StepFailed(

@@ -16,6 +16,7 @@ from matf.llm.budget import Allowance
 from matf.options import NetworkOptions, RenderingOptions, RunOptions
 from matf.placeholders import referenced_names
 from matf.results import LocatorChange
+from matf.secrets.sessions import SealedState, role_key
 from matf.spec import TestSpec
 
 
@@ -31,6 +32,20 @@ class SealedSecret(_Frozen):
     key_id: str
     nonce: str
     ciphertext: str
+
+
+class SignedIn(_Frozen):
+    """What a signed-in test starts from, all sealed: the storage state of its role's
+    sign-in, and the credentials to sign in again when the site drops that session.
+
+    ``url`` and ``check`` are the run's ``--login-url`` and ``--logged-in-check``.
+    """
+
+    role: str = ""  # "" : the secret ``login``; else ``login.<role>``
+    state: SealedState
+    credentials: SealedSecret | None = None
+    url: str | None = None
+    check: str | None = None
 
 
 class HealRequest(_Frozen):
@@ -55,6 +70,7 @@ class ExecutorJob(_Frozen):
     rendering: RenderingOptions = RenderingOptions()
     secrets: tuple[SealedSecret, ...] = ()
     heal: HealRequest | None = None
+    login: SignedIn | None = None  # set for a test that starts signed in (``spec.signed_in``)
 
     @property
     def task_id(self) -> str:
@@ -80,6 +96,7 @@ def plan_fan_out(
     sealed: Sequence[Mapping[str, str]] = (),
     rejected: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     order: Sequence[str] | None = None,
+    signed_in: Mapping[str, SignedIn] | None = None,
 ) -> list[ExecutorJob]:
     """The run's executor jobs, test by test and browser by browser.
 
@@ -87,6 +104,8 @@ def plan_fan_out(
     browser heals UI drift (one proposal per test, not one per browser), within
     what the writer (``writer_usage``) left of the run's model budget.
     ``order``: the optimizer's run order for the suite (``in_run_order``).
+    ``signed_in``: the sealed sign-ins by role (``role_key``); a test that
+    starts signed in carries its role's.
     """
     needs = secrets_needed(specs)
     carried = [SealedSecret.model_validate(item) for item in sealed]
@@ -111,6 +130,7 @@ def plan_fan_out(
                     rendering=options.rendering,
                     secrets=mine,
                     heal=request,
+                    login=(signed_in or {}).get(role_key(spec.role)) if spec.signed_in else None,
                 )
             )
     return jobs

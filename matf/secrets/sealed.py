@@ -41,6 +41,23 @@ def sealed_for(session: Session, origin: str, names: set[str]) -> list[dict[str,
     ]
 
 
+def sealed_named(session: Session, origin: str, name: str) -> dict[str, str] | None:
+    """The stored ciphertext of the one secret called exactly ``name`` (``login.admin``)."""
+    origin = normalize_origin(origin)
+    row = session.scalars(
+        select(TargetSecret).where(TargetSecret.origin == origin, TargetSecret.name == name)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "origin": origin,
+        "name": row.name,
+        "key_id": row.key_id,
+        "nonce": base64.b64encode(row.nonce).decode("ascii"),
+        "ciphertext": base64.b64encode(row.ciphertext).decode("ascii"),
+    }
+
+
 def open_sealed(keyring: Keyring, items: list[dict[str, str]]) -> dict[str, str]:
     """Values by placeholder name (``NAME``, or ``NAME.field`` for an object secret)."""
     values: dict[str, str] = {}
