@@ -33,10 +33,13 @@ Category = Literal[
     "performance",
     "visual",
     "api",
+    "access",  # a page a role must be denied (matf.agents.access)
     "custom",
 ]
 Impact = Literal["minor", "moderate", "serious", "critical"]
 StatusClass = Literal["2xx", "3xx", "4xx", "5xx"]
+# What a user may not open answers "denied": a 3xx (to the sign-in form, most often) or a 4xx.
+Denied = Literal["denied"]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
@@ -139,7 +142,9 @@ class ExpectStatus(_Strict):
 
     action: Literal["expect_status"]
     url: str
-    status: StatusClass = "2xx"
+    status: StatusClass | Denied = Field(
+        "2xx", description='a status class, or "denied": a 3xx or 4xx (an access check)'
+    )
     content_type: str | None = Field(None, description="expected prefix, e.g. image/")
     # Left out of a saved spec when true: suites saved before the field read back unchanged.
     follow_redirects: bool = Field(

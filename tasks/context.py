@@ -8,18 +8,23 @@ from celery import shared_task
 
 from matf.agents.context import check_target, record_target
 from matf.errors import MatfError, TargetUnreachable
-from matf.storage.runs import get_run, set_phase
+from matf.pipeline.signin import sign_in_run
+from matf.storage.runs import get_run, load_specs, set_phase
 from tasks.base import MatfTask
 from tasks.schedule import BY_NAME, run_job
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.context.prepare", max_retries=2)
 def prepare(self: MatfTask, run_id: str) -> str:
-    """Check the run's target answers; record it. Returns the run id for the chain."""
+    """Check the run's target answers; record it; sign in as each role the run needs.
+
+    Returns the run id for the chain.
+    """
     with self.sessions(write=True) as session:
         set_phase(session, run_id, "preparing")
         run = get_run(session, run_id)
-        url, network = run.target, run.options.guard
+        url, options, network = run.target, run.options, run.options.guard
+        specs = load_specs(session, run_id)
     self.emit("run_started", run_id, key=f"run_started:{run_id}", target=url)
     try:
         info = check_target(url, network=network)
@@ -33,6 +38,19 @@ def prepare(self: MatfTask, run_id: str) -> str:
         raise
     with self.sessions(write=True) as session:
         record_target(session, info)
+    try:
+        signed = sign_in_run(self.sessions, self.settings, url, options, specs)
+    except MatfError as exc:
+        self.fail_run(run_id, exc.message)
+        raise
+    for role in signed:
+        self.emit(
+            "signed_in",
+            run_id,
+            key=f"signed_in:{run_id}:{role.label}",
+            role=role.role,
+            reused=not role.signed_in,
+        )
     return run_id
 
 

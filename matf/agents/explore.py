@@ -36,7 +36,8 @@ _SKIP_EXT = re.compile(
     re.I,
 )
 _RISKY = re.compile(
-    r"log ?out|sign ?out|delete|remove|destroy|unsubscribe|deactivate|drop|reset|erase|purge"
+    r"log[ _-]?(out|off)|sign[ _-]?(out|off)"
+    r"|delete|remove|destroy|unsubscribe|deactivate|drop|reset|erase|purge"
     r"|wipe|revoke|terminate|discard|uninstall|close (my )?account"
     r"|cancel (my )?(subscription|account|order)",
     re.I,
@@ -113,6 +114,7 @@ def explore(
     discover_api: bool = False,
     max_interactions: int = MAX_INTERACTIONS,
     max_depth: int = MAX_DEPTH,
+    storage_state: dict[str, Any] | None = None,
 ) -> SiteMap:
     """Visit up to ``max_pages`` same-origin pages breadth first and read each.
 
@@ -124,14 +126,16 @@ def explore(
     same-origin fetch/XHR calls its pages make. ``max_interactions``: clicks
     per page on what reveals more (0: none), ``max_depth`` clicks deep; each
     revealed state is kept in ``site.states``, a client-side route it reaches
-    is visited as a page.
+    is visited as a page. ``storage_state``: explore signed in (a sign-in's
+    cookies and local storage); sign-out links and buttons are never followed.
     """
     from matf.agents.interact import Interactions
 
     origin = origin_of(start)
     site = SiteMap(start=start)
     frontier = Frontier(start, origin, admit=crawlable)
-    context = browser.new_context(**context_options(network))
+    signed_in: dict[str, Any] = {} if storage_state is None else {"storage_state": storage_state}
+    context = browser.new_context(**context_options(network), **signed_in)
     try:
         page = context.new_page()
         context.on("page", _close_popup)  # a click that opens a window is not followed

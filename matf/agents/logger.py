@@ -17,6 +17,7 @@ from matf.storage.runs import record_event
 
 KINDS = (
     "run_started",
+    "signed_in",  # a role's session for the run: reused from the cache, or signed in now
     "phase",
     "test_started",
     "test_finished",

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from matf.agents.apidiscovery.operation import ApiOperation, operation_spec
-from matf.agents.explore import FormInfo, PageInfo, SiteMap
+from matf.agents.explore import FormInfo, PageInfo, SiteMap, risky
 from matf.agents.specguard import Checked, guard
 from matf.agents.values import value_for
 from matf.browser.steps import origin_of
@@ -185,7 +185,9 @@ def _page_spec(ids: _Ids, page: PageInfo) -> dict[str, object]:
 def _link_specs(ids: _Ids, site: SiteMap, origin: str) -> list[dict[str, object]]:
     sources: dict[str, list[str]] = {}
     for page in site.pages:
-        for href, _text in page.links:
+        for href, text in page.links:
+            if risky(urlsplit(href).path) or risky(text):
+                continue  # fetching /logout signs the run's session out, for every test
             if urlsplit(href).scheme in ("http", "https") and origin_of(href) == origin:
                 sources.setdefault(href, [])
                 if _path(page.url) not in sources[href]:

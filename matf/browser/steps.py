@@ -37,7 +37,9 @@ ANSWER_WAIT_MS = 5000  # at most, per action, for the requests it started to end
 CHANGE_WAIT_MS = 5000  # at most, for what a click or submit changes to show
 
 
-def status_matches(status: int, expected: s.StatusClass) -> bool:
+def status_matches(status: int, expected: s.StatusClass | s.Denied) -> bool:
+    if expected == "denied":
+        return 300 <= status < 500
     return str(status)[0] == expected[0]
 
 
@@ -60,6 +62,8 @@ def describe(step: s.Step) -> str:
             return f"expect URL {'containing ' if step.contains else ''}{step.url}"
         case s.ExpectTitle():
             return f"expect title {'containing ' if step.contains else ''}{step.title!r}"
+        case s.ExpectStatus() if step.status == "denied":
+            return f"expect {step.url} to be denied (3xx or 4xx)"
         case s.ExpectStatus():
             return f"expect {step.url} to answer {step.status}"
         case s.CheckAccessibility():
@@ -269,9 +273,10 @@ def _expect_status(page: Page, step: s.ExpectStatus, base_url: str, timeout_ms: 
     )
     try:
         if not status_matches(response.status, step.status):
+            wanted = "it denied (3xx or 4xx)" if step.status == "denied" else step.status
             raise StepFailed(
                 describe_refusal(url, response.headers)
-                or f"{url} answered HTTP {response.status}, expected {step.status}"
+                or f"{url} answered HTTP {response.status}, expected {wanted}"
             )
         ctype = response.headers.get("content-type", "")
         if step.content_type and not ctype.startswith(step.content_type):

@@ -221,6 +221,8 @@ class TestWriter:
                     args.append(literal(step.status))
                 if step.content_type is not None:
                     args.append(f"content_type={literal(step.content_type)}")
+                if not step.follow_redirects:
+                    args.append("follow=False")
                 return [f"expect_status(page, {', '.join(args)})"]
             case (
                 s.ExpectNoConsoleErrors()

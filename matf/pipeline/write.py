@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
@@ -14,6 +15,7 @@ from matf.agents.writer import write_checked, writer_options
 from matf.ai.writer import AiUsage, target_secrets, write_with_ai
 from matf.browser.pool import thread_pool
 from matf.options import RunOptions
+from matf.pipeline.signedwrite import as_role, write_signed_in
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import Sessions
@@ -47,27 +49,41 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         target_budgets = stored_budgets(session, url)
     announce("writing", f"phase:writing:{run_id}")
     pool = thread_pool(settings.matf_chromium_path)
-    site = explore(
-        url,
-        pool.browser("chromium"),
-        options.limits.max_pages,
-        settings.step_timeout,
-        options.guard,
-        discover_api="api" in options.types,
-        max_interactions=options.limits.max_interactions,
-        max_depth=options.limits.max_depth,
-    )
-    checked = write_checked(site, list(options.types), writer_options(target_budgets, options))
-    specs = list(checked.specs)
+    writer = writer_options(target_budgets, options)
+    access: dict[str, Any] | None = None
+    if options.login.enabled:
+        signed = write_signed_in(sessions, settings, url, options, pool.browser("chromium"), writer)
+        site, checked, specs = signed.site, signed.checked, signed.specs
+        access = signed.access
+    else:
+        site = explore(
+            url,
+            pool.browser("chromium"),
+            options.limits.max_pages,
+            settings.step_timeout,
+            options.guard,
+            discover_api="api" in options.types,
+            max_interactions=options.limits.max_interactions,
+            max_depth=options.limits.max_depth,
+        )
+        checked = write_checked(site, list(options.types), writer)
+        specs = list(checked.specs)
     usage = None
     if use_ai and "functional" in options.types:
         announce("writing with AI", f"phase:ai:{run_id}")
         ai_specs, usage = _write_with_ai(site, settings, sessions, options, run_id, secrets)
+        if options.login.enabled:
+            role = options.login.sign_ins()[0]
+            several = len(options.login.sign_ins()) > 1
+            ai_specs = [as_role(spec, role, several) for spec in ai_specs]
         specs += ai_specs
+    summary = summarise(site, checked).model_dump(mode="json")
+    if access is not None:
+        summary["access"] = access
     with sessions(True) as session:
         record_site_map(session, url, [page.url for page in site.pages])
         save_cases(session, run_id, specs)
-        record_exploration(session, run_id, summarise(site, checked).model_dump(mode="json"))
+        record_exploration(session, run_id, summary)
         if usage is not None:
             record_llm_usage(session, run_id, usage.as_dict(settings))
     return Written(tests=len(specs), pages=len(site.pages))

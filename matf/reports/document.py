@@ -46,6 +46,43 @@ class DroppedTest(BaseModel):
     reason: str = Field(description="why it failed validation, in one line")
 
 
+class AccessCell(BaseModel):
+    """What one role got on one page: the first answer's status; whether its pages link it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: int | None = None
+    linked: bool = False
+
+
+class AccessPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    seen: dict[str, AccessCell] = Field(description="by role, and 'anonymous'")
+
+
+class AccessFinding(BaseModel):
+    """A role opening a page behind the sign-in that none of its own pages link to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    role: str
+    status: int
+    message: str
+
+
+class AccessTable(BaseModel):
+    """A run signed in as several roles: per page behind the sign-in, what each role saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str]
+    pages: list[AccessPage] = Field(default_factory=list)
+    findings: list[AccessFinding] = Field(default_factory=list)
+
+
 class Exploration(BaseModel):
     """What exploring the site did: pages read and not, templates sampled, tests dropped.
 
@@ -63,6 +100,9 @@ class Exploration(BaseModel):
     )
     merged: int = Field(default=0, description="duplicate tests merged into one")
     left_out: int = Field(default=0, description="entries beyond the lists' limit, not listed")
+    access: AccessTable | None = Field(
+        default=None, description="with several roles (--as): what each role could open"
+    )
 
 
 class RunSummary(BaseModel):

@@ -34,7 +34,30 @@ def prepare_exploration(value: Any) -> dict[str, Any] | None:
             (_text(item.get("id")), _text(item.get("name")), _text(item.get("reason")))
             for item in _dicts(value.get("dropped"))
         ],
+        "access": prepare_access(value.get("access")),
     }
+
+
+def prepare_access(value: Any) -> dict[str, Any] | None:
+    """The "Access by role" table: per page, each role's status ("302", "200, not linked")."""
+    if not isinstance(value, dict):
+        return None
+    roles = [_text(role) for role in value.get("roles") or [] if role]
+    rows = []
+    for page in _dicts(value.get("pages")):
+        seen: dict[str, Any] = page["seen"] if isinstance(page.get("seen"), dict) else {}
+        cells = []
+        for role in roles:
+            cell: dict[str, Any] = seen[role] if isinstance(seen.get(role), dict) else {}
+            status = cell.get("status")
+            shown = "no answer" if status is None else _text(status)
+            opened = isinstance(status, int) and 200 <= status < 300
+            if opened and not cell.get("linked") and role != "anonymous":
+                shown += ", not linked"
+            cells.append((shown, opened))
+        rows.append((_text(page.get("url")), cells))
+    findings = [_text(item.get("message")) for item in _dicts(value.get("findings"))]
+    return {"roles": roles, "rows": rows, "findings": findings}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

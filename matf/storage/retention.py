@@ -35,6 +35,7 @@ from matf.storage.models import (
     Event,
     HealingProposal,
     Run,
+    SessionState,
     TestCase,
     TestResultRow,
 )
@@ -57,6 +58,7 @@ class Retained:
     files: int = 0
     file_bytes: int = 0
     kept_pending_review: int = 0
+    expired_sign_ins: int = 0
 
     def as_detail(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,10 +74,19 @@ def apply_retention(
         for run_id in batch:
             _remove_run_files(storage_root, run_id, done)
     _delete_events(sessions, cutoff, done)
+    with sessions(True) as session:  # sealed, but as good as a password until the site ends it
+        expired = SessionState.expires_at <= (now or datetime.now(UTC))
+        done.expired_sign_ins = _count_delete(
+            session,
+            SessionState,
+            SessionState.id,
+            list(session.scalars(select(SessionState.id).where(expired))),
+        )
     _remove_orphans(sessions, storage_root, cutoff, done)
     log.info(
         "retention: %d runs (%d results, %d attempts), %d events and %d files older than %s "
-        "deleted, %.1f MiB freed; %d old runs kept for a pending healing review",
+        "deleted, %.1f MiB freed; %d old runs kept for a pending healing review; "
+        "%d expired sign-ins dropped",
         done.runs,
         done.results,
         done.attempts,
@@ -84,6 +95,7 @@ def apply_retention(
         cutoff.date().isoformat(),
         done.file_bytes / 2**20,
         done.kept_pending_review,
+        done.expired_sign_ins,
     )
     return done
 

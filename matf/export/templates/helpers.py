@@ -158,13 +158,23 @@ def expect_change(page: Page, shown: str) -> None:
         pytest.fail(f"nothing on {page.url} changed after the last action")
 
 
-def expect_status(page: Page, url: str, status: str = "2xx", content_type: str = "") -> None:
-    """Fetch ``url`` without rendering it (a link, an image) and check its answer."""
-    response = page.request.get(url, fail_on_status_code=False)
+def expect_status(
+    page: Page, url: str, status: str = "2xx", content_type: str = "", follow: bool = True
+) -> None:
+    """Fetch ``url`` without rendering it (a link, an image) and check its answer.
+
+    ``status`` "denied" is a 3xx or 4xx: what a user may not open answers.
+    """
+    response = page.request.get(url, fail_on_status_code=False, max_redirects=None if follow else 0)
     try:
-        assert str(response.status)[0] == status[0], (
-            f"{response.url} answered HTTP {response.status}, expected {status}"
-        )
+        if status == "denied":
+            assert 300 <= response.status < 500, (
+                f"{response.url} answered HTTP {response.status}, expected it denied (3xx or 4xx)"
+            )
+        else:
+            assert str(response.status)[0] == status[0], (
+                f"{response.url} answered HTTP {response.status}, expected {status}"
+            )
         answered = response.headers.get("content-type", "")
         assert answered.startswith(content_type), (
             f"{response.url} answered {answered or 'no content type'}, expected {content_type}"
