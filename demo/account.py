@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -69,6 +69,8 @@ NAV: Final = (
     ("Settings", "/account/settings", "account.settings"),
 )
 _OPEN_ENDPOINTS: Final = frozenset({"account.login", "account.logout"})
+# Where the app keeps its SessionStore (``app.extensions``), for tests that end every session.
+SESSIONS_EXTENSION: Final = "demo_account_sessions"
 
 
 class SessionStore:
@@ -93,6 +95,19 @@ class SessionStore:
         with self._lock:
             self._users.pop(sid or "", None)
 
+    def clear(self) -> int:
+        """End every session, as a server restart would; return how many there were."""
+        with self._lock:
+            count = len(self._users)
+            self._users.clear()
+        return count
+
+
+def session_store(app: Flask) -> SessionStore:
+    """The account area's sessions in ``app``: ``session_store(app).clear()`` signs all out."""
+    store: SessionStore = app.extensions[SESSIONS_EXTENSION]
+    return store
+
 
 def check_credentials(username: str, password: str) -> Account | None:
     """The account these credentials sign in, or None (compared in constant time)."""
@@ -114,6 +129,7 @@ def make_account_blueprint(bugs: bool) -> Blueprint:
     """Sign-in, sign-out, the pages behind them and the admin page."""
     account = Blueprint("account", __name__)
     store = SessionStore()
+    account.record_once(lambda state: state.app.extensions.setdefault(SESSIONS_EXTENSION, store))
     _add_gate(account, store)
     _add_sign_in(account, store)
     _add_pages(account, bugs)

@@ -181,6 +181,11 @@ class TestResult(_Model):
     retry_note: str | None = Field(
         default=None, description="why the test was or was not retried, in one line"
     )
+    session_note: str | None = Field(
+        default=None,
+        description="a signed-in test's session, in one line: why it started signed out, "
+        "or that the site signed it out and it signed in again",
+    )
     violations: list[Violation] = Field(default_factory=list)
     artifacts: Artifacts = Field(default_factory=Artifacts)
     steps: list[StepResult] = Field(default_factory=list)

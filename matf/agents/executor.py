@@ -19,6 +19,15 @@ it, seldom where the test failed. Screenshots stay: they mask the fields
 secrets went into and any text on the page that shows one. And every string
 of the result is scrubbed of the test's secret values (``matf.redaction``),
 whatever reflected them: an error quoting the page, a URL, an API's answer.
+
+A signed-in test (``Environment.login``) starts each attempt's context from
+its storage state, held in memory only. Its session's values (cookies, local
+storage, the password) are scrubbed from the result like secrets, and from
+its trace, which holds them in request headers and storage: the trace is kept
+only once rewritten without them (``matf.browser.tracescrub``). When an
+attempt fails on a sign-in form, the test signs in again once and retries
+(``matf.agents.relogin``); that attempt counts against no retry, and the
+result says so (``session_note``).
 """
 
 from __future__ import annotations
@@ -27,11 +36,14 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from matf import spec as s
+from matf.agents import relogin
+from matf.agents.relogin import LoginSession, Renewal
 from matf.agents.retrypolicy import Failure, Retries
 from matf.browser.builds import video_available
 from matf.browser.errors import (
@@ -48,7 +60,7 @@ from matf.browser.visual import MASK_COLOR, baseline_set
 from matf.errors import UsageError
 from matf.netguard import NetworkPolicy
 from matf.placeholders import referenced_names
-from matf.redaction import Redactor
+from matf.redaction import Redactor, redacting
 from matf.results import Artifacts, Status, StepResult, TestResult
 from matf.spec import Step, TestSpec
 
@@ -91,6 +103,7 @@ class Environment:
     A guarded ``network`` policy sends every connection of the test's browser
     context through the guard proxy (``matf.browser.guard``). ``secrets`` fill
     the spec's ``{{secret:NAME}}`` placeholders as steps run, and nowhere else.
+    ``login``: a signed-in test's session, its state and credentials (in no repr).
     """
 
     pool: BrowserPool
@@ -99,6 +112,11 @@ class Environment:
     network: NetworkPolicy | None = None
     rendering: Rendering = Rendering()
     secrets: Mapping[str, str] = field(default_factory=dict)
+    login: LoginSession | None = field(default=None, repr=False)
+
+    def scrubbed(self) -> dict[str, str]:
+        """What leaves no executor: the secrets, and a signed-in test's session values."""
+        return {**relogin.secret_values(self.login), **self.secrets}
 
 
 @dataclass
@@ -111,6 +129,9 @@ class _Attempt:
     trace: str | None = None
     video: str | None = None
     conclusive: bool = False  # a verdict already judged on several measurements
+    signed_out_at: str | None = None  # the sign-in form the page showed instead of the test's
+    bounced: bool = False  # failed signed out, then signed in again: not the test's failure
+    withheld: str | None = None  # evidence not kept, and why
 
 
 def worker_name() -> str:
@@ -131,7 +152,7 @@ def run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -
     Every string of the result is scrubbed of the secret values the test had.
     """
     result = _run_test(spec, browser_name, run_id, env)
-    return Redactor(env.secrets).scrub_model(result)
+    return Redactor(env.scrubbed()).scrub_model(result)
 
 
 def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) -> TestResult:
@@ -154,7 +175,7 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             browser = pool.browser(browser_name)
             keywords = context_keywords(spec, browser_name, env)
             test = _Test(spec, browser_name, run_id, env, keywords, traceable=withheld is None)
-            attempts, retries = _attempts(test, browser, pool)
+            attempts, retries, session_note = _attempts(test, browser, pool)
     except BrowserUnavailable as exc:
         return base.model_copy(update={"status": "skipped", "error": exc.message, "attempts": 0})
     except UsageError as exc:  # a device this Playwright does not know
@@ -163,7 +184,7 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
     last = attempts[-1]
     failed_before = [a.error or "failed" for a in attempts[:-1]]
     if last.outcome == "passed":
-        status: Status = "flaky" if failed_before else "passed"
+        status: Status = "flaky" if any(not a.bounced for a in attempts[:-1]) else "passed"
     else:
         status = last.outcome
     return base.model_copy(
@@ -174,6 +195,7 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             "error": None if status in ("passed", "flaky") else last.error,
             "attempt_errors": failed_before,  # a flaky test shows its passing attempt below
             "retry_note": retries.note,
+            "session_note": relogin.session_note(env.login, session_note),
             "violations": last.seen.violations,
             "steps": last.steps,
             "console_errors": [str(r) for r in last.seen.console[:50]],
@@ -183,27 +205,58 @@ def _run_test(spec: TestSpec, browser_name: str, run_id: str, env: Environment) 
             "visual": last.seen.visual,
             "api": last.seen.api,
             "artifacts": Artifacts(
-                screenshot=last.screenshot, trace=last.trace, video=last.video, withheld=withheld
+                screenshot=last.screenshot,
+                trace=last.trace,
+                video=last.video,
+                withheld="; ".join(filter(None, (withheld, last.withheld))) or None,
             ),
         }
     )
 
 
-def _attempts(test: _Test, browser: Browser, pool: BrowserPool) -> tuple[list[_Attempt], Retries]:
-    """Attempt ``test`` until it passes or another attempt could only repeat its failure."""
+def _attempts(
+    test: _Test, browser: Browser, pool: BrowserPool
+) -> tuple[list[_Attempt], Retries, str | None]:
+    """Attempt ``test`` until it passes or another attempt could only repeat its failure.
+
+    The first attempt that fails signed out signs in again and is retried once
+    more, whatever the retries; the third value says how that went.
+    """
     attempts: list[_Attempt] = []
     retries = Retries(test.env.limits.retries)
-    for number in range(1, test.env.limits.retries + 2):
-        attempt = _run_attempt(test, browser, number)
-        attempts.append(attempt)
-        if attempt.outcome == "passed":
-            retries.passed()
-            break
-        if not retries.failed(_failure(attempt), attempt.conclusive):
-            break
-        if attempt.outcome == "error" and not browser.is_connected():
-            browser = pool.browser(test.browser_name)  # relaunch once the old one died
-    return attempts, retries
+    left, note = test.env.limits.retries + 1, None
+    with ExitStack() as scrubbing:
+        while left > 0:
+            left -= 1
+            attempt = _run_attempt(test, browser, len(attempts) + 1)
+            attempts.append(attempt)
+            if attempt.outcome == "passed":
+                retries.passed()
+                break
+            if attempt.signed_out_at is not None and note is None:
+                renewal = _sign_in_again(test, browser, attempt)
+                note = renewal.note
+                if renewal.state is None:
+                    attempt.outcome, attempt.error = "error", renewal.failure
+                    break
+                scrubbing.enter_context(redacting(test.env.scrubbed()))  # the new state's too
+                test = replace(test, keywords={**test.keywords, "storage_state": renewal.state})
+                attempt.bounced, left = True, left + 1
+                continue
+            if not retries.failed(_failure(attempt), attempt.conclusive):
+                break
+            if attempt.outcome == "error" and not browser.is_connected():
+                browser = pool.browser(test.browser_name)  # relaunch once the old one died
+    return attempts, retries, note
+
+
+def _sign_in_again(test: _Test, browser: Browser, attempt: _Attempt) -> Renewal:
+    login = test.env.login
+    assert login is not None and attempt.signed_out_at is not None  # only signed-in tests bounce
+    used = test.keywords.get("storage_state")
+    return relogin.sign_in_again(
+        browser, login, test.spec.url, attempt.signed_out_at, used, test.env.network
+    )
 
 
 def _failure(attempt: _Attempt) -> Failure:
@@ -235,6 +288,9 @@ def context_keywords(spec: TestSpec, browser_name: str, env: Environment) -> dic
     if spec.viewport is not None:
         keywords["viewport"] = spec.viewport.model_dump()
     keywords.update(context_options(env.network, browser_name))
+    state = relogin.current_state(env.login) if env.login is not None else None
+    if state is not None:
+        keywords["storage_state"] = state  # in memory only, never a file
     return keywords
 
 
@@ -253,7 +309,7 @@ class _Test:
     browser_name: str
     run_id: str
     env: Environment
-    keywords: dict[str, Any]  # the browser context's
+    keywords: dict[str, Any] = field(repr=False)  # the browser context's: a storage state too
     traceable: bool = True  # False when the test fills secrets
 
     def stem(self, number: int) -> str:
@@ -304,6 +360,8 @@ def _run_attempt(test: _Test, browser: Browser, number: int) -> _Attempt:
         page = context.new_page()
         seen.attach(page)
         _run_steps(test, page, attempt)
+        if attempt.outcome != "passed" and env.login is not None:
+            attempt.signed_out_at = relogin.bounced_to(page, spec.url, env.login)
         if attempt.outcome != "passed":
             _keep_evidence(attempt, context, page, trace, test, number)
     except Exception as exc:  # noqa: BLE001 - anything unforeseen is reported, not raised
@@ -405,10 +463,16 @@ def _keep_evidence(
         pass
     if trace:
         try:
-            context.tracing.stop(path=str(folder / f"{stem}.zip"))
+            path = folder / f"{stem}.zip"
+            if test.env.login is None:
+                context.tracing.stop(path=str(path))
+            else:
+                relogin.keep_trace(context, path, test.env.scrubbed().values())
             attempt.trace = f"{run_id}/{stem}.zip"
         except Exception:  # noqa: BLE001
             attempt.trace = None
+            if test.env.login is not None:
+                attempt.withheld = "trace not kept: the session's values could not be scrubbed"
 
 
 def _step(

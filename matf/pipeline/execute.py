@@ -2,6 +2,9 @@
 
 Stateless by design: everything comes in with the job and the worker's
 settings, and goes out in the returned result; it never opens the database.
+A signed-in job's sealed state and credentials are opened here, with this
+worker's ``ENCRYPTION_KEY``: when they do not open, the test runs without
+them (it meets the sign-in form) and its result says why.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ from pathlib import Path
 
 from matf.agents.executor import Environment, ExecutionLimits, Rendering, run_test, worker_name
 from matf.agents.healer import heal
+from matf.agents.login import Credentials
+from matf.agents.relogin import LoginSession
 from matf.browser.pool import thread_pool
 from matf.errors import MatfError
 from matf.llm.budget import Allowance, budgeted, ledger
 from matf.llm.gateway import MistralGateway
-from matf.pipeline.fanout import ExecutorJob, HealRequest, SealedSecret
-from matf.redaction import redacting
+from matf.pipeline.fanout import ExecutorJob, HealRequest, SealedSecret, SignedIn
+from matf.redaction import Redactor, redacting
 from matf.results import Healing, TestResult
 from matf.secrets.keyring import keyring_from_settings
 from matf.secrets.sealed import open_sealed
+from matf.secrets.sessions import StorageState, open_state
 from matf.settings import Settings
 from matf.spec import TestSpec
 
@@ -31,11 +37,12 @@ TIME_LIMIT = "the executor's time limit ran out"
 def execute(job: ExecutorJob, settings: Settings) -> TestResult:
     """Run the job's test; a failure by UI drift gets a healing proposal when the job asks.
 
-    While it runs, log records are scrubbed of the job's secret values; the
-    result leaves scrubbed, and so does the message of an error that escapes.
+    While it runs, log records are scrubbed of the job's secret values (and a
+    signed-in test's session values); the result leaves scrubbed, and so does
+    the message of an error that escapes.
     """
     env = environment(job, settings)
-    with redacting(env.secrets) as redactor:
+    with redacting(env.scrubbed()) as redactor:
         try:
             result = run_test(job.spec, job.browser, job.run_id, env)
             if job.heal is not None and settings.enable_healing and result.status == "failed":
@@ -46,7 +53,7 @@ def execute(job: ExecutorJob, settings: Settings) -> TestResult:
             if redactor.found_in(str(exc)):  # its traceback is logged after the job ends
                 raise MatfError(redactor.scrub(f"{type(exc).__name__}: {exc}")) from None
             raise
-        return redactor.scrub_model(result)
+        return Redactor(env.scrubbed()).scrub_model(result)  # a state renewed meanwhile too
 
 
 def timed_out(job: ExecutorJob) -> TestResult:
@@ -71,6 +78,7 @@ def environment(job: ExecutorJob, settings: Settings) -> Environment:
             baseline_set=job.rendering.baseline_set,
         ),
         secrets=_open(settings, job.secrets),
+        login=None if job.login is None else signed_in(job.run_id, job.login, settings),
     )
 
 
@@ -100,3 +108,49 @@ def _open(settings: Settings, sealed: tuple[SealedSecret, ...]) -> dict[str, str
         return open_sealed(keyring_from_settings(settings), [s.model_dump() for s in sealed])
     except MatfError:
         return {}  # each step that needs one then fails, naming the secret it lacks
+
+
+def signed_in(run_id: str, login: SignedIn, settings: Settings) -> LoginSession:
+    """A signed-in job's session, opened; what does not open is left out, and the note says why.
+
+    A missing key or altered bytes (``ConfigError``) cost the test its state
+    (it runs signed out, and meets the sign-in form) or its credentials (it
+    cannot sign in again), never the job.
+    """
+    state: StorageState | None = None
+    credentials: Credentials | None = None
+    notes: list[str] = []
+    try:
+        keyring = keyring_from_settings(settings)
+        state = open_state(keyring, login.state)
+    except (MatfError, ValueError) as exc:  # ValueError: bytes that are not even base64
+        notes.append(f"the signed-in state did not open ({_why(exc)}): the test started signed out")
+    if login.credentials is not None:
+        try:
+            credentials = _credentials(settings, login.credentials)
+        except (MatfError, ValueError) as exc:
+            name = login.credentials.name
+            notes.append(
+                f"the credentials {name!r} did not open ({_why(exc)}): it cannot sign in again"
+            )
+    return LoginSession(
+        run_id=run_id,
+        role=login.role,
+        state=state,
+        credentials=credentials,
+        url=login.url,
+        check=login.check,
+        note="; ".join(notes) or None,
+    )
+
+
+def _credentials(settings: Settings, sealed: SealedSecret) -> Credentials:
+    values = open_sealed(keyring_from_settings(settings), [sealed.model_dump()])
+    fields = {key: values.get(f"{sealed.name}.{key}") for key in ("username", "password")}
+    return Credentials.of(fields, sealed.name)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, MatfError):
+        return " ".join(exc.message.split())[:300]
+    return "its bytes are not a sealed value"
