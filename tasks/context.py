@@ -8,7 +8,9 @@ from celery import shared_task
 
 from matf.agents.context import check_target, record_target
 from matf.errors import MatfError, TargetUnreachable
-from matf.pipeline.signin import sign_in_run
+from matf.options import RunOptions
+from matf.pipeline.signin import RoleSignIn, sign_in_run
+from matf.spec import TestSpec
 from matf.storage.runs import get_run, load_specs, set_phase
 from tasks.base import MatfTask
 from tasks.schedule import BY_NAME, run_job
@@ -23,35 +25,32 @@ def prepare(self: MatfTask, run_id: str) -> str:
     with self.sessions(write=True) as session:
         set_phase(session, run_id, "preparing")
         run = get_run(session, run_id)
-        url, options, network = run.target, run.options, run.options.guard
-        specs = load_specs(session, run_id)
+        url, options, specs = run.target, run.options, load_specs(session, run_id)
     self.emit("run_started", run_id, key=f"run_started:{run_id}", target=url)
     try:
-        info = check_target(url, network=network)
+        signed = _ready(self, url, options, specs)
     except TargetUnreachable as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(countdown=2**self.request.retries) from exc
         self.fail_run(run_id, exc.message)
         raise
-    except MatfError as exc:
-        self.fail_run(run_id, exc.message)
-        raise
-    with self.sessions(write=True) as session:
-        record_target(session, info)
-    try:
-        signed = sign_in_run(self.sessions, self.settings, url, options, specs)
-    except MatfError as exc:
+    except MatfError as exc:  # the target's answer, a sign-in that failed, no credentials
         self.fail_run(run_id, exc.message)
         raise
     for role in signed:
-        self.emit(
-            "signed_in",
-            run_id,
-            key=f"signed_in:{run_id}:{role.label}",
-            role=role.role,
-            reused=not role.signed_in,
-        )
+        key = f"signed_in:{run_id}:{role.label}"
+        self.emit("signed_in", run_id, key=key, role=role.role, reused=not role.signed_in)
     return run_id
+
+
+def _ready(
+    task: MatfTask, url: str, options: RunOptions, specs: list[TestSpec]
+) -> list[RoleSignIn]:
+    """The target answers (recorded), and each role the run needs has a live session."""
+    info = check_target(url, network=options.guard)
+    with task.sessions(write=True) as session:
+        record_target(session, info)
+    return sign_in_run(task.sessions, task.settings, url, options, specs)
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.context.dispatch")

@@ -179,7 +179,8 @@ def _page_specs(
     usage: AiUsage,
 ) -> list[TestSpec]:
     secrets = env.secrets
-    snap = _snapshot(env.pool, url, settings.step_timeout, env.network)
+    state = env.login.state if env.login is not None else None
+    snap = _snapshot(env.pool, url, settings.step_timeout, env.network, state)
     if snap is None:
         usage.skipped.append(f"{url}: could not be read")
         return []
@@ -227,12 +228,20 @@ def _page_specs(
     return proposal.specs
 
 
-def _snapshot(pool: BrowserPool, url: str, timeout_ms: int, network: NetworkPolicy | None) -> Any:
+def _snapshot(
+    pool: BrowserPool,
+    url: str,
+    timeout_ms: int,
+    network: NetworkPolicy | None,
+    state: dict[str, Any] | None = None,
+) -> Any:
+    """The page as the model is shown it: signed in when the run is (the state stays here)."""
     from playwright.sync_api import Error as PlaywrightError
 
     from matf.browser.page import wait_quiet
 
-    context = pool.browser("chromium").new_context(**context_options(network))
+    signed_in: dict[str, Any] = {} if state is None else {"storage_state": state}
+    context = pool.browser("chromium").new_context(**context_options(network), **signed_in)
     try:
         page = context.new_page()
         page.goto(url, wait_until="load", timeout=timeout_ms)

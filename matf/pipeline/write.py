@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
 from matf.agents.exploration import summarise
 from matf.agents.explore import SiteMap, explore
+from matf.agents.relogin import LoginSession
 from matf.agents.writer import write_checked, writer_options
 from matf.ai.writer import AiUsage, target_secrets, write_with_ai
 from matf.browser.pool import thread_pool
@@ -26,6 +27,9 @@ from matf.storage.runs import (
     save_cases,
     set_phase,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 Announce = Callable[[str, str], None]  # (phase, event key) -> sent
 
@@ -51,31 +55,24 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
     pool = thread_pool(settings.matf_chromium_path)
     writer = writer_options(target_budgets, options)
     access: dict[str, Any] | None = None
+    login: LoginSession | None = None
     if options.login.enabled:
         signed = write_signed_in(sessions, settings, url, options, pool.browser("chromium"), writer)
         site, checked, specs = signed.site, signed.checked, signed.specs
         access = signed.access
+        role = options.login.sign_ins()[0]
+        login = LoginSession(run_id=run_id, role=role or "", state=signed.state)
     else:
-        site = explore(
-            url,
-            pool.browser("chromium"),
-            options.limits.max_pages,
-            settings.step_timeout,
-            options.guard,
-            discover_api="api" in options.types,
-            max_interactions=options.limits.max_interactions,
-            max_depth=options.limits.max_depth,
-        )
+        site = _explore(url, pool.browser("chromium"), options, settings)
         checked = write_checked(site, list(options.types), writer)
         specs = list(checked.specs)
     usage = None
     if use_ai and "functional" in options.types:
         announce("writing with AI", f"phase:ai:{run_id}")
-        ai_specs, usage = _write_with_ai(site, settings, sessions, options, run_id, secrets)
-        if options.login.enabled:
-            role = options.login.sign_ins()[0]
+        ai_specs, usage = _write_with_ai(site, settings, sessions, options, run_id, secrets, login)
+        if login is not None:
             several = len(options.login.sign_ins()) > 1
-            ai_specs = [as_role(spec, role, several) for spec in ai_specs]
+            ai_specs = [as_role(spec, login.role or None, several) for spec in ai_specs]
         specs += ai_specs
     summary = summarise(site, checked).model_dump(mode="json")
     if access is not None:
@@ -89,6 +86,19 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
     return Written(tests=len(specs), pages=len(site.pages))
 
 
+def _explore(url: str, browser: Browser, options: RunOptions, settings: Settings) -> SiteMap:
+    return explore(
+        url,
+        browser,
+        options.limits.max_pages,
+        settings.step_timeout,
+        options.guard,
+        discover_api="api" in options.types,
+        max_interactions=options.limits.max_interactions,
+        max_depth=options.limits.max_depth,
+    )
+
+
 def _write_with_ai(
     site: SiteMap,
     settings: Settings,
@@ -96,12 +106,15 @@ def _write_with_ai(
     options: RunOptions,
     run_id: str,
     secrets: dict[str, str],
+    login: LoginSession | None,
 ) -> tuple[list[TestSpec], AiUsage]:
+    """The model's tests, verified in a browser signed in as the run's first role, if any."""
     env = Environment(
         pool=thread_pool(settings.matf_chromium_path),
         limits=ExecutionLimits(settings.test_timeout, settings.step_timeout, retries=0),
         artifacts_root=Path(settings.storage_path) / "artifacts",
         network=options.guard,
         secrets=secrets,
+        login=login,
     )
     return write_with_ai(site, settings, env, sessions, options.ai, run_id)

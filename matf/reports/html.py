@@ -204,6 +204,7 @@ def _prepare_test(test: dict[str, Any], out_dir: Path, run_id: str = "") -> dict
         "failed_requests": [_prepare_request(r) for r in test.get("failed_requests") or []],
         "attempt_errors": [_text(m) for m in test.get("attempt_errors") or []],
         "retry_note": _text(test.get("retry_note")) or None,
+        "session_note": _text(test.get("session_note")) or None,
         "performance": [_prepare_perf(m) for m in test.get("performance") or []],
         "visual": [_prepare_visual(v, out_dir) for v in test.get("visual") or []],
         "api": [_prepare_api(c) for c in test.get("api") or []],

@@ -184,6 +184,8 @@ def _system_out(test: dict[str, Any], status: str) -> str:
         lines.append(f"Attempts: {_int(test.get('attempts'), 1)}")
     if test.get("retry_note"):
         lines.append(f"Retries: {test['retry_note']}")
+    if test.get("session_note"):
+        lines.append(f"Sign-in: {test['session_note']}")
     artifacts = test.get("artifacts") or {}
     for kind in ("screenshot", "trace"):
         if artifacts.get(kind):

@@ -72,9 +72,7 @@ def test_the_bug_behind_the_sign_in_is_found_signed_in_and_the_sign_in_is_reused
     assert not hits, "\n".join(map(str, hits))
 
 
-def test_a_wrong_password_stops_the_run_with_one_line_and_exit_2(
-    demo: str, tmp_path: Path
-) -> None:
+def test_a_wrong_password_stops_the_run_with_one_line_and_exit_2(demo: str, tmp_path: Path) -> None:
     wrong = '{"username": "user", "password": "not-the-password"}'
     done = run_matf(
         ["secrets", "set", demo, "login", "--json"], tmp_path, stdin=wrong, ENCRYPTION_KEY=KEY
