@@ -1,8 +1,8 @@
 """What each role may open: the access matrix of a run signed in as several roles.
 
 Each role explores the site signed in as itself. A page behind the sign-in
-(one an anonymous visitor is denied) that some role reached, while another
-role's pages never link to it, is a page the other role should probably not
+(one an anonymous visitor is denied) that some role's pages link to, while
+another role's pages never do, is a page the other role should probably not
 open. Each such (page, role) pair becomes an access test: the page must be
 denied to that role (a 3xx or a 4xx; ``expect_status`` "denied"), so a page a
 plain user can open though only admins' pages link to it fails as a test, and
@@ -66,15 +66,22 @@ def _plain(url: str) -> str:
     return urldefrag(url)[0]
 
 
+def compared_pages(views: Sequence[RoleView]) -> list[str]:
+    """Every page some role read, then every page some roles' pages link to and others' not."""
+    read = dict.fromkeys(url for view in views for url in view.visited)
+    linked = dict.fromkeys(url for view in views for url in sorted(view.linked))
+    unshared = [url for url in linked if any(url not in view.linked for view in views)]
+    return list(dict.fromkeys([*read, *unshared]))
+
+
 def protected_pages(views: Sequence[RoleView], anonymous: Mapping[str, int | None]) -> list[str]:
-    """Pages some role read that an anonymous visitor is denied, in the order first read."""
-    seen: dict[str, None] = {}
-    for view in views:
-        for url in view.visited:
-            status = anonymous.get(url)
-            if status is not None and not 200 <= status < 300:
-                seen.setdefault(url)
-    return list(seen)[:MAX_PAGES]
+    """The compared pages an anonymous visitor is denied (a 3xx or 4xx), first read first."""
+    found = []
+    for url in compared_pages(views):
+        status = anonymous.get(url)
+        if status is not None and not 200 <= status < 300:
+            found.append(url)
+    return found[:MAX_PAGES]
 
 
 def access_matrix(
@@ -91,7 +98,7 @@ def access_matrix(
             linked = url in view.linked
             seen[view.role] = {"status": status, "linked": linked}
             if not linked and status is not None and 200 <= status < 300:
-                finders = [v.role for v in views if url in v.visited and v.role != view.role]
+                finders = [v.role for v in views if url in v.linked and v.role != view.role]
                 matrix.findings.append(
                     {
                         "url": url,
@@ -110,7 +117,7 @@ def access_specs(views: Sequence[RoleView], anonymous: Mapping[str, int | None])
     """One test per (protected page, role whose pages never link to it): it must be denied."""
     specs = []
     for url in protected_pages(views, anonymous):
-        finders = [view.role for view in views if url in view.visited]
+        finders = [view.role for view in views if url in view.linked]
         for view in views:
             if url in view.linked:
                 continue

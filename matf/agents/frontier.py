@@ -10,6 +10,10 @@ What counts as data in a URL: numbers, UUIDs, hex hashes, dates, numbers
 inside slugs (``order-10045``), sorting keys and numeric paging in the query.
 Slugs of words (``/products/summit-jacket``) are content pages and stay
 distinct: each may have its own bugs.
+
+The start URL's section (its folder: ``/account/`` for ``/account/`` or
+``/account/orders``) is read first: a run pointed at a part of a site, such as
+the account area behind a sign-in, reads that part before the site around it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,13 @@ def url_template(url: str) -> str:
     return (path or "/") + ("?" + "&".join(query) if query else "")
 
 
+def section_of(url: str) -> str | None:
+    """The folder of ``url``'s path ("/account/"); None at the site's root."""
+    path = urlsplit(url).path or "/"
+    folder = path[: path.rfind("/") + 1]
+    return folder if folder != "/" else None
+
+
 def _view_only(key: str, value: str) -> bool:
     """A sorting or paging parameter: the same page, ordered or cut differently."""
     if _SORT_KEY.match(key) or _CURSOR_KEY.match(key):
@@ -100,6 +111,8 @@ class Frontier:
         self.per_template = per_template
         self._admit = admit
         self._seen: set[str] = set()
+        self._section = section_of(start)
+        self._near: deque[str] = deque()  # first samples in the start's section
         self._first: deque[str] = deque()  # the first per_template URLs of each template
         self._more: deque[str] = deque()  # further URLs of known templates
         self._template_of: dict[str, str] = {}
@@ -121,16 +134,23 @@ class Frontier:
         self._template_of[url] = template
         count = self._queued.get(template, 0)
         self._queued[template] = count + 1
-        (self._first if count < self.per_template else self._more).append(url)
+        if count >= self.per_template:
+            self._more.append(url)
+        elif self._section and urlsplit(url).path.startswith(self._section):
+            self._near.append(url)
+        else:
+            self._first.append(url)
 
     def pop(self) -> str:
-        """The next URL to read: breadth first, new templates before more samples of one."""
-        url = self._first.popleft() if self._first else self._more.popleft()
+        """The next URL to read: the start's section, then breadth first, new templates
+        before more samples of one."""
+        queue = self._near or self._first or self._more
+        url = queue.popleft()
         self._sampled.setdefault(self._template_of[url], []).append(url)
         return url
 
     def __len__(self) -> int:
-        return len(self._first) + len(self._more)
+        return len(self._near) + len(self._first) + len(self._more)
 
     def templates(self) -> list[TemplateSample]:
         """Templates that stood for more than one URL, with what was read and left of each."""

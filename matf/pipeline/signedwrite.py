@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
-from matf.agents.access import RoleView, access_matrix, access_specs, probe, protected_pages
+from matf.agents.access import (
+    RoleView,
+    access_matrix,
+    access_specs,
+    compared_pages,
+    probe,
+    protected_pages,
+)
 from matf.agents.explore import SiteMap, explore
 from matf.agents.specguard import Checked
 from matf.agents.writer import WriterOptions, write_checked
@@ -116,8 +123,7 @@ def _explore(
 def _anonymous(
     views: list[RoleView], browser: Browser, options: RunOptions
 ) -> dict[str, int | None]:
-    every = list(dict.fromkeys(u for view in views for u in view.visited))
-    return probe(browser, every, None, options.guard)
+    return probe(browser, compared_pages(views), None, options.guard)
 
 
 def _matrix(

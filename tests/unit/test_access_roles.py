@@ -197,3 +197,14 @@ def test_retention_drops_expired_sign_ins_and_keeps_live_ones(tmp_path: Path) ->
     assert done.expired_sign_ins == 1
     with session_scope(engine) as session:
         assert [row.role for row in session.query(SessionState)] == ["live"]
+
+
+def test_a_page_only_linked_from_an_admin_page_is_compared_though_nobody_read_it() -> None:
+    # the page budget ran out before the admin read /admin/, but its pages link there
+    admin = _site({"/": ["/account/"], "/account/": ["/account/orders", "/admin/"]})
+    views = [RoleView.of("admin", admin), RoleView.of("user", USER)]
+    assert f"{SITE}/admin/" in protected_pages(views, ANONYMOUS)
+    [spec] = access_specs(views, ANONYMOUS)
+    assert (spec.role, spec.url) == ("user", f"{SITE}/admin/")
+    [finding] = access_matrix(views, ANONYMOUS, {("user", f"{SITE}/admin/"): 200}).findings
+    assert finding["role"] == "user"
