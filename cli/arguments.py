@@ -1,4 +1,4 @@
-"""Values from the command line, parsed for several commands: lists, limits, sizes.
+"""Values from the command line, parsed for several commands: lists, limits, sizes, sign-ins.
 
 Each parser answers a one-line ``UsageError`` naming the bad value, which
 ``cli.main.main`` turns into exit code 2.
@@ -7,6 +7,7 @@ Each parser answers a one-line ``UsageError`` naming the bad value, which
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from matf.errors import UsageError
-from matf.options import RunOptions
+from matf.options import ROLE_PATTERN, RunOptions
 from matf.settings import Settings
 
 TYPES = ("functional", "accessibility", "performance", "visual", "api")
@@ -64,6 +65,33 @@ def clean_masks(given: tuple[str, ...]) -> tuple[str, ...]:
         if len(mask) > 500:
             raise UsageError(f"--mask {mask[:40]!r}…: a selector over 500 characters")
     return cleaned
+
+
+def parse_roles(value: str) -> list[str]:
+    """``--as admin,user``'s roles: each signs in with the target secret ``login.<role>``."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--as needs at least one role, e.g. --as admin,user")
+    for name in names:
+        if not re.fullmatch(ROLE_PATTERN, name):
+            raise UsageError(
+                f"invalid role {name!r} in --as: use 1-40 lower-case letters, digits, '-' or '_', "
+                "starting with a letter or digit (e.g. admin)"
+            )
+    return list(dict.fromkeys(names))
+
+
+def login_options(
+    enabled: bool, url: str | None, check: str | None, as_roles: str | None
+) -> dict[str, Any]:
+    """The run's ``login`` options: any of the sign-in flags turns signing in on."""
+    chosen = parse_roles(as_roles) if as_roles is not None else []
+    return {
+        "enabled": enabled or url is not None or check is not None or as_roles is not None,
+        "url": url,
+        "check": check,
+        "roles": chosen,
+    }
 
 
 def parse_options(data: dict[str, Any]) -> RunOptions:

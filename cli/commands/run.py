@@ -13,6 +13,7 @@ from cli.arguments import (
     WORKERS_HELP,
     choices,
     clean_masks,
+    login_options,
     parse_options,
     parse_viewport,
     run_limits,
@@ -143,6 +144,34 @@ from matf.settings import load_settings
     default=None,
     help="Run these specs instead of exploring (from 'matf write').",
 )
+@click.option(
+    "--login",
+    is_flag=True,
+    help="Sign in first, with the target secret 'login' "
+    "(matf secrets set URL login --json); each test starts signed in.",
+)
+@click.option(
+    "--login-url",
+    metavar="URL",
+    default=None,
+    help="The sign-in page, on the target's origin (default: found from the site). "
+    "Implies --login.",
+)
+@click.option(
+    "--logged-in-check",
+    metavar="SELECTOR",
+    default=None,
+    help='A Playwright selector only a signed-in page shows, e.g. "text=Sign out". '
+    "Implies --login.",
+)
+@click.option(
+    "--as",
+    "as_roles",
+    metavar="ROLES",
+    default=None,
+    help="Sign in as each of these roles, comma-separated (e.g. admin,user), with the "
+    "secret login.<role>; the suite runs once per role. Implies --login.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -168,6 +197,10 @@ def run(
     baseline_set: str | None,
     workers: int | None,
     suite: Path | None,
+    login: bool,
+    login_url: str | None,
+    logged_in_check: str | None,
+    as_roles: str | None,
 ) -> None:
     """Explore URL, write tests, run them, and write reports."""
     from cli.campaign import Campaign
@@ -196,6 +229,7 @@ def run(
                 "max_tokens": max_tokens,
             },
             "healing": {"enabled": not no_heal},
+            "login": login_options(login, login_url, logged_in_check, as_roles),
         }
     )
     campaign = Campaign(
