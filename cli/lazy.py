@@ -6,9 +6,10 @@ import importlib
 
 import click
 
-# The commands besides run, write, demo and schema, each imported only when named
+# The commands besides write, demo and schema, each imported only when named
 # (or listed by --help): `matf run` does not pay for the server's or accounts' imports.
 LAZY_COMMANDS = {
+    "run": "cli.commands.run:run",
     "serve": "cli.commands.serve:serve",
     "users": "cli.commands.accounts:users",
     "keys": "cli.commands.accounts:keys",

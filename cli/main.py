@@ -13,64 +13,22 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from pydantic import ValidationError
 
+from cli.arguments import (
+    DEFAULT_TYPES,
+    TYPES,
+    WORKERS_HELP,
+    choices,
+    clean_masks,
+    parse_viewport,
+    run_limits,
+    setup_logging,
+)
 from cli.interrupts import describe, exit_code, interrupts
 from cli.lazy import LazyGroup
-from matf.errors import MatfError, UsageError
-from matf.options import (
-    MAX_DEPTH,
-    MAX_INTERACTIONS,
-    REPORT_FORMATS,
-    Limits,
-    RenderingOptions,
-    RunOptions,
-    embedded_workers,
-)
-from matf.settings import Settings, load_settings
-
-TYPES = ("functional", "accessibility", "performance", "visual", "api")
-DEFAULT_TYPES = "functional,accessibility"
-BROWSERS = ("chromium", "firefox", "webkit")
-WORKERS_HELP = (
-    "Concurrent executors in embedded mode. Default: chosen from the machine, one per two "
-    "usable cores as far as memory allows (about 0.5 GiB a browser); "
-    "override with --workers N or MATF_EMBEDDED_WORKERS=N."
-)
-
-
-def _limits(max_pages: int, max_interactions: int | None, max_depth: int | None) -> dict[str, int]:
-    """A run's limits as given; what is not given keeps ``Limits``' default."""
-    given = {"max_interactions": max_interactions, "max_depth": max_depth}
-    return {"max_pages": max_pages, **{k: v for k, v in given.items() if v is not None}}
-
-
-def _csv(value: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    items = [item.strip().lower() for item in value.split(",") if item.strip()]
-    if not items:
-        raise UsageError(f"--{what} needs at least one of: {', '.join(allowed)}")
-    for item in items:
-        if item not in allowed:
-            raise UsageError(f"unknown {what[:-1]} {item!r}: choose from {', '.join(allowed)}")
-    return list(dict.fromkeys(items))
-
-
-def _setup_logging(settings: Settings, verbose: bool) -> None:
-    """Celery and Playwright log a lot: keep it in a file unless asked for it."""
-    root = logging.getLogger()
-    root.handlers.clear()
-    if verbose:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-    else:
-        log_dir = Path(settings.storage_path).parent
-        try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_dir / "matf.log", encoding="utf-8")
-        except OSError:
-            handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(settings.log_level)
+from matf.errors import MatfError
+from matf.options import Limits, RenderingOptions, RunOptions, embedded_workers
+from matf.settings import load_settings
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,237 +39,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """MATF explores a web app, writes tests, runs them in real browsers, reports what broke."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-
-
-@cli.command()
-@click.argument("url")
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("matf-report"),
-    show_default=True,
-    help="Where reports go.",
-)
-@click.option(
-    "--formats",
-    default=None,
-    metavar="LIST",
-    help=f"Reports to write: any of {', '.join(REPORT_FORMATS)} (report.html, report.json, "
-    "junit.xml, report.pdf); json is always written, the run's summary reads it "
-    "[default: all four].",
-)
-@click.option(
-    "--types",
-    default=None,
-    help="Any of functional, accessibility, performance, visual, api "
-    f"[default: {DEFAULT_TYPES}; with --suite, every type the suite has].",
-)
-@click.option(
-    "--browsers", default="chromium", show_default=True, help="Any of chromium, firefox, webkit."
-)
-@click.option(
-    "--max-pages",
-    type=click.IntRange(1, 10_000),
-    default=None,
-    help="Pages to explore (default 25).",
-)
-@click.option(
-    "--max-interactions",
-    type=click.IntRange(0, 1000),
-    default=None,
-    help=f"Clicks per page on what reveals more: dialogs, menus, tabs (default {MAX_INTERACTIONS}; "
-    "0: none).",
-)
-@click.option(
-    "--max-depth",
-    type=click.IntRange(1, 10),
-    default=None,
-    help=f"Clicks deep a revealed state may be (default {MAX_DEPTH}).",
-)
-@click.option("--device", default=None, help='Emulate a device from Playwright\'s list: "Pixel 7".')
-@click.option("--video", is_flag=True, help="Record each test; keep the videos of failed ones.")
-@click.option(
-    "--budget",
-    "budgets",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Performance budget over the target's: lcp_ms, cls, tbt_ms, ttfb_ms, fcp_ms, "
-    "load_ms, requests, transfer_kb ('off' turns one off). Repeatable.",
-)
-@click.option(
-    "--mask",
-    "masks",
-    multiple=True,
-    metavar="CSS",
-    help="Paint over these elements in visual checks (clocks, ads). Repeatable.",
-)
-@click.option(
-    "--viewport",
-    "viewports",
-    multiple=True,
-    metavar="WxH",
-    help="Capture visual checks at this size, e.g. 390x844 (repeatable; default 1280x720).",
-)
-@click.option(
-    "--goal",
-    "goals",
-    multiple=True,
-    metavar="TEXT",
-    help='A goal for the AI writer: "a visitor can subscribe to the newsletter" (repeatable).',
-)
-@click.option(
-    "--goals-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="User stories for the AI writer, one per line (# starts a comment).",
-)
-@click.option(
-    "--max-llm-calls",
-    type=click.IntRange(1, 100_000),
-    default=None,
-    help="Cap the run's model calls, writing and healing together.",
-)
-@click.option(
-    "--max-tokens",
-    type=click.IntRange(1, 100_000_000),
-    default=None,
-    help="Cap the run's model tokens (in and out), writing and healing together.",
-)
-@click.option(
-    "--no-ai",
-    is_flag=True,
-    help="Write tests heuristically, heal from stored locators only, even with MISTRAL_API_KEY.",
-)
-@click.option(
-    "--no-heal", is_flag=True, help="Propose no new locators for tests whose element is gone."
-)
-@click.option(
-    "--baseline-set",
-    default=None,
-    help="Visual baselines to compare with (default: the target's host and port).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help=WORKERS_HELP,
-)
-@click.option(
-    "--suite",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Run these specs instead of exploring (from 'matf write').",
-)
-@click.pass_context
-def run(
-    ctx: click.Context,
-    url: str,
-    out: Path,
-    formats: str | None,
-    types: str | None,
-    browsers: str,
-    max_pages: int | None,
-    max_interactions: int | None,
-    max_depth: int | None,
-    device: str | None,
-    video: bool,
-    budgets: tuple[str, ...],
-    masks: tuple[str, ...],
-    viewports: tuple[str, ...],
-    goals: tuple[str, ...],
-    goals_file: Path | None,
-    max_llm_calls: int | None,
-    max_tokens: int | None,
-    no_ai: bool,
-    no_heal: bool,
-    baseline_set: str | None,
-    workers: int | None,
-    suite: Path | None,
-) -> None:
-    """Explore URL, write tests, run them, and write reports."""
-    from cli.campaign import Campaign
-    from matf.agents.context import parse_budgets
-
-    settings = load_settings()
-    _setup_logging(settings, ctx.obj["verbose"])
-    asked = {"formats": _csv(formats, REPORT_FORMATS, "formats")} if formats is not None else {}
-    options = parse_options(
-        {
-            **asked,
-            "browsers": _csv(browsers, BROWSERS, "browsers"),
-            "limits": _limits(max_pages or settings.max_pages, max_interactions, max_depth),
-            "rendering": {
-                "device": device,
-                "video": video,
-                "masks": _masks(masks),
-                "viewports": [parse_viewport(v) for v in viewports],
-                "baseline_set": baseline_set,
-            },
-            "budgets": parse_budgets(list(budgets)),
-            "ai": {
-                "enabled": not no_ai,
-                "goals": [*goals, *read_goals(goals_file)],
-                "max_calls": max_llm_calls,
-                "max_tokens": max_tokens,
-            },
-            "healing": {"enabled": not no_heal},
-        }
-    )
-    campaign = Campaign(
-        settings,
-        url,
-        out,
-        options,
-        types=_csv(types, TYPES, "types") if types is not None else None,
-        workers=workers or embedded_workers(settings),
-        suite=suite,
-    )
-    ctx.exit(campaign.run())
-
-
-def parse_options(data: dict[str, Any]) -> RunOptions:
-    """Run options from the command line's values; a one-line UsageError naming a bad one."""
-    try:
-        return RunOptions.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(part) for part in err["loc"])
-        raise UsageError(f"invalid option {where}: {err['msg']}") from exc
-
-
-def read_goals(path: Path | None) -> list[str]:
-    """User stories from a file: one per line; blank lines and # comments skipped."""
-    if path is None:
-        return []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read goals from {path}: {exc.strerror or exc}") from exc
-    goals = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    for goal in goals:
-        if len(goal) > 500:
-            raise UsageError(f"a goal in {path} is over 500 characters: {goal[:40]!r}…")
-    return goals[:50]
-
-
-def parse_viewport(text: str) -> tuple[int, int]:
-    """``"390x844"`` as (390, 844); a one-line UsageError otherwise."""
-    width, sep, height = text.lower().strip().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise UsageError(f"invalid viewport {text!r}: use WIDTHxHEIGHT, e.g. 390x844")
-    size = int(width), int(height)
-    if not all(100 <= n <= 7680 for n in size):
-        raise UsageError(f"invalid viewport {text!r}: each side must be 100 to 7680 pixels")
-    return size
-
-
-def _masks(masks: tuple[str, ...]) -> tuple[str, ...]:
-    cleaned = tuple(m.strip() for m in masks if m.strip())
-    for mask in cleaned:
-        if len(mask) > 500:
-            raise UsageError(f"--mask {mask[:40]!r}…: a selector over 500 characters")
-    return cleaned
 
 
 @cli.command()
@@ -349,16 +76,16 @@ def write(
     from matf.agents.writer import WriterOptions
 
     settings = load_settings()
-    _setup_logging(settings, ctx.obj["verbose"])
-    kinds = _csv(types, TYPES, "types")
+    setup_logging(settings, ctx.obj["verbose"])
+    kinds = choices(types, TYPES, "types")
     settings.check_types(kinds)
     options = WriterOptions(
         budgets=parse_budgets(list(budgets)),
-        masks=_masks(masks),
+        masks=clean_masks(masks),
         viewports=tuple(parse_viewport(v) for v in viewports),
     )
     limits = Limits.model_validate(
-        _limits(max_pages or settings.max_pages, max_interactions, max_depth)
+        run_limits(max_pages or settings.max_pages, max_interactions, max_depth)
     )
     count, dropped = write_suite(settings, url, output, kinds, limits.max_pages, options, limits)
     for line in dropped:
@@ -413,8 +140,8 @@ def demo(
     from cli.campaign import Campaign
 
     settings = load_settings()
-    _setup_logging(settings, ctx.obj["verbose"])
-    kinds = _csv(types, TYPES, "types")
+    setup_logging(settings, ctx.obj["verbose"])
+    kinds = choices(types, TYPES, "types")
     # The demo's port changes every time: keep its baselines under one name.
     options = RunOptions(
         limits=Limits(max_pages=settings.max_pages),

@@ -7,6 +7,8 @@ Constructors take a message only, so errors survive Celery's serialisation.
 
     MatfError
     ├── UsageError              bad arguments, bad URL            exit 2
+    │   └── LoginUnusable       no credentials secret, a sign-in  HTTP 422
+    │                           page on another origin
     ├── ConfigError             a bad setting in the environment  exit 2
     ├── SpecError               a spec or suite fails validation  exit 2
     ├── EnvironmentProblem      no browser, no Redis, no workers  exit 2
@@ -47,6 +49,16 @@ class UsageError(MatfError):
     """The user asked for something that cannot be done as asked."""
 
     http_status = 400
+
+
+class LoginUnusable(UsageError):
+    """A run asked to sign in with what cannot work: no credentials secret, a page elsewhere.
+
+    Found before anything runs, without a browser; the request was well formed,
+    what it names is not usable (422, as a refused target).
+    """
+
+    http_status = 422
 
 
 class ConfigError(MatfError):

@@ -28,11 +28,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from matf.agents import AGENTS
 from matf.agents.context import validate_url
-from matf.errors import EnvironmentProblem
+from matf.agents.login import credentials_for, login_secret_name
+from matf.errors import EnvironmentProblem, LoginUnusable, UsageError
 from matf.netguard import check_redirects
-from matf.options import API, RunOptions, Wording, embedded_workers
+from matf.options import API, LoginOptions, RunOptions, Wording, embedded_workers
 from matf.pipeline.supervise import driver_gone, this_process, time_limit_reason
 from matf.results import FINAL_STATUSES, RunStatus
+from matf.secrets.keyring import keyring_from_settings
+from matf.secrets.store import normalize_origin
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import get_engine, session_scope
@@ -60,12 +63,50 @@ def check_run(settings: Settings, target: str, options: RunOptions, wording: Wor
 
     A guarded run's target must not be on an internal address, nor redirect to
     one (checked here, hop by hop, and again at every connection the run makes).
+    A run that signs in must be able to (``check_login``).
     """
     url = validate_url(target)
     options.checked(settings, wording)
     if options.network.guarded:
         check_redirects(url, options.guard)
+    if options.login.enabled:
+        check_login(settings, url, options.login)
     return url
+
+
+def check_login(settings: Settings, target: str, login: LoginOptions) -> None:
+    """Refuse, as ``LoginUnusable``, a sign-in that cannot work, before anything runs.
+
+    The sign-in page must be on the target's origin (the session it opens is
+    that origin's), and each role's target secret must hold a username and a
+    password. No browser is opened: whether the site takes them is the context
+    manager's to find out.
+    """
+    origin = normalize_origin(target)
+    if login.url is not None:
+        try:
+            page = normalize_origin(validate_url(login.url))
+        except UsageError as exc:
+            raise LoginUnusable(
+                f"the sign-in page {login.url!r} is not a full http(s) URL"
+            ) from exc
+        if page != origin:
+            raise LoginUnusable(
+                f"the sign-in page {login.url!r} is not on the target's origin {origin}"
+            )
+    if not settings.encryption_key:
+        name = login_secret_name(login.sign_ins()[0])
+        raise LoginUnusable(
+            f"signing in needs the secret {name!r}, and ENCRYPTION_KEY is not set: make a key with "
+            f"'matf secrets keygen', set it, then 'matf secrets set {origin} {name} --json'"
+        )
+    keyring = keyring_from_settings(settings)
+    with session_scope(get_engine(settings.database_url)) as session:
+        for role in login.sign_ins():
+            try:
+                credentials_for(session, keyring, origin, role)
+            except UsageError as exc:
+                raise LoginUnusable(str(exc)) from exc
 
 
 class Platform:

@@ -222,6 +222,7 @@ def overview() -> str:
         default_types=("functional", "accessibility"),
         max_pages=min(settings().max_pages, 500),
         ai_writer=bool(settings().mistral_api_key),
+        sign_in=bool(settings().encryption_key),
     )
 
 

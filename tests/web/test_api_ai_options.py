@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from cli.main import parse_options
+from cli.arguments import parse_options
 from matf.llm.prompts import OPEN_MARKER
 from matf.options import AiOptions, RunOptions
 from matf.storage.db import get_engine, session_scope

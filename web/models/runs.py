@@ -22,11 +22,15 @@ from matf.options import (
     AiOptions,
     HealingOptions,
     Limits,
+    LoginOptions,
     NetworkOptions,
     RenderingOptions,
     ReportFormat,
     RunOptions,
     check_formats,
+)
+from matf.options import (
+    Role as LoginRole,
 )
 from matf.reports.document import Exploration
 from matf.results import PerfMetrics, RunStatus, TestResult
@@ -69,6 +73,40 @@ class AiRequest(Strict):
             max_calls=self.max_llm_calls,
             max_tokens=self.max_tokens,
         )
+
+
+class TargetLogin(Strict):
+    """Sign in first: with the target secret ``login``, or once per role with ``login.<role>``."""
+
+    enabled: bool = Field(True, description="false: do not sign in (the same as no login)")
+    url: str | None = Field(
+        None,
+        max_length=2000,
+        description="the sign-in page, an absolute URL on the target's origin "
+        "(default: found from the site)",
+    )
+    check: str | None = Field(
+        None,
+        max_length=500,
+        description='a Playwright selector only a signed-in page shows, e.g. "text=Sign out"',
+    )
+    roles: list[LoginRole] = Field(
+        default_factory=list,
+        max_length=10,
+        description="sign in as each role with the target secret login.<role>, and run the "
+        "suite once per role; none: the secret login",
+    )
+
+    def options(self) -> LoginOptions:
+        """The run's login options, as ``matf run --login ...`` builds them."""
+        return LoginOptions(
+            enabled=self.enabled, url=self.url, check=self.check, roles=tuple(self.roles)
+        )
+
+
+def _login_shorthand(schema: dict[str, Any]) -> None:
+    """Document ``"login": true`` (and ``false``) beside the object."""
+    schema["anyOf"] = [{"type": "boolean"}, *schema.get("anyOf", [])]
 
 
 class ExecuteRequest(Strict):
@@ -124,11 +162,22 @@ class ExecuteRequest(Strict):
         description=f'the reports to write, e.g. ["html", "pdf"] ({FORMATS_HELP}); '
         "a report not asked for is not written, and its download answers 404",
     )
+    login: TargetLogin | None = Field(
+        None,
+        description="sign in first (the target's secrets must hold the credentials, "
+        "see matf secrets set); true: with the secret login",
+        json_schema_extra=_login_shorthand,
+    )
 
     @field_validator("formats", mode="before")
     @classmethod
     def _known_formats(cls, formats: Any) -> Any:
         return check_formats(formats)
+
+    @field_validator("login", mode="before")
+    @classmethod
+    def _login_flag(cls, login: Any) -> Any:
+        return {"enabled": login} if isinstance(login, bool) else login
 
     @model_validator(mode="after")
     def _url_or_suite(self) -> ExecuteRequest:
@@ -169,6 +218,7 @@ class ExecuteRequest(Strict):
             network=NetworkOptions.of(guard),
             quarantined=tuple(quarantined),
             formats=tuple(self.formats),
+            login=self.login.options() if self.login is not None else LoginOptions(),
         )
 
 

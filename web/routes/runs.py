@@ -73,6 +73,10 @@ REPORTS = {
     response=RunAccepted,
     status=202,
     errors=(400, 404, 503),
+    notes={
+        422: "a body that does not match, or a sign-in that cannot work: a role's "
+        "credentials secret missing, a sign-in page off the target's origin"
+    },
 )
 def execute(body: ExecuteRequest) -> Response:
     principal = _principal()

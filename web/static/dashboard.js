@@ -79,6 +79,10 @@
 
   function startForm(form) {
     const error = document.getElementById("start-error");
+    // Roles only mean something when the run signs in.
+    const login = form.querySelector("input[name=login]");
+    const roles = form.querySelector("input[name=roles]");
+    if (login && roles) login.addEventListener("change", function () { roles.disabled = !login.checked; });
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       showError(error, "");
@@ -103,6 +107,12 @@
         body.ai = {};
         if (goals.length) body.ai.goals = goals;
         if (calls > 0) body.ai.max_llm_calls = calls;
+      }
+      // Signing in (absent when the server has no ENCRYPTION_KEY: the fieldset is disabled).
+      if (data.get("login")) {
+        const names = String(data.get("roles") || "").split(",").map(function (r) { return r.trim(); }).filter(Boolean);
+        if (names.length > 10) return showError(error, "Give at most 10 roles.");
+        body.login = { enabled: true, roles: names };
       }
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
