@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,7 +28,7 @@ from cli.arguments import (
 from cli.interrupts import describe, exit_code, interrupts
 from cli.lazy import LazyGroup
 from matf.errors import MatfError
-from matf.options import Limits, RenderingOptions, RunOptions, embedded_workers
+from matf.options import Limits, LoginOptions, RenderingOptions, RunOptions, embedded_workers
 from matf.settings import load_settings
 
 
@@ -119,6 +120,12 @@ def write(
     help="Version 2 changes a page's look (a seeded visual regression).",
 )
 @click.option("--types", default=DEFAULT_TYPES, show_default=True, help="With --run.")
+@click.option(
+    "--anonymous",
+    is_flag=True,
+    help="With --run: do not sign in (by default the run signs in as the demo's admin and "
+    "user and compares what each may open).",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -130,6 +137,7 @@ def demo(
     workers: int | None,
     site_version: int,
     types: str,
+    anonymous: bool,
 ) -> None:
     """Serve the bundled demo shop (with seeded bugs unless --healthy)."""
     from demo.server import DemoServer, serve_forever
@@ -138,27 +146,33 @@ def demo(
         serve_forever(bugs=not healthy, host=host, port=port, version=site_version)
         return
     from cli.campaign import Campaign
+    from cli.demologin import ROLES, demo_accounts, with_key
 
     settings = load_settings()
     setup_logging(settings, ctx.obj["verbose"])
     kinds = choices(types, TYPES, "types")
+    settings = settings if anonymous else with_key(settings)
     # The demo's port changes every time: keep its baselines under one name.
     options = RunOptions(
         limits=Limits(max_pages=settings.max_pages),
         rendering=RenderingOptions(baseline_set=f"matf-demo-{'healthy' if healthy else 'bugs'}"),
+        login=LoginOptions(enabled=not anonymous, roles=() if anonymous else ROLES),
     )
     with DemoServer(bugs=not healthy, host=host, port=0, version=site_version) as server:
         click.echo(f"demo site: {server.url} ({'healthy' if healthy else 'with seeded bugs'})")
-        campaign = Campaign(
-            settings,
-            server.url,
-            out,
-            options,
-            types=kinds,
-            workers=workers or embedded_workers(settings),
-            suite=None,
-        )
-        code = campaign.run()
+        if not anonymous:
+            click.echo(f"signing in as {' and '.join(ROLES)} (the demo's accounts)")
+        with nullcontext() if anonymous else demo_accounts(settings, server.url):
+            campaign = Campaign(
+                settings,
+                server.url,
+                out,
+                options,
+                types=kinds,
+                workers=workers or embedded_workers(settings),
+                suite=None,
+            )
+            code = campaign.run()
     ctx.exit(code)
 
 

@@ -9,6 +9,7 @@ file the runs leave, in any encoding.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -127,3 +128,41 @@ def test_with_the_healthy_demo_the_user_is_denied_the_admin_page(tmp_path: Path)
     [denied] = [t for t in data["tests"] if t["category"] == "access"]
     assert denied["status"] == "passed"
     assert data["run"]["exploration"]["access"]["findings"] == []
+
+
+def test_a_saved_suite_written_signed_in_signs_in_by_itself_or_stops_without_credentials(
+    demo: str, tmp_path: Path
+) -> None:
+    suite = {
+        "version": 1,
+        "tests": [
+            {
+                "id": "order-1003",
+                "name": "Order 1003 loads cleanly",
+                "url": f"{demo}/account/orders/1003",
+                "signed_in": True,
+                "steps": [
+                    {"action": "goto", "url": "/account/orders/1003"},
+                    {
+                        "action": "expect_visible",
+                        "target": {"role": "heading", "name": "Order 1003"},
+                    },
+                    {"action": "expect_no_page_errors"},
+                ],
+            }
+        ],
+    }
+    (tmp_path / "suite.json").write_text(json.dumps(suite), encoding="utf-8")
+    args = ["run", demo, "--suite", "suite.json"]
+    # Without the credentials it stops before any test, naming the secret to set
+    bare = run_matf([*args, "--out", "bare"], tmp_path, ENCRYPTION_KEY=KEY)
+    assert bare.returncode == 2
+    [line] = bare.stderr.strip().splitlines()
+    assert "no secret 'login' for" in line and "matf secrets set" in line
+    # With them, it signs in though the run was not asked to, and meets the bug
+    set_demo_secrets(tmp_path, demo)
+    run = run_matf([*args, "--out", "out"], tmp_path, ENCRYPTION_KEY=KEY)
+    assert run.returncode == 1, run.stdout + run.stderr
+    [test] = report(tmp_path, "out")["tests"]
+    assert test["status"] == "failed" and CARRIER in " ".join(test["page_errors"])
+    assert sign_in_count(tmp_path) == 1
