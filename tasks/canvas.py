@@ -89,12 +89,13 @@ def sealed_sign_ins(
 ) -> dict[str, SignedIn]:
     """The sealed sign-in of each role the run's signed-in tests start as.
 
-    The context manager signed in for each while preparing the run; a role
-    whose state expired since is left out, and its tests bounce to the form.
+    The context manager signed in for each while preparing the run; a state
+    past its ``SESSION_TIMEOUT`` still travels (the timeout is about later runs
+    reusing it): a test the site has signed out signs in again.
     """
     signed: dict[str, SignedIn] = {}
     for role in {spec.role for spec in specs if spec.signed_in}:
-        state = sealed_state_for_executor(session, target, role)
+        state = sealed_state_for_executor(session, target, role, live_only=False)
         if state is None:
             continue
         credentials = sealed_named(session, target, login_secret_name(role))

@@ -315,7 +315,7 @@ def signed_in_state(
     """
     origin = normalize_origin(target)
     with sessions(False) as session:
-        state = cached_state(session, keyring, origin, role, now)
+        state = cached_state(session, keyring, origin, role, now, max_age_s=timeout_s)
         if state is not None:
             return state, False
         credentials = credentials_for(session, keyring, origin, role)

@@ -27,7 +27,7 @@ from matf.agents.explore import SiteMap, explore
 from matf.agents.specguard import Checked
 from matf.agents.writer import WriterOptions, write_checked
 from matf.options import RunOptions
-from matf.pipeline.signin import role_state
+from matf.pipeline.signin import run_state
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import Sessions
@@ -76,8 +76,8 @@ def write_signed_in(
     states: dict[str, dict[str, Any]] = {}
     by_role: list[tuple[str | None, list[TestSpec]]] = []
     for role in roles:
-        state, _ = role_state(sessions, settings, url, options, role)
-        site = _explore(url, browser, options, settings, state)
+        state = run_state(sessions, settings, url, options, role)
+        site = explore_as(url, browser, options, settings, state)
         checked = write_checked(site, list(options.types), writer)
         if written is None:
             written = SignedInWriting(site=site, checked=checked, state=state)
@@ -104,9 +104,14 @@ def _plain(url: str) -> str:
     return urldefrag(url)[0]
 
 
-def _explore(
-    url: str, browser: Browser, options: RunOptions, settings: Settings, state: dict[str, Any]
+def explore_as(
+    url: str,
+    browser: Browser,
+    options: RunOptions,
+    settings: Settings,
+    state: dict[str, Any] | None = None,
 ) -> SiteMap:
+    """Explore the run's target within its limits: signed in from ``state``, or anonymous."""
     return explore(
         url,
         browser,

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from matf.agents.login import signed_in_state
 from matf.browser.pool import thread_pool
+from matf.errors import ConfigError
 from matf.options import RunOptions
 from matf.secrets.keyring import keyring_from_settings
-from matf.secrets.sessions import StorageState
+from matf.secrets.sessions import StorageState, open_state, sealed_state_for_executor
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import Sessions
@@ -60,6 +61,25 @@ def role_state(
         network=options.guard,
         timeout_ms=settings.step_timeout,
     )
+
+
+def run_state(
+    sessions: Sessions, settings: Settings, target: str, options: RunOptions, role: str | None
+) -> StorageState:
+    """The state the context manager made for this run, whatever its age; else a new sign-in.
+
+    ``SESSION_TIMEOUT`` is how long later runs may reuse a sign-in: within a
+    run, its steps start from the state prepared for it.
+    """
+    with sessions(False) as session:
+        sealed = sealed_state_for_executor(session, target, role, live_only=False)
+    if sealed is not None:
+        try:
+            return open_state(keyring_from_settings(settings), sealed)
+        except ConfigError:
+            pass  # sealed under a key no longer held: sign in again
+    state, _ = role_state(sessions, settings, target, options, role)
+    return state
 
 
 def sign_in_run(

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from matf.agents.context import record_site_map, stored_budgets
 from matf.agents.executor import Environment, ExecutionLimits
 from matf.agents.exploration import summarise
-from matf.agents.explore import SiteMap, explore
+from matf.agents.explore import SiteMap
 from matf.agents.relogin import LoginSession
 from matf.agents.writer import write_checked, writer_options
 from matf.ai.writer import AiUsage, target_secrets, write_with_ai
 from matf.browser.pool import thread_pool
 from matf.options import RunOptions
-from matf.pipeline.signedwrite import as_role, write_signed_in
+from matf.pipeline.signedwrite import as_role, explore_as, write_signed_in
 from matf.settings import Settings
 from matf.spec import TestSpec
 from matf.storage.db import Sessions
@@ -29,7 +29,7 @@ from matf.storage.runs import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    pass
 
 Announce = Callable[[str, str], None]  # (phase, event key) -> sent
 
@@ -63,7 +63,7 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         role = options.login.sign_ins()[0]
         login = LoginSession(run_id=run_id, role=role or "", state=signed.state)
     else:
-        site = _explore(url, pool.browser("chromium"), options, settings)
+        site = explore_as(url, pool.browser("chromium"), options, settings)
         checked = write_checked(site, list(options.types), writer)
         specs = list(checked.specs)
     usage = None
@@ -84,19 +84,6 @@ def write_run(sessions: Sessions, settings: Settings, run_id: str, announce: Ann
         if usage is not None:
             record_llm_usage(session, run_id, usage.as_dict(settings))
     return Written(tests=len(specs), pages=len(site.pages))
-
-
-def _explore(url: str, browser: Browser, options: RunOptions, settings: Settings) -> SiteMap:
-    return explore(
-        url,
-        browser,
-        options.limits.max_pages,
-        settings.step_timeout,
-        options.guard,
-        discover_api="api" in options.types,
-        max_interactions=options.limits.max_interactions,
-        max_depth=options.limits.max_depth,
-    )
 
 
 def _write_with_ai(

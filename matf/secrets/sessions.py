@@ -77,15 +77,21 @@ def cached_state(
     origin: str,
     role: str | None,
     now: datetime | None = None,
+    max_age_s: float | None = None,
 ) -> StorageState | None:
     """The stored state of (origin, role), opened; None when missing, expired or unreadable.
 
+    ``max_age_s``: the ``SESSION_TIMEOUT`` in force now; a state signed in
+    longer ago is stale, even if the timeout was longer when it was stored.
     A state sealed under a key ``ENCRYPTION_KEY`` no longer holds is not an
     error: it is only a cache, and signing in again replaces it.
     """
     origin, role = normalize_origin(origin), role_key(role)
     row = _find(session, origin, role)
-    if row is None or row.expires_at <= (now or utcnow()):
+    moment = now or utcnow()
+    if row is None or row.expires_at <= moment:
+        return None
+    if max_age_s is not None and row.created_at + timedelta(seconds=max_age_s) <= moment:
         return None
     try:
         return _open(keyring, origin, role, Sealed(row.key_id, row.nonce, row.ciphertext))
@@ -142,16 +148,24 @@ def sign_ins(session: Session, origin: str, role: str | None) -> int:
 
 
 def sealed_state_for_executor(
-    session: Session, origin: str, role: str | None, now: datetime | None = None
+    session: Session,
+    origin: str,
+    role: str | None,
+    now: datetime | None = None,
+    live_only: bool = True,
 ) -> SealedState | None:
     """The stored ciphertext of a live state, to travel to executors; needs no key.
+
+    ``live_only=False``: the state whatever its age. ``SESSION_TIMEOUT`` says how
+    long later runs may reuse a sign-in; a run's own tests start from the state
+    its context manager just made, and sign in again if the site has ended it.
 
     Nothing is opened here: the state is opened only by ``open_state`` in the
     executor that creates its test's context from it.
     """
     origin, role = normalize_origin(origin), role_key(role)
     row = _find(session, origin, role)
-    if row is None or row.expires_at <= (now or utcnow()):
+    if row is None or (live_only and row.expires_at <= (now or utcnow())):
         return None
     return SealedState(
         origin=origin,

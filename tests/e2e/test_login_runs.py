@@ -109,7 +109,7 @@ def test_two_roles_compared_find_the_admin_page_a_user_can_open(demo: str, tmp_p
     admin_page = next(p for p in access["pages"] if p["url"].endswith("/admin/"))
     assert admin_page["seen"]["anonymous"]["status"] == 302
     # each role's own tests ran signed in as it: both saw the order page's script error
-    by_role = {t["id"].rsplit("-as-", 1)[-1] for t in data["tests"] if "/1003" in t["url"]}
+    by_role = {t["case_id"].rsplit("-as-", 1)[-1] for t in data["tests"] if "/1003" in t["url"]}
     assert by_role == {"admin", "user"}
     html = (tmp_path / "roles" / "report.html").read_text(encoding="utf-8")
     assert 'id="access-heading"' in html and "200, not linked" in html

@@ -77,6 +77,21 @@ def test_a_stored_state_opens_until_it_expires(engine: Engine, keyring: Keyring)
         assert cached_state(session, keyring, ORIGIN, None, now=later) is None
 
 
+def test_a_timeout_shortened_since_makes_an_older_state_stale_but_a_run_still_gets_its_own(
+    engine: Engine, keyring: Keyring
+) -> None:
+    _store(engine, keyring)  # under a one-hour timeout
+    later = utcnow() + timedelta(minutes=10)
+    with session_scope(engine) as session:
+        assert cached_state(session, keyring, ORIGIN, None, now=later, max_age_s=HOUR) == STATE
+        assert cached_state(session, keyring, ORIGIN, None, now=later, max_age_s=60) is None
+        # the run that signed in sends its state on, whatever its age
+        past = utcnow() + timedelta(seconds=HOUR + 1)
+        assert sealed_state_for_executor(session, ORIGIN, None, now=past) is None
+        sealed = sealed_state_for_executor(session, ORIGIN, None, now=past, live_only=False)
+        assert sealed is not None and open_state(keyring, sealed) == STATE
+
+
 def test_forgetting_a_state_makes_the_next_run_sign_in(engine: Engine, keyring: Keyring) -> None:
     _store(engine, keyring, "admin")
     _store(engine, keyring, "admin")
