@@ -20,7 +20,7 @@ from matf.agents.login import sign_in, signed_in_state
 from matf.agents.loginsteps import _SignInObserved, step_origins
 from matf.browser.errors import Conclusive
 from matf.browser.observed import origin_of
-from matf.errors import SignInFailed, SpecError
+from matf.errors import LoginUnusable, SignInFailed, SpecError
 from matf.loginsuite import load_login_steps
 from matf.options import LoginOptions
 from matf.secrets.keyring import Keyring, parse_keyring
@@ -219,3 +219,14 @@ def test_a_bad_login_suite_is_one_line_naming_the_problem(
 def test_steps_and_a_sign_in_page_cannot_both_be_given() -> None:
     with pytest.raises(ValidationError, match="cannot both be given"):
         LoginOptions(url="https://shop.example.com/login", steps=STEPS)
+
+
+def test_the_run_checks_refuse_steps_with_a_sign_in_page(tmp_path: Path) -> None:
+    from tasks.control import check_login
+    from tests.conftest import make_settings
+
+    login = LoginOptions.model_construct(
+        enabled=True, url="https://shop.example.com/login", check=None, roles=(), steps=STEPS
+    )
+    with pytest.raises(LoginUnusable, match="cannot both be given"):
+        check_login(make_settings(tmp_path), "https://shop.example.com/", login)
