@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from matf.errors import UsageError
+from matf.loginsuite import load_login_steps
 from matf.options import ROLE_PATTERN, RunOptions
 from matf.settings import Settings
 
@@ -82,15 +83,30 @@ def parse_roles(value: str) -> list[str]:
 
 
 def login_options(
-    enabled: bool, url: str | None, check: str | None, as_roles: str | None
+    enabled: bool,
+    url: str | None,
+    check: str | None,
+    as_roles: str | None,
+    suite: Path | None = None,
 ) -> dict[str, Any]:
-    """The run's ``login`` options: any of the sign-in flags turns signing in on."""
+    """The run's ``login`` options: any of the sign-in flags turns signing in on.
+
+    ``--login-suite``'s file is read here: its steps travel in the options.
+    """
+    if suite is not None and url is not None:
+        raise UsageError(
+            "--login-suite and --login-url cannot be used together: the suite's steps sign in "
+            "by themselves"
+        )
     chosen = parse_roles(as_roles) if as_roles is not None else []
+    steps = [step.model_dump(mode="json") for step in load_login_steps(suite)] if suite else []
+    asked = (url, check, as_roles, suite)
     return {
-        "enabled": enabled or url is not None or check is not None or as_roles is not None,
+        "enabled": enabled or any(value is not None for value in asked),
         "url": url,
         "check": check,
         "roles": chosen,
+        "steps": steps,
     }
 
 

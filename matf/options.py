@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from matf.errors import UsageError
+from matf.loginsuite import MAX_LOGIN_STEPS, check_login_steps
 from matf.netguard import NetworkPolicy
 from matf.settings import BrowserName
-from matf.spec import Budgets, Kind
+from matf.spec import Budgets, Kind, Step
 
 if TYPE_CHECKING:
     from matf.settings import Settings
@@ -144,6 +152,9 @@ class NetworkOptions(_Frozen):
         )
 
 
+STEPS_OR_URL = (
+    "a login suite's steps and a sign-in page cannot both be given: the steps sign in by themselves"
+)
 ROLE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 Role = Annotated[str, Field(pattern=ROLE_PATTERN)]
 
@@ -153,6 +164,8 @@ class LoginOptions(_Frozen):
 
     ``roles`` empty: the target secret ``login``; else one sign-in per role,
     each with the secret ``login.<role>``, and the suite runs once per role.
+    ``steps`` (a login suite, ``matf.loginsuite``) sign in instead of the form
+    found at ``url`` or from the site: one or the other, never both.
     """
 
     enabled: bool = False
@@ -165,6 +178,22 @@ class LoginOptions(_Frozen):
         description='a selector only a signed-in page shows, e.g. "text=Sign out"',
     )
     roles: tuple[Role, ...] = Field(default=(), max_length=10)
+    steps: tuple[Step, ...] = Field(
+        default=(),
+        max_length=MAX_LOGIN_STEPS,
+        description="a login suite's steps, run instead of filling a form",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _login_steps(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        return check_login_steps(steps)
+
+    @model_validator(mode="after")
+    def _steps_or_url(self) -> LoginOptions:
+        if self.steps and self.url is not None:
+            raise ValueError(STEPS_OR_URL)
+        return self
 
     @field_validator("roles")
     @classmethod

@@ -31,7 +31,7 @@ from matf.agents.context import validate_url
 from matf.agents.login import credentials_for, login_secret_name
 from matf.errors import EnvironmentProblem, LoginUnusable, UsageError
 from matf.netguard import check_redirects
-from matf.options import API, LoginOptions, RunOptions, Wording, embedded_workers
+from matf.options import API, STEPS_OR_URL, LoginOptions, RunOptions, Wording, embedded_workers
 from matf.pipeline.supervise import driver_gone, this_process, time_limit_reason
 from matf.results import FINAL_STATUSES, RunStatus
 from matf.secrets.keyring import keyring_from_settings
@@ -83,6 +83,8 @@ def check_login(settings: Settings, target: str, login: LoginOptions) -> None:
     manager's to find out.
     """
     origin = normalize_origin(target)
+    if login.steps and login.url is not None:
+        raise LoginUnusable(STEPS_OR_URL)
     if login.url is not None:
         try:
             page = normalize_origin(validate_url(login.url))

@@ -165,6 +165,14 @@ from matf.settings import load_settings
     "Implies --login.",
 )
 @click.option(
+    "--login-suite",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign in with this spec's steps instead of a form (single sign-on, several pages); "
+    "{{secret:login.username}} and {{secret:login.password}} in it are the credentials. "
+    "Implies --login.",
+)
+@click.option(
     "--as",
     "as_roles",
     metavar="ROLES",
@@ -200,6 +208,7 @@ def run(
     login: bool,
     login_url: str | None,
     logged_in_check: str | None,
+    login_suite: Path | None,
     as_roles: str | None,
 ) -> None:
     """Explore URL, write tests, run them, and write reports."""
@@ -229,7 +238,7 @@ def run(
                 "max_tokens": max_tokens,
             },
             "healing": {"enabled": not no_heal},
-            "login": login_options(login, login_url, logged_in_check, as_roles),
+            "login": login_options(login, login_url, logged_in_check, as_roles, login_suite),
         }
     )
     campaign = Campaign(

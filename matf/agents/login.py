@@ -40,11 +40,19 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
     from matf.netguard import NetworkPolicy
+    from matf.spec import Step
 
 log = logging.getLogger(__name__)
 
 LOGIN_SECRET = "login"
-REASONS = ("wrong_credentials", "form_not_found", "captcha", "second_factor", "check_failed")
+REASONS = (
+    "wrong_credentials",
+    "form_not_found",
+    "captcha",
+    "second_factor",
+    "check_failed",
+    "steps_failed",  # a login suite's step did not hold (``matf.agents.loginsteps``)
+)
 MAX_PLACES = 20  # pages tried for a form: candidates first, then the usual paths
 CHECK_TIMEOUT_MS = 5_000  # how long a logged-in check may take to show
 
@@ -218,25 +226,30 @@ class _Attempt:
         return None, ", ".join(notes)
 
     def _check_visible(self, check: str) -> bool:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        try:
-            self.page.locator(check).first.wait_for(
-                state="visible", timeout=min(self.timeout_ms, CHECK_TIMEOUT_MS)
-            )
-        except PlaywrightTimeout:
-            return False
-        except PlaywrightError as exc:
-            raise UsageError(
-                f"the logged-in check {check!r} is not a selector Playwright understands: "
-                f"{(exc.message or '').splitlines()[0][:200]}"
-            ) from None
-        return True
+        return check_visible(self.page, check, self.timeout_ms)
 
     def _succeeded(self, form: FoundForm) -> SignIn:
         state: StorageState = dict(self.context.storage_state())
         return SignIn(True, None, f"signed in at {form.url}", form.url, state)
+
+
+def check_visible(page: Page, check: str, timeout_ms: int) -> bool:
+    """Whether the logged-in check shows on ``page``; a bad selector is a one-line UsageError."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(check).first.wait_for(
+            state="visible", timeout=min(timeout_ms, CHECK_TIMEOUT_MS)
+        )
+    except PlaywrightTimeout:
+        return False
+    except PlaywrightError as exc:
+        raise UsageError(
+            f"the logged-in check {check!r} is not a selector Playwright understands: "
+            f"{(exc.message or '').splitlines()[0][:200]}"
+        ) from None
+    return True
 
 
 def _failed(reason: str, message: str, login_url: str | None) -> SignIn:
@@ -301,6 +314,7 @@ def signed_in_state(
     login_url: str | None = None,
     logged_in_check: str | None = None,
     candidates: Sequence[str] = (),
+    steps: Sequence[Step] = (),
     network: NetworkPolicy | None = None,
     timeout_ms: int = 15_000,
     now: datetime | None = None,
@@ -310,8 +324,9 @@ def signed_in_state(
     Within ``timeout_s`` (``SESSION_TIMEOUT``) of the last sign-in the cached,
     sealed state is opened and nothing is signed in; otherwise the credentials
     are read, the form is filled in a browser from ``browser_factory`` (only
-    called then) and the new state is sealed and stored. No transaction is held
-    while the browser works. A failed sign-in raises ``SignInFailed``.
+    called then) and the new state is sealed and stored. With ``steps`` (a login
+    suite) those sign in instead of a form. No transaction is held while the
+    browser works. A failed sign-in raises ``SignInFailed``.
     """
     origin = normalize_origin(target)
     with sessions(False) as session:
@@ -319,16 +334,29 @@ def signed_in_state(
         if state is not None:
             return state, False
         credentials = credentials_for(session, keyring, origin, role)
-    result = sign_in(
-        browser_factory(),
-        target,
-        credentials,
-        login_url,
-        logged_in_check,
-        candidates,
-        network=network,
-        timeout_ms=timeout_ms,
-    )
+    if steps:
+        from matf.agents.loginsteps import sign_in_with_steps
+
+        result = sign_in_with_steps(
+            browser_factory(),
+            target,
+            credentials,
+            steps,
+            logged_in_check,
+            network=network,
+            timeout_ms=timeout_ms,
+        )
+    else:
+        result = sign_in(
+            browser_factory(),
+            target,
+            credentials,
+            login_url,
+            logged_in_check,
+            candidates,
+            network=network,
+            timeout_ms=timeout_ms,
+        )
     result.raise_for_failure()
     state = result.storage_state or {}
     with sessions(True) as session:

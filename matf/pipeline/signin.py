@@ -4,7 +4,8 @@ A run needs a sign-in when it was asked to (``--login``, ``--as``) and when its
 tests were written signed in (``spec.signed_in``: a saved suite knows it needs
 the login). For each role the cached, sealed storage state is reused within
 ``SESSION_TIMEOUT``; otherwise MATF signs in with the role's credentials
-(``matf.agents.login``). A role without credentials, or a sign-in that fails,
+(``matf.agents.login``), through the run's login suite when it has one
+(``matf.agents.loginsteps``). A role without credentials, or a sign-in that fails,
 stops the run before any test with one line saying why.
 """
 
@@ -58,6 +59,7 @@ def role_state(
         timeout_s=settings.session_timeout_s,
         login_url=options.login.url,
         logged_in_check=options.login.check,
+        steps=options.login.steps,
         network=options.guard,
         timeout_ms=settings.step_timeout,
     )

@@ -117,6 +117,37 @@ def test_a_login_object_is_stored_in_the_run_options(
     )
 
 
+def test_a_login_suites_steps_are_stored_in_the_run_options(
+    server: ApiServer, editor: httpx.Client, target: str
+) -> None:
+    _secrets(server, target, "login")
+    steps = [
+        {"action": "goto", "url": "/sso/login"},
+        {"action": "fill", "target": {"label": "Email"}, "value": "{{secret:login.username}}"},
+    ]
+    body = {"url": f"{target}/", "type": "functional", "login": {"steps": steps}}
+
+    run_id = _started(editor, body)
+
+    assert _options(server, run_id).login == LoginOptions(enabled=True, steps=steps)  # type: ignore[arg-type]
+
+
+def test_a_login_suite_with_a_sign_in_page_or_another_secret_is_refused(
+    editor: httpx.Client, target: str
+) -> None:
+    goto = {"action": "goto", "url": "/sso/login"}
+    both = {"url": f"{target}/login", "steps": [goto]}
+    other = {"steps": [{"action": "fill", "target": {"css": "#k"}, "value": "{{secret:api}}"}]}
+
+    refused = [
+        _refused(editor, {"url": f"{target}/", "type": "functional", "login": login})
+        for login in (both, other)
+    ]
+
+    assert refused[0].startswith("invalid body: login: ") and "cannot both be given" in refused[0]
+    assert refused[1].startswith("invalid body: login.steps: ") and "'api'" in refused[1]
+
+
 @pytest.mark.parametrize(
     ("login", "expected"),
     [
@@ -151,6 +182,10 @@ def test_login_shorthands_are_read_as_the_object(
         ({"check": "x" * 501}, "login.check"),
         ({"enabled": "maybe"}, "login.enabled"),
         ({"password": "hunter2"}, "login.password"),
+        ({"steps": {"action": "goto"}}, "login.steps"),
+        ({"steps": [{"action": "teleport"}]}, "login.steps.0"),
+        ({"steps": [{"action": "api_request", "url": "/x"}]}, "login.steps"),
+        ({"steps": [{"action": "goto", "url": "/"}] * 51}, "login.steps"),
     ],
 )
 def test_a_malformed_login_is_a_problem_naming_the_field(
@@ -205,7 +240,8 @@ def test_the_openapi_document_describes_login(server: ApiServer) -> None:
     assert {"type": "boolean"} in login["anyOf"]
     assert {"$ref": "#/components/schemas/TargetLogin"} in login["anyOf"]
     fields = schemas["TargetLogin"]["properties"]
-    assert set(fields) == {"enabled", "url", "check", "roles"}
+    assert set(fields) == {"enabled", "url", "check", "roles", "steps"}
+    assert fields["steps"]["maxItems"] == 50 and "{{secret:login.password}}" in str(fields)
     assert fields["roles"]["items"]["pattern"] and fields["roles"]["maxItems"] == 10
     assert all(field["description"] for field in fields.values())
     assert schemas["TargetLogin"]["additionalProperties"] is False

@@ -14,11 +14,13 @@ from pydantic import (
     model_validator,
 )
 
+from matf.loginsuite import LOGIN_ACTIONS, MAX_LOGIN_STEPS, check_login_steps
 from matf.netguard import NetworkPolicy
 from matf.options import (
     DEFAULT_TYPES,
     FORMATS_HELP,
     REPORT_FORMATS,
+    STEPS_OR_URL,
     AiOptions,
     HealingOptions,
     Limits,
@@ -35,7 +37,7 @@ from matf.options import (
 from matf.reports.document import Exploration
 from matf.results import PerfMetrics, RunStatus, TestResult
 from matf.settings import BrowserName
-from matf.spec import Kind
+from matf.spec import Kind, Step
 from web.models.common import Strict
 
 Goal = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -96,11 +98,35 @@ class TargetLogin(Strict):
         description="sign in as each role with the target secret login.<role>, and run the "
         "suite once per role; none: the secret login",
     )
+    steps: list[Step] = Field(
+        default_factory=list,
+        max_length=MAX_LOGIN_STEPS,
+        description="a login suite: spec steps that sign in instead of a form (single sign-on, "
+        "several pages), as matf run --login-suite; {{secret:login.username}} and "
+        "{{secret:login.password}} stand for the role's credentials; actions: "
+        + ", ".join(LOGIN_ACTIONS)
+        + "; not with url",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _login_steps(cls, steps: list[Step]) -> list[Step]:
+        return list(check_login_steps(steps))
+
+    @model_validator(mode="after")
+    def _steps_or_url(self) -> TargetLogin:
+        if self.steps and self.url is not None:
+            raise ValueError(STEPS_OR_URL)
+        return self
 
     def options(self) -> LoginOptions:
         """The run's login options, as ``matf run --login ...`` builds them."""
         return LoginOptions(
-            enabled=self.enabled, url=self.url, check=self.check, roles=tuple(self.roles)
+            enabled=self.enabled,
+            url=self.url,
+            check=self.check,
+            roles=tuple(self.roles),
+            steps=tuple(self.steps),
         )
 
 

@@ -12,7 +12,7 @@ class Liveness(BaseModel):
     status: Literal["ok"]
 
 
-class Check(BaseModel):
+class ReadinessCheck(BaseModel):
     ok: bool
     detail: str
     required: bool = True  # a check that is not required never makes readiness degraded
@@ -21,7 +21,7 @@ class Check(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "degraded"]
     mode: Literal["embedded", "distributed"]
-    checks: dict[str, Check]
+    checks: dict[str, ReadinessCheck]
 
 
 class AgentStatus(BaseModel):
