@@ -19,8 +19,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urlsplit
 
+from matf.agents.frontier import normalize
 from matf.browser.guard import context_options
 from matf.spec import TestSpec
 
@@ -45,8 +46,8 @@ class RoleView:
 
     @classmethod
     def of(cls, role: str, site: SiteMap) -> RoleView:
-        visited = {_plain(page.url): page.status for page in site.pages}
-        links = {_plain(href) for page in [*site.pages, *site.states] for href, _ in page.links}
+        visited = {normalize(page.url): page.status for page in site.pages}
+        links = {normalize(href) for page in [*site.pages, *site.states] for href, _ in page.links}
         return cls(role, visited, frozenset(links | set(visited)))
 
 
@@ -60,10 +61,6 @@ class AccessMatrix:
 
     def as_json(self) -> dict[str, Any]:
         return {"roles": self.roles, "pages": self.pages, "findings": self.findings}
-
-
-def _plain(url: str) -> str:
-    return urldefrag(url)[0]
 
 
 def compared_pages(views: Sequence[RoleView]) -> list[str]:
@@ -161,8 +158,7 @@ def probe(
     network: NetworkPolicy | None,
 ) -> dict[str, int | None]:
     """The first answer's status of each URL, redirects not followed; None when none came."""
-    signed_in: dict[str, Any] = {} if storage_state is None else {"storage_state": storage_state}
-    context = browser.new_context(**context_options(network), **signed_in)
+    context = browser.new_context(**context_options(network, storage_state=storage_state))
     found: dict[str, int | None] = {}
     try:
         for url in urls:

@@ -287,10 +287,8 @@ def context_keywords(spec: TestSpec, browser_name: str, env: Environment) -> dic
         keywords.update(descriptor)
     if spec.viewport is not None:
         keywords["viewport"] = spec.viewport.model_dump()
-    keywords.update(context_options(env.network, browser_name))
     state = relogin.current_state(env.login) if env.login is not None else None
-    if state is not None:
-        keywords["storage_state"] = state  # in memory only, never a file
+    keywords.update(context_options(env.network, browser_name, state))
     return keywords
 
 

@@ -134,8 +134,7 @@ def explore(
     origin = origin_of(start)
     site = SiteMap(start=start)
     frontier = Frontier(start, origin, admit=crawlable)
-    signed_in: dict[str, Any] = {} if storage_state is None else {"storage_state": storage_state}
-    context = browser.new_context(**context_options(network), **signed_in)
+    context = browser.new_context(**context_options(network, storage_state=storage_state))
     try:
         page = context.new_page()
         context.on("page", _close_popup)  # a click that opens a window is not followed

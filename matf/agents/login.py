@@ -141,7 +141,6 @@ def sign_in(
     password field is used. ``logged_in_check`` is a Playwright selector that
     is visible only when signed in ("text=Sign out").
     """
-    from playwright.sync_api import Error as PlaywrightError
 
     creds = Credentials.of(credentials, LOGIN_SECRET)
     origin = loginform.origin_of(target_url)
@@ -150,22 +149,50 @@ def sign_in(
             f"the sign-in page {login_url} is not on the target's origin {origin}: "
             "MATF sends a target's credentials to that origin only"
         )
-    redactor = Redactor({"login.password": creds.password})
+    result = in_fresh_context(
+        browser,
+        origin,
+        creds.password,
+        lambda context, page: _Attempt(context, page, target_url, timeout_ms).run(
+            creds, login_url, logged_in_check, tuple(candidates)
+        ),
+        network=network,
+        timeout_ms=timeout_ms,
+    )
+    if result.ok:
+        log.info("signed in to %s at %s", origin, result.login_url)
+    return result
+
+
+def in_fresh_context(
+    browser: Browser,
+    origin: str,
+    password: str,
+    attempt: Callable[[BrowserContext, Page], SignIn],
+    *,
+    network: NetworkPolicy | None,
+    timeout_ms: int,
+) -> SignIn:
+    """Run one sign-in ``attempt`` on a fresh context of ``browser``, closed after.
+
+    The boundary every way of signing in shares: a browser error is one
+    ``SignInFailed`` line (not chained: Playwright's text could hold what was
+    typed), and a failed sign-in's message is scrubbed of the password.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    redactor = Redactor({"login.password": password})
     context = browser.new_context(**context_options(network))
     try:
         context.set_default_timeout(timeout_ms)
-        attempt = _Attempt(context, context.new_page(), target_url, timeout_ms)
-        result = attempt.run(creds, login_url, logged_in_check, tuple(candidates))
+        result = attempt(context, context.new_page())
     except PlaywrightError as exc:
-        # Not chained: Playwright's text could hold what was typed.
         message = redactor.scrub(" ".join((exc.message or "browser error").split())[:300])
         raise SignInFailed(f"signing in to {origin} failed in the browser: {message}") from None
     finally:
         with suppress(Exception):  # a crashed browser has closed it already
             context.close()
-    if result.ok:
-        log.info("signed in to %s at %s", origin, result.login_url)
-    else:
+    if not result.ok:
         result = SignIn(False, result.reason, redactor.scrub(result.message), result.login_url)
         log.info("sign-in to %s failed (%s): %s", origin, result.reason, result.message)
     return result

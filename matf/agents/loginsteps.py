@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from matf import spec as s
 from matf.agents import loginform
-from matf.agents.login import LOGIN_SECRET, Credentials, SignIn, check_visible
+from matf.agents.login import LOGIN_SECRET, Credentials, SignIn, check_visible, in_fresh_context
 from matf.browser.errors import Conclusive, StepFailed, first_line
-from matf.browser.guard import context_options
 from matf.browser.observed import Observed, origin_of
 from matf.browser.steps import describe, run_step
-from matf.errors import SignInFailed
 from matf.placeholders import fill_placeholders, referenced_names
-from matf.redaction import Redactor
 from matf.secrets.sessions import StorageState
 from matf.secrets.store import SecretValue
 
@@ -82,28 +78,20 @@ def sign_in_with_steps(
 
     Relative URLs in the steps resolve against ``target_url``.
     """
-    from playwright.sync_api import Error as PlaywrightError
-
     creds = Credentials.of(credentials, LOGIN_SECRET)
     origin = loginform.origin_of(target_url)
-    redactor = Redactor({"login.password": creds.password})
-    context = browser.new_context(**context_options(network))
-    try:
-        context.set_default_timeout(timeout_ms)
-        run = _Steps(context, context.new_page(), target_url, timeout_ms)
-        result = run.sign_in(creds, steps, logged_in_check)
-    except PlaywrightError as exc:
-        # Not chained: Playwright's text could hold what was typed.
-        message = redactor.scrub(" ".join((exc.message or "browser error").split())[:300])
-        raise SignInFailed(f"signing in to {origin} failed in the browser: {message}") from None
-    finally:
-        with suppress(Exception):  # a crashed browser has closed it already
-            context.close()
+    result = in_fresh_context(
+        browser,
+        origin,
+        creds.password,
+        lambda context, page: _Steps(context, page, target_url, timeout_ms).sign_in(
+            creds, steps, logged_in_check
+        ),
+        network=network,
+        timeout_ms=timeout_ms,
+    )
     if result.ok:
         log.info("signed in to %s with %d login steps", origin, len(steps))
-        return result
-    result = SignIn(False, result.reason, redactor.scrub(result.message), result.login_url)
-    log.info("sign-in to %s failed (%s): %s", origin, result.reason, result.message)
     return result
 
 

@@ -240,8 +240,7 @@ def _snapshot(
 
     from matf.browser.page import wait_quiet
 
-    signed_in: dict[str, Any] = {} if state is None else {"storage_state": state}
-    context = pool.browser("chromium").new_context(**context_options(network), **signed_in)
+    context = pool.browser("chromium").new_context(**context_options(network, storage_state=state))
     try:
         page = context.new_page()
         page.goto(url, wait_until="load", timeout=timeout_ms)

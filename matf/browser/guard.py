@@ -262,17 +262,24 @@ def guard_for(policy: NetworkPolicy) -> GuardProxy:
         return guard
 
 
-def context_options(policy: NetworkPolicy | None, browser_name: str = "chromium") -> dict[str, Any]:
+def context_options(
+    policy: NetworkPolicy | None,
+    browser_name: str = "chromium",
+    storage_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Keyword arguments for ``browser.new_context``: nothing unguarded, the guard otherwise.
 
     ``<-loopback>`` undoes Chromium's implicit proxy bypass for loopback hosts.
+    ``storage_state``: a sign-in's cookies and local storage, to start signed in;
+    passed in memory only, never as a file.
     """
+    options: dict[str, Any] = {} if storage_state is None else {"storage_state": storage_state}
     if policy is None or not policy.guarded:
-        return {}
+        return options
     proxy: dict[str, str] = {"server": guard_for(policy).url}
     if browser_name == "chromium":
         proxy["bypass"] = "<-loopback>"
-    return {"proxy": proxy}
+    return {**options, "proxy": proxy}
 
 
 def close_guards() -> None:

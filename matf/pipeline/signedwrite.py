@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag
 
 from matf.agents.access import (
     RoleView,
@@ -24,6 +23,7 @@ from matf.agents.access import (
     protected_pages,
 )
 from matf.agents.explore import SiteMap, explore
+from matf.agents.frontier import normalize
 from matf.agents.specguard import Checked
 from matf.agents.writer import WriterOptions, write_checked
 from matf.options import RunOptions
@@ -92,16 +92,12 @@ def write_signed_in(
     anonymous = _anonymous(views, browser, options)
     behind = set(protected_pages(views, anonymous))
     written.specs = by_role[0][1] + [
-        spec for _role, specs in by_role[1:] for spec in specs if _plain(spec.url) in behind
+        spec for _role, specs in by_role[1:] for spec in specs if normalize(spec.url) in behind
     ]
     if "functional" in options.types:
         written.specs += access_specs(views, anonymous)
         written.access = _matrix(views, states, anonymous, browser, options)
     return written
-
-
-def _plain(url: str) -> str:
-    return urldefrag(url)[0]
 
 
 def explore_as(

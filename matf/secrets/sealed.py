@@ -29,16 +29,7 @@ def sealed_for(session: Session, origin: str, names: set[str]) -> list[dict[str,
     rows = session.scalars(
         select(TargetSecret).where(TargetSecret.origin == origin, TargetSecret.name.in_(wanted))
     )
-    return [
-        {
-            "origin": origin,
-            "name": row.name,
-            "key_id": row.key_id,
-            "nonce": base64.b64encode(row.nonce).decode("ascii"),
-            "ciphertext": base64.b64encode(row.ciphertext).decode("ascii"),
-        }
-        for row in rows
-    ]
+    return [_travelling(origin, row) for row in rows]
 
 
 def sealed_named(session: Session, origin: str, name: str) -> dict[str, str] | None:
@@ -47,8 +38,11 @@ def sealed_named(session: Session, origin: str, name: str) -> dict[str, str] | N
     row = session.scalars(
         select(TargetSecret).where(TargetSecret.origin == origin, TargetSecret.name == name)
     ).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _travelling(origin, row)
+
+
+def _travelling(origin: str, row: TargetSecret) -> dict[str, str]:
+    """A stored secret as it travels to an executor: its sealed bytes, base64."""
     return {
         "origin": origin,
         "name": row.name,

@@ -76,12 +76,8 @@ def apply_retention(
     _delete_events(sessions, cutoff, done)
     with sessions(True) as session:  # sealed, but as good as a password until the site ends it
         expired = SessionState.expires_at <= (now or datetime.now(UTC))
-        done.expired_sign_ins = _count_delete(
-            session,
-            SessionState,
-            SessionState.id,
-            list(session.scalars(select(SessionState.id).where(expired))),
-        )
+        result = session.execute(delete(SessionState).where(expired))
+        done.expired_sign_ins = int(getattr(result, "rowcount", 0) or 0)
     _remove_orphans(sessions, storage_root, cutoff, done)
     log.info(
         "retention: %d runs (%d results, %d attempts), %d events and %d files older than %s "
