@@ -3,6 +3,11 @@
 # redis-server (with --for-tests). On Debian/Ubuntu as root, install what is
 # missing from the distribution's packages; elsewhere, stop with the exact
 # command to run. Playwright's own Chromium counts when it is installed.
+#
+# With --for-tests it also installs, when it can, the operations tools the
+# deployment checks run for real (Prometheus, Alertmanager, the Redis and node
+# exporters, docker-compose, PostgreSQL). They are optional: where they cannot
+# be installed, those tests skip with a message naming the package.
 set -euo pipefail
 
 want_redis=0
@@ -28,13 +33,42 @@ have_chromium || missing+=(chromium)
 if [ "$want_redis" = 1 ] && ! command -v redis-server >/dev/null 2>&1; then
   missing+=(redis-server)
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# package -> a program it installs (PostgreSQL's live outside PATH on Debian)
+ops_tools=(
+  "prometheus:promtool"
+  "prometheus-alertmanager:amtool"
+  "prometheus-redis-exporter:prometheus-redis-exporter"
+  "prometheus-node-exporter:prometheus-node-exporter"
+  "docker-compose:docker-compose"
+  "postgresql:initdb"
+)
+has_program() {
+  command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
+optional=()
+if [ "$want_redis" = 1 ]; then
+  for entry in "${ops_tools[@]}"; do
+    has_program "${entry#*:}" || optional+=("${entry%%:*}")
+  done
+fi
+
+[ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "installing ${missing[*]} from the distribution's packages"
+  echo "installing ${missing[*]} ${optional[*]} from the distribution's packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for package in "${optional[@]}"; do  # one at a time: one that is missing stops no other
+    apt-get install -y -qq --no-install-recommends "$package" >/dev/null 2>&1 \
+      || echo "could not install $package: the tests that need it will skip"
+  done
+  exit 0
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "optional for the deployment tests (they skip without them): ${optional[*]}" >&2
   exit 0
 fi
 
