@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     step_timeout: int = Field(15_000, ge=100, description="per-step timeout, ms")
     test_retries: int = Field(2, ge=0, le=10)
     browser_pool_size: int = Field(5, ge=1)
+    worker_soft_shutdown_timeout: float = Field(
+        330,
+        ge=0,
+        description="seconds a stopping worker lets its running tasks finish before it "
+        "re-queues them (Celery's soft shutdown; with REMAP_SIGTERM=SIGQUIT, on SIGTERM)",
+    )
     max_pages: int = Field(25, ge=1)
 
     enable_accessibility_testing: bool = True

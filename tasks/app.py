@@ -62,6 +62,10 @@ def make_celery(settings: Settings | None = None, embedded: bool | None = None) 
         # A running test outlives a Redis restart: it finishes and its result still
         # reaches the logger (tasks/telemetry.py). Celery 6 would cancel it instead.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # A worker told to stop (a pod scaled down, REMAP_SIGTERM=SIGQUIT turning
+        # SIGTERM into Celery's cold shutdown) lets running tests finish this long,
+        # then re-queues what still runs; deployments keep their kill grace above it.
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
         "imports": TASK_MODULES,
         "timezone": "UTC",
     }
