@@ -80,6 +80,7 @@ def _row(
         "queue": agent,
         "workers_online": len(workers),
         "healthy": bool(workers),
+        "state": "running" if workers else "down",
         "active_tasks": active,
         "reserved_tasks": reserved,
         "last_heartbeat": last,
@@ -88,8 +89,8 @@ def _row(
 
 
 def _embedded_agents(embedded: EmbeddedWorkers | None) -> list[dict[str, Any]]:
-    if embedded is None or not embedded.started:
-        return [_row(agent, [], None, 0, 0) for agent in AGENTS]
+    if embedded is None or not embedded.started:  # nothing is wrong: nothing has run yet
+        return [{**_row(agent, [], None, 0, 0), "state": "on_demand"} for agent in AGENTS]
     from celery.worker import state
 
     active = _count_by_queue(_copy(state.active_requests))

@@ -158,6 +158,7 @@ def test_an_unreachable_redis_degrades_readiness_and_names_the_broker(tmp_path: 
     assert ready["checks"]["database"] == {"ok": True, "detail": "sqlite answers"}
     assert lengths == dict.fromkeys(AGENTS)
     assert not any(row["healthy"] for row in agents)
+    assert {row["state"] for row in agents} == {"down"}  # distributed: no worker is trouble
 
 
 def test_embedded_agents_are_healthy_once_the_in_process_workers_start(tmp_path: Path) -> None:
@@ -167,10 +168,12 @@ def test_embedded_agents_are_healthy_once_the_in_process_workers_start(tmp_path:
     # Before the first run nothing is started: nobody is healthy, yet the API is ready
     before = monitor.agents_status(workers.app, workers)
     assert not any(r["healthy"] or r["last_heartbeat"] for r in before)
+    assert {r["state"] for r in before} == {"on_demand"}  # not down: they start with a run
     assert monitor.readiness(workers.app, engine, settings, None)["status"] == "ok"
     with workers:
         rows = _by_agent(monitor.agents_status(workers.app, workers))
         assert all(r["healthy"] and r["workers_online"] == 1 for r in rows.values())
+        assert {r["state"] for r in rows.values()} == {"running"}
         assert rows["executor"]["workers"] == ["executor@embedded"]
         assert rows["logger"]["workers"] == ["control@embedded"]
         ready = monitor.readiness(workers.app, engine, settings, workers)

@@ -112,7 +112,11 @@ def test_pages_need_sign_in_and_viewers_cannot_start_runs(
     expect(tab.locator("#who .role")).to_have_text("viewer")
     # A viewer sees the overview, its agents summary, but no form to start a run
     tab.goto(f"{api.url}/")
-    expect(tab.locator("[data-system=summary]")).to_contain_text("agents healthy")
+    # before the first run, an embedded server's agents are idle, not unhealthy: nothing red
+    summary = tab.locator("[data-system=summary]")
+    expect(summary).to_contain_text("embedded: the 6 agents' workers start with the first run")
+    expect(summary.locator(".s-idle")).to_have_text("idle")
+    expect(summary.locator(".bad, .s-degraded")).to_have_count(0)
     expect(tab.locator("#start-run")).to_have_count(0)
     assert watched.csp == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Liveness(BaseModel):
@@ -28,7 +28,11 @@ class AgentStatus(BaseModel):
     agent: str
     queue: str
     workers_online: int
-    healthy: bool
+    healthy: bool = Field(description="a live worker consumes the agent's queue")
+    state: Literal["running", "on_demand", "down"] = Field(
+        description="running: workers online; on_demand: an embedded server before its first "
+        "run (its in-process workers start with it: nothing is wrong); down: no worker online"
+    )
     active_tasks: int
     reserved_tasks: int
     last_heartbeat: str | None

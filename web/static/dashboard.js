@@ -273,7 +273,7 @@
     return table(
       ["Agent", "Queue", "Health", "Workers", "Active", "Reserved", "Last heartbeat"],
       report.agents.map(function (a) {
-        return [a.agent, a.queue, badge(a.healthy ? "healthy" : "down"), String(a.workers_online) + (a.workers.length ? " (" + a.workers.join(", ") + ")" : ""), String(a.active_tasks), String(a.reserved_tasks), when(a.last_heartbeat)];
+        return [a.agent, a.queue, badge(a.state === "on_demand" ? "idle" : a.healthy ? "healthy" : "down"), String(a.workers_online) + (a.workers.length ? " (" + a.workers.join(", ") + ")" : ""), String(a.active_tasks), String(a.reserved_tasks), when(a.last_heartbeat)];
       })
     );
   }
@@ -339,8 +339,12 @@
     if (parts[0].status === "fulfilled") {
       const agents = parts[0].value.agents;
       const healthy = agents.filter(function (a) { return a.healthy; }).length;
-      list.append(el("li", {}, badge(healthy === agents.length ? "healthy" : "degraded"), " " + healthy + " of " + agents.length + " agents healthy (" + parts[0].value.mode + ")"));
-      for (const a of agents.filter(function (x) { return !x.healthy; })) list.append(el("li", { className: "bad" }, a.agent + ": no worker online"));
+      if (agents.every(function (a) { return a.state === "on_demand"; })) {
+        list.append(el("li", {}, badge("idle"), " embedded: the " + agents.length + " agents' workers start with the first run"));
+      } else {
+        list.append(el("li", {}, badge(healthy === agents.length ? "healthy" : "degraded"), " " + healthy + " of " + agents.length + " agents healthy (" + parts[0].value.mode + ")"));
+      }
+      for (const a of agents.filter(function (x) { return x.state === "down"; })) list.append(el("li", { className: "bad" }, a.agent + ": no worker online"));
     } else {
       list.append(el("li", { className: "error" }, "Agents unavailable: " + parts[0].reason.message));
     }
