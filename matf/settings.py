@@ -116,6 +116,15 @@ class Settings(BaseSettings):
         "re-queues them (Celery's soft shutdown; with REMAP_SIGTERM=SIGQUIT, on SIGTERM)",
     )
     max_pages: int = Field(25, ge=1)
+    artifact_transport: Literal["message", "shared"] = Field(
+        "message",
+        description="distributed mode: 'message' ships screenshots, captures and baselines "
+        "in the messages (executors need no shared disk); 'shared' when every worker mounts "
+        "one STORAGE_PATH (ReadWriteMany)",
+    )
+    artifact_message_mb: int = Field(
+        20, ge=0, le=500, description="the most artifact bytes one test's result carries, MB"
+    )
 
     enable_accessibility_testing: bool = True
     enable_performance_testing: bool = True

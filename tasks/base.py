@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from matf.agents.logger import make_event
-from matf.pipeline.fanout import executor_task_id
+from matf.pipeline.fanout import ShippedFile, executor_task_id
+from matf.pipeline.shipping import Shipping
 from matf.results import TestResult
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
@@ -35,6 +36,11 @@ class MatfTask(Task):  # type: ignore[misc]
     @property
     def settings(self) -> Settings:
         return settings_of(self.app)
+
+    @property
+    def shipping(self) -> Shipping | None:
+        """What travels in messages rather than on a shared disk (None: nothing)."""
+        return Shipping.of(self.settings, bool(getattr(self.app, "matf_embedded", False)))
 
     @property
     def engine(self) -> Engine:
@@ -70,7 +76,7 @@ class MatfTask(Task):  # type: ignore[misc]
             self.app, "matf.logger.record", [event], "logger", retry_for_s=EVENT_RETRY_S, what=what
         )
 
-    def send_result(self, result: TestResult) -> Sent:
+    def send_result(self, result: TestResult, files: Sequence[ShippedFile] = ()) -> Sent:
         """Send a finished test's result to the logger, which stores it for good.
 
         Retried for a while when the broker is away: the result also travels
@@ -79,6 +85,8 @@ class MatfTask(Task):  # type: ignore[misc]
         Its task id is stable (the executor's, plus ``:result``): the logger
         stores a result once per test and browser, so a re-sent one is a no-op,
         and the supervisor counts a result on its way as the run's work in flight.
+        ``files``: the artifacts the result names, when executors share no disk
+        with the reporter (``matf.pipeline.shipping``).
 
         It travels from the outbox while Celery stores the task's return value
         and counts the chord; ``after_return`` waits for it, so it is on the
@@ -89,7 +97,7 @@ class MatfTask(Task):  # type: ignore[misc]
         sent = publish_later(
             self.app,
             "matf.logger.result",
-            [result.model_dump(mode="json")],
+            [result.model_dump(mode="json"), [f.model_dump() for f in files]],
             "logger",
             retry_for_s=RESULT_RETRY_S,
             task_id=task_id,

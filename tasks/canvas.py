@@ -23,6 +23,7 @@ from matf.pipeline.fanout import (
     plan_fan_out,
     secrets_needed,
 )
+from matf.pipeline.shipping import Shipping, with_baselines
 from matf.secrets.sealed import sealed_for, sealed_named
 from matf.secrets.sessions import role_key, sealed_state_for_executor
 from matf.spec import TestSpec
@@ -47,9 +48,12 @@ def run_signature(app: Celery, run_id: str, write: bool = True) -> Any:
     return chain(*steps)
 
 
-def fan_out(engine: Engine, run_id: str) -> Any:
-    """One executor task per planned job, the reporter as the chord's callback."""
-    header = executor_signatures(engine, run_id)
+def fan_out(engine: Engine, run_id: str, shipping: Shipping | None = None) -> Any:
+    """One executor task per planned job, the reporter as the chord's callback.
+
+    ``shipping``: executors share no disk with the baselines: jobs carry them.
+    """
+    header = executor_signatures(engine, run_id, shipping=shipping)
     report = signature("matf.reporter.report", args=[run_id]).set(task_id=f"{run_id}:report")
     if not header:
         return report.clone(args=[[], run_id])
@@ -57,7 +61,9 @@ def fan_out(engine: Engine, run_id: str) -> Any:
     return chord(header, report)
 
 
-def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = None) -> list[Any]:
+def executor_signatures(
+    engine: Engine, run_id: str, only: set[str] | None = None, shipping: Shipping | None = None
+) -> list[Any]:
     """The run's executor tasks under their stable ids (``only``: just those ids)."""
     with session_scope(engine) as session:
         run = get_run(session, run_id)
@@ -75,12 +81,15 @@ def executor_signatures(engine: Engine, run_id: str, only: set[str] | None = Non
             order=suite_order(session, run.suite_id) if run.suite_id else None,
             signed_in=sealed_sign_ins(session, run.target, run.options, specs),
         )
+    if only is not None:
+        jobs = [job for job in jobs if job.task_id in only]
+    if shipping is not None:
+        jobs = [with_baselines(job, shipping.baselines_root, shipping.limit_bytes) for job in jobs]
     return [
         signature("matf.executor.execute", args=[job.model_dump(mode="json")]).set(
             task_id=job.task_id
         )
         for job in jobs
-        if only is None or job.task_id in only
     ]
 
 

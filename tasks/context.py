@@ -63,7 +63,7 @@ def dispatch(self: MatfTask, run_id: str) -> Any:
             return run_id  # cancelled (or failed) while its tests were being written
         set_phase(session, run_id, "executing")
     self.emit("phase", run_id, key=f"phase:executing:{run_id}", phase="executing")
-    return self.replace(fan_out(self.engine, run_id))
+    return self.replace(fan_out(self.engine, run_id, self.shipping))
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.context.supervise", ignore_result=True)

@@ -13,7 +13,8 @@ from matf.agents.executor import worker_name
 from matf.agents.logger import event_key
 from matf.pipeline.execute import execute as run_job
 from matf.pipeline.execute import timed_out
-from matf.pipeline.fanout import ExecutorJob
+from matf.pipeline.fanout import ExecutorJob, ShippedFile
+from matf.pipeline.shipping import execute_shipped
 from tasks.base import MatfTask
 
 # The test this worker thread ran last: (run id, when it ended), for the dispatch gap.
@@ -30,12 +31,16 @@ def execute(self: MatfTask, job: dict[str, Any]) -> dict[str, Any]:
         "test_started", work.run_id, key=key, case_id=spec.id, name=spec.name, browser=browser,
         worker=worker_name(), idle_ms=idle_ms(work.run_id),
     )  # fmt: skip
+    files: list[ShippedFile] = []
     try:
-        result = run_job(work, self.settings)
+        if self.shipping is None:
+            result = run_job(work, self.settings)
+        else:  # nothing of it stays here: artifacts travel to the logger with the result
+            result, files = execute_shipped(work, self.settings, self.shipping.limit_bytes)
     except SoftTimeLimitExceeded:
         result = timed_out(work)
     _last.ended = (work.run_id, time.perf_counter())
-    self.send_result(result)  # durable once the logger stores it, whatever Redis does next
+    self.send_result(result, files)  # durable once the logger stores it, whatever Redis does
     return result.model_dump(mode="json")
 
 

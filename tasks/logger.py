@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import shared_task
 
 from matf.agents.logger import persist
+from matf.pipeline.fanout import ShippedFile
 from matf.pipeline.report import record_finished
+from matf.pipeline.shipping import land
 from matf.results import TestResult
 from matf.storage.db import session_scope
 from tasks.base import MatfTask
@@ -26,10 +29,14 @@ def record(self: MatfTask, event: dict[str, Any]) -> bool:
 
 
 @shared_task(bind=True, base=MatfTask, name="matf.logger.result", ignore_result=True)
-def result(self: MatfTask, data: dict[str, Any]) -> bool:
-    """An executor's finished test: stored for good (row and event), then announced live."""
+def result(self: MatfTask, data: dict[str, Any], files: list[dict[str, str]] | None = None) -> bool:
+    """An executor's finished test: its artifacts landed, stored for good, announced live."""
+    finished = TestResult.model_validate(data)
+    if files:  # sent by an executor that shares no disk with us (matf.pipeline.shipping)
+        shipped = [ShippedFile.model_validate(item) for item in files]
+        land(finished, shipped, Path(self.settings.storage_path) / "artifacts")
     with self.sessions(write=True) as session:
-        event = record_finished(session, TestResult.model_validate(data))
+        event = record_finished(session, finished)
     if event is not None:
         publish(self.settings, event)
     return event is not None
@@ -44,8 +51,6 @@ def result(self: MatfTask, data: dict[str, Any]) -> bool:
 )
 def retention(self: MatfTask) -> dict[str, Any]:
     """The scheduled retention pass: what is older than LOG_RETENTION_DAYS goes."""
-    from pathlib import Path
-
     from matf.storage.retention import apply_retention
 
     def body() -> tuple[dict[str, Any], dict[str, int | float]]:

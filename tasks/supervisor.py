@@ -365,10 +365,12 @@ def _resume(app: Celery, settings: Settings, run: Unfinished) -> None:
 
 
 def _send_job(app: Celery, settings: Settings, job: Job) -> None:
+    from matf.pipeline.shipping import Shipping
     from tasks.canvas import executor_signatures
 
     engine = get_engine(settings.database_url)
-    for sig in executor_signatures(engine, job.run_id, only={job.task_id}):
+    shipping = Shipping.of(settings, bool(getattr(app, "matf_embedded", False)))
+    for sig in executor_signatures(engine, job.run_id, only={job.task_id}, shipping=shipping):
         sig.apply_async(ignore_result=True)
     log.warning("supervisor: %s sent again (its message was lost)", job.task_id)
 

@@ -62,10 +62,13 @@ def finish(cli: subprocess.Popen[str], timeout_s: float = 240) -> tuple[int, str
 class Cluster:
     """Redis, a control worker, an executor worker and beat, in ``folder``."""
 
-    def __init__(self, folder: Path, **env: str) -> None:
+    def __init__(
+        self, folder: Path, executor_env: dict[str, str] | None = None, **env: str
+    ) -> None:
         self.folder = folder
         self.redis = RedisServer(folder)
         self.env = subprocess_env(folder, REDIS_URL=self.redis.url, **env)
+        self.executor_env = {**self.env, **(executor_env or {})}  # a node of its own, say
         self.logs: list[IO[str]] = []
         self.settings = make_settings(folder, redis_url=self.redis.url)
         self.app = make_celery(self.settings)
@@ -80,7 +83,8 @@ class Cluster:
         return log
 
     def _worker(self, name: str, queues: str) -> subprocess.Popen[bytes]:
-        return start_worker(self.folder, self.env, f"{name}@%h", queues, 2, "INFO", self._log(name))
+        env = self.executor_env if name == "executor" else self.env
+        return start_worker(self.folder, env, f"{name}@%h", queues, 2, "INFO", self._log(name))
 
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text()

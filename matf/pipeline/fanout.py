@@ -60,6 +60,13 @@ class HealRequest(_Frozen):
     rejected: tuple[LocatorChange, ...] = ()
 
 
+class ShippedFile(_Frozen):
+    """A file as a message carries it (``matf.pipeline.shipping``): its relative path, base64."""
+
+    path: str
+    data: str
+
+
 class ExecutorJob(_Frozen):
     """One test in one browser: the whole message of an executor task."""
 
@@ -71,6 +78,8 @@ class ExecutorJob(_Frozen):
     secrets: tuple[SealedSecret, ...] = ()
     heal: HealRequest | None = None
     login: SignedIn | None = None  # set for a test that starts signed in (``spec.signed_in``)
+    # the approved baselines of its visual checks, when executors share no disk with them
+    baselines: tuple[ShippedFile, ...] = ()
 
     @property
     def task_id(self) -> str:
