@@ -142,6 +142,53 @@ def _celery(
     )
 
 
+def postgres_program(name: str) -> str | None:
+    """A PostgreSQL program: on PATH, or where Debian's packages put it (not on PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: p.parts[-3])
+    return str(versions[-1]) if versions else None
+
+
+class PostgresServer:
+    """A private PostgreSQL on a Unix socket in ``folder`` (a trust login ``matf``, no TCP).
+
+    Run as the ``postgres`` user when the tests run as root (PostgreSQL refuses
+    root). ``url`` is SQLAlchemy's, for the ``postgres`` database.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        initdb, pg_ctl = postgres_program("initdb"), postgres_program("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise FileNotFoundError(
+                "PostgreSQL is not installed: run 'sudo apt-get install -y postgresql'"
+            )
+        self.pg_ctl, self.folder = pg_ctl, folder
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(folder, "postgres")
+        self.data = str(folder / "data")
+        quiet = {"capture_output": True, "timeout": 120, "check": True}
+        subprocess.run(
+            [*self.as_owner, initdb, "-D", self.data, "-A", "trust", "-U", "matf"], **quiet
+        )
+        options = f"-c listen_addresses='' -k {folder} -p 5432"
+        log = str(folder / "log")  # a file, not a pipe: the server would hold a pipe open
+        subprocess.run(
+            [*self.as_owner, pg_ctl, "-D", self.data, "-o", options, "-l", log, "-w", "start"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=True,
+        )  # fmt: skip
+        self.url = f"postgresql+psycopg://matf@/postgres?host={folder}&port=5432"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.as_owner, self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"],
+            capture_output=True, timeout=120,
+        )  # fmt: skip
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a process and everything in its process group, as a node dying would.
 

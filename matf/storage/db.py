@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from matf.errors import ConfigError, EnvironmentProblem
@@ -120,8 +120,8 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-    except OperationalError:  # no table yet, or no database: migrate() tells which
-        return None
+    except (OperationalError, ProgrammingError):  # no table yet (SQLite says Operational,
+        return None  # PostgreSQL UndefinedTable), or no database: migrate() tells which
     return None if row is None else str(row[0])
 
 

@@ -177,11 +177,12 @@ def record_event(
 def progress(session: Session, run_id: str) -> dict[str, Any]:
     """Where a run stands: its status and phase, tests done and failing so far."""
     run = get_run(session, run_id)
+    status = Event.payload["status"].as_string().label("status")
     finished: dict[str, int] = dict(
         session.execute(
-            select(Event.payload["status"].as_string(), func.count())
+            select(status, func.count())
             .where(Event.run_id == run_id, Event.kind == "test_finished")
-            .group_by(Event.payload["status"].as_string())
+            .group_by(status)  # by the label: PostgreSQL would see two expressions otherwise
         ).all()
     )
     done = sum(finished.values())

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -18,6 +15,7 @@ from matf.errors import AuthError
 from matf.storage.db import make_engine, session_scope
 from matf.storage.models import Base, User
 from tests.migrating import migrate_to
+from tests.services import PostgresServer
 
 OLD_USERS = [
     (1, "first@example.com", "admin"),
@@ -118,33 +116,17 @@ def test_the_migration_goes_back_to_the_old_shape(old_database: Engine) -> None:
 def postgres_url() -> Iterator[str]:
     """A private PostgreSQL on a Unix socket in a fresh folder; skipped without one or a driver."""
     pytest.importorskip("psycopg", reason="no PostgreSQL driver (pip install 'psycopg[binary]')")
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL is not installed (initdb, pg_ctl)")
-    as_owner: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="matf-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        as_owner = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
-    data, run = str(folder / "data"), subprocess.run
     try:
-        run([*as_owner, initdb, "-D", data, "-A", "trust", "-U", "matf"], check=True, **QUIET)
-        options = f"-c listen_addresses='' -k {folder} -p 5432"
-        log = str(folder / "log")  # not a pipe: the server would hold it open
-        run([*as_owner, pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "start"], **DETACHED)
-        yield f"postgresql+psycopg://matf@/postgres?host={folder}&port=5432"
-        run([*as_owner, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"], **QUIET)
-    finally:
+        server = PostgresServer(folder)
+    except FileNotFoundError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-QUIET: dict[str, Any] = {"capture_output": True, "timeout": 120}
-DETACHED: dict[str, Any] = {
-    "stdout": subprocess.DEVNULL,
-    "stderr": subprocess.DEVNULL,
-    "timeout": 120,
-    "check": True,
-}
+        pytest.skip(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_migration_on_postgresql(postgres_url: str) -> None:
