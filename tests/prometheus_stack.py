@@ -114,14 +114,59 @@ class Daemon:
         stop_process(self.proc, grace_s=10)
 
 
-def start_prometheus(config: Path, data: Path, log: IO[str]) -> Daemon:
-    port = free_port()
+def local_prometheus(
+    folder: Path, targets: dict[str, int], alertmanager: int, token: str, waits: dict[str, str]
+) -> Path:
+    """A copy of monitoring/'s Prometheus config on loopback, scraping and evaluating each second.
+
+    ``targets``: each job's local port; ``waits``: alerts whose ``for`` the copy of the
+    rules shortens. Returns the config's path in ``folder``.
+    """
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [
+        {"targets": [f"127.0.0.1:{alertmanager}"]}
+    ]
+    for job in config["scrape_configs"]:
+        job.pop("scrape_interval", None)
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{targets[job['job_name']]}"]}]
+        if "authorization" in job:
+            (folder / "matf_metrics_token").write_text(token)
+            job["authorization"]["credentials_file"] = str(folder / "matf_metrics_token")
+    rules = yaml.safe_load((MONITORING / "alert_rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["for"] = waits.get(rule["alert"], rule["for"])
+    (folder / "alert_rules.yml").write_text(yaml.safe_dump(rules))
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    return folder / "prometheus.yml"
+
+
+def local_alertmanager(folder: Path, webhook: str) -> Path:
+    """A copy of monitoring/'s Alertmanager config whose receivers all post to ``webhook``.
+
+    The routes and inhibitions stay; each receiver posts to ``webhook/<its name>``,
+    so a test sees which one a route chose. Groups wait a second, not ten.
+    """
+    config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    config["route"] |= {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
+    config["receivers"] = [
+        {
+            "name": receiver["name"],
+            "webhook_configs": [{"url": f"{webhook}/{receiver['name']}", "send_resolved": True}],
+        }
+        for receiver in config["receivers"]
+    ]
+    (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    return folder / "alertmanager.yml"
+
+
+def start_prometheus(config: Path, data: Path, log: IO[str], port: int) -> Daemon:
     args = [
         binary("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={data}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
     ]
     return Daemon(args, port, "/-/ready", log)
 
