@@ -108,7 +108,11 @@ class Daemon:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        wait_http(self.url + ready, self.proc)
+        try:
+            wait_http(self.url + ready, self.proc)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         stop_process(self.proc, grace_s=10)
