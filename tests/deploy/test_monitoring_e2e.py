@@ -197,6 +197,7 @@ def test_dashboards_show_a_campaign_and_a_killed_executor_pool_pages_and_resolve
     run_id = editor.post("/api/v1/tests/execute", json={"suite_id": suite.json()["id"]}).json()
     run = finished(editor, run_id["run_id"], timeout_s=120)
     assert run["counts"]["passed"] == 2 and run["counts"]["failed"] == 1, run
+    assert stack.webhook.alert("AgentUnhealthy", "firing") is None  # all well so far
     # When the executor pool is killed (its heartbeat goes stale in 30 s), and meanwhile
     # the optimizer analyses the history
     stack.cluster.kill_executor()
