@@ -203,7 +203,7 @@ def test_dashboards_show_a_campaign_and_a_killed_executor_pool_pages_and_resolve
     stack.cluster.kill_executor()
     assert editor.post("/api/v1/optimizer/run").status_code == 202
     # Then Prometheus scraped every target, MATF's with its bearer token
-    jobs = _until(lambda: _up_jobs(stack, started), "every target up", timeout_s=20)
+    jobs = _until(lambda: _up_jobs(stack, started), "every target up", timeout_s=30)
     assert jobs == {"prometheus", "multi-agent-framework", "flower", "redis", "node"}
     # And every expression of the dashboard has returned data
     empty = [
@@ -236,7 +236,7 @@ def _up_jobs(stack: Stack, start: float) -> set[str] | None:
     return jobs if len(jobs) == 5 else None
 
 
-def _eventually(check: Callable[[], bool], timeout_s: float = 15) -> bool:
+def _eventually(check: Callable[[], bool], timeout_s: float = 30) -> bool:
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
