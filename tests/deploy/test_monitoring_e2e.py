@@ -106,6 +106,8 @@ def _stop_cluster(cluster: Cluster) -> None:
 
 @dataclass
 class Stack:
+    """The running parts a test acts on, and Prometheus' HTTP API read as a dashboard would."""
+
     cluster: Cluster
     api: ApiServer
     editor: httpx.Client
