@@ -86,7 +86,7 @@ def backup(self: MatfTask) -> dict[str, Any]:
     from matf.storage.backup import scheduled_backup
 
     def body() -> tuple[dict[str, Any], dict[str, int | float]]:
-        detail = scheduled_backup(self.settings)
+        detail = scheduled_backup(self.settings, self.sessions)
         if detail.get("skipped"):
             return detail, {}
         return detail, {"backups": 1, "bytes": int(detail.get("bytes") or 0)}

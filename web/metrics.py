@@ -9,12 +9,24 @@ explode the series count; ``/metrics`` itself is not counted.
 
 Everything else is computed when scraped, from sources every API process
 shares (the database, the broker), never counted inside one process, so each
-gunicorn worker answers the same: ``agent_health_status{agent,queue}``,
+gunicorn worker answers the same: ``agent_health_status{agent,queue,agent_name}``
+(``agent_name`` repeats ``agent``: the operations guide's alert reads it),
 ``test_queue_size{queue}``, ``tests_executed_total{status,browser}``,
 ``test_execution_duration_seconds`` (skipped tests never ran and are left
-out), ``runs_total{status}`` (finished runs) and ``runs_active{status}``
-(queued and running). One scrape's answer is kept ``CACHE_S`` seconds, so a
-busy Prometheus cannot hammer Redis or the database.
+out), ``test_execution_running_seconds{test_id,run_id,browser}`` (each
+started, unfinished test's age, from its ``test_started`` event: the guide's
+TestExecutionTimeout), ``runs_total{status}`` (finished runs),
+``runs_active{status}`` (queued and running), ``llm_cost_usd_total`` and the
+newest verified backup's moment and size. ``web/metric_families.py`` names
+them all. One scrape's answer is kept ``CACHE_S`` seconds, so a busy
+Prometheus cannot hammer Redis or the database.
+
+Two series belong to the answering process: ``process_resident_memory_bytes``
+(and the other ``process_*`` series of prometheus_client) and
+``database_connections_failed_total``, a counter of database connections this
+API's processes failed to open or lost, plus scrapes whose database reads
+failed; with several gunicorn workers it is summed over all of them like the
+HTTP counters.
 
 Who may scrape: anyone, unless ``MATF_METRICS_TOKEN`` is set; then only a
 request with ``Authorization: Bearer <token>`` (compared in constant time),
@@ -46,13 +58,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_flask_exporter import NO_PREFIX, PrometheusMetrics
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, case, event, exists, func, select
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from matf.errors import AuthError
@@ -60,11 +73,21 @@ from matf.results import RunStatus
 from matf.settings import Settings
 from matf.storage.db import get_engine
 from matf.storage.models import (
+    Event,
     OptimizerAnalysis,
     QuarantineProposal,
     Run,
     ScheduledJob,
     TestResultRow,
+)
+from matf.storage.schedule import BACKUP, LAST_VERIFIED_AT, LAST_VERIFIED_BYTES
+from web.metric_families import (
+    FLAKIEST_EXPORTED,
+    RUNNING_EXPORTED,
+    core_families,
+    optimizer_families,
+    schedule_families,
+    watch_families,
 )
 
 log = logging.getLogger("matf.web")
@@ -72,7 +95,8 @@ log = logging.getLogger("matf.web")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CACHE_S = 5.0
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300)
-FLAKIEST_EXPORTED = 20  # per-test series: the top of the list only, so cardinality stays bounded
+COUNTED = "matf_connection_failure_counted"  # set on an error the engine's listener counted
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 StatusProvider = Callable[[], tuple[list[dict[str, Any]], dict[str, int | None]]]
 
@@ -95,13 +119,22 @@ def install_metrics(
         excluded_paths=["^/metrics$"],
     )
     _count_requests(flask_app, registry)
-    collector = MatfCollector(get_engine(settings.database_url), status_provider)
-    if os.environ.get(MULTIPROC_ENV):
-        scraped = CollectorRegistry()
-        MultiProcessCollector(scraped)  # every process's HTTP metrics, from the files
-    else:
-        scraped = registry
+    engine = get_engine(settings.database_url)
+    failures = _count_database_failures(engine)
+    collector = MatfCollector(
+        engine,
+        status_provider,
+        failures=failures,
+        prices=(settings.mistral_price_input, settings.mistral_price_output),
+    )
+    multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+    scraped = CollectorRegistry() if multiprocess else registry
+    # The collector before the counter: a scrape's own failed read is in its own answer.
     scraped.register(collector)
+    registry.register(failures)
+    if multiprocess:
+        MultiProcessCollector(scraped)  # every process's HTTP metrics, from the files
+    ProcessCollector(registry=scraped)  # the answering process's memory, CPU, open files
 
     token = settings.matf_metrics_token
 
@@ -141,6 +174,31 @@ def _count_requests(flask_app: Flask, registry: CollectorRegistry) -> None:
         return response
 
 
+def _count_database_failures(engine: Engine) -> Counter:
+    """``database_connections_failed_total``: connections the engine failed to open, or lost.
+
+    SQLAlchemy's ``handle_error`` sees every error of ``engine`` in this
+    process; a connect that failed (no connection yet), a disconnect and a
+    failed pre-ping count, a statement's own error (a constraint, a lock
+    timeout) does not. The error is marked, so the scrape that meets it does
+    not count it twice.
+    """
+    failed = Counter(
+        "database_connections_failed",
+        "Database connections this API failed to open or lost, and scrapes that could not "
+        "read the database",
+        registry=None,  # registered after the collector that may count a scrape's failure
+    )
+
+    def _on_error(context: ExceptionContext) -> None:
+        if context.connection is None or context.is_disconnect or context.is_pre_ping:
+            failed.inc()
+            setattr(context.sqlalchemy_exception, COUNTED, True)
+
+    event.listen(engine, "handle_error", _on_error)
+    return failed
+
+
 class MatfCollector(Collector):
     """Agent, queue, test and run metrics, computed at scrape and kept ``cache_s`` seconds.
 
@@ -149,18 +207,29 @@ class MatfCollector(Collector):
     """
 
     def __init__(
-        self, engine: Engine, status_provider: StatusProvider, cache_s: float = CACHE_S
+        self,
+        engine: Engine,
+        status_provider: StatusProvider,
+        cache_s: float = CACHE_S,
+        *,
+        failures: Counter | None = None,
+        prices: tuple[float, float] | None = None,
     ) -> None:
+        """``failures`` counts a scrape's failed reads; ``prices`` (USD per million prompt
+        and completion tokens) makes ``llm_cost_usd_total``, left out without them."""
         self._engine = engine
         self._status = status_provider
         self._cache_s = cache_s
+        self._failures = failures
+        self._prices = prices
         self._lock = threading.Lock()
         self._families: list[Any] = []
         self._computed_at = float("-inf")
 
     def describe(self) -> Iterable[Any]:
         """The names, without samples: registering must not run the queries."""
-        return (*_empty_families(), *_schedule_families(), *_optimizer_families())
+        families = (*core_families(), *watch_families(), *schedule_families())
+        return (*families, *optimizer_families())
 
     def collect(self) -> Iterable[Any]:
         with self._lock:
@@ -170,30 +239,66 @@ class MatfCollector(Collector):
             return list(self._families)
 
     def _compute(self) -> list[Any]:
-        health, queued, tests, durations, runs, active, calls, tokens = _empty_families()
+        health, queued, tests, durations, runs, active, calls, tokens = core_families()
         try:
             agents, queues = self._status()
         except Exception as exc:  # noqa: BLE001 - a scrape still answers what it can
             log.warning("metrics: agents and queues unreadable: %s", exc)
             agents, queues = [], {}
         for row in agents:
-            health.add_metric([row["agent"], row["queue"]], 1.0 if row["healthy"] else 0.0)
+            labels = [row["agent"], row["queue"], row["agent"]]
+            health.add_metric(labels, 1.0 if row["healthy"] else 0.0)
         for queue, length in queues.items():
             if length is not None:
                 queued.add_metric([queue], float(length))
         families = [health, queued]
+        running, cost, backed_up, backup_size = watch_families()
         try:
             self._from_database(tests, durations, runs, active)
-            self._llm_usage(calls, tokens)
-            scheduled = _schedule_families()
-            self._scheduled(*scheduled)
-            optimizer = _optimizer_families()
+            self._running(running)
+            self._llm_usage(calls, tokens, cost)
+            scheduled = schedule_families()
+            self._scheduled(*scheduled, backup=(backed_up, backup_size))
+            optimizer = optimizer_families()
             self._optimizer(*optimizer)
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreadable: %s", exc)
+            if self._failures is not None and not getattr(exc, COUNTED, False):
+                self._failures.inc()
         else:
-            families += [tests, durations, runs, active, calls, tokens, *scheduled, *optimizer]
+            families += [tests, durations, runs, active, running, calls, tokens]
+            families += [*([cost] if self._prices else []), backed_up, backup_size]
+            families += [*scheduled, *optimizer]
         return families
+
+    def _running(self, ages: GaugeMetricFamily) -> None:
+        """Each started test of an active run with no result yet, and how long since it began.
+
+        A test's start is its ``test_started`` event (one per run, case and
+        browser: a re-delivery keeps the first); its result row ends it. The
+        oldest ``RUNNING_EXPORTED`` only: those are what a timeout alert needs.
+        """
+        case_id = Event.payload["case_id"].as_string()
+        browser = Event.payload["browser"].as_string()
+        done = exists().where(
+            TestResultRow.run_id == Event.run_id,
+            TestResultRow.case_id == case_id,
+            TestResultRow.browser == browser,
+        )
+        active = select(Run.id).where(Run.status.in_(ACTIVE))
+        # ``kind || ''``: SQLite would walk every test_started event ever kept through the
+        # kind index; the run id's index finds the few of the active runs instead.
+        query = (
+            select(Event.run_id, case_id, browser, Event.created_at)
+            .where(Event.run_id.in_(active), Event.kind + "" == "test_started", ~done)
+            .order_by(Event.created_at)
+            .limit(RUNNING_EXPORTED)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        now = time.time()
+        for run_id, test_id, on, started in rows:
+            ages.add_metric([test_id or "", run_id, on or ""], max(now - _epoch(started), 0.0))
 
     def _optimizer(self, *gauges: GaugeMetricFamily) -> None:
         """The latest stored analysis's counts, and the pending proposals, in one query.
@@ -237,8 +342,14 @@ class MatfCollector(Collector):
         succeeded: GaugeMetricFamily,
         freed: CounterMetricFamily,
         deleted: CounterMetricFamily,
+        *,
+        backup: tuple[GaugeMetricFamily, GaugeMetricFamily],
     ) -> None:
-        """The scheduled jobs' runs and what retention freed, from their rows' running totals."""
+        """The scheduled jobs' runs, what retention freed and the newest verified backup.
+
+        All from the jobs' rows: their running totals, and the backup row's
+        note of its newest verified backup (the schedule's or a CronJob's).
+        """
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(ScheduledJob.name, ScheduledJob.last_finished_at, ScheduledJob.totals)
@@ -251,13 +362,22 @@ class MatfCollector(Collector):
                 finished.add_metric([name], _epoch(last_finished))
             if totals.get("last_ok_at"):
                 succeeded.add_metric([name], float(totals["last_ok_at"]))
+            if name == BACKUP and totals.get(LAST_VERIFIED_AT):
+                backup[0].add_metric([], float(totals[LAST_VERIFIED_AT]))
+                backup[1].add_metric([], float(totals.get(LAST_VERIFIED_BYTES) or 0))
             if name == "retention":
                 freed.add_metric([], float(totals.get("file_bytes", 0)))
                 for kind in ("runs", "results", "attempts", "events", "files"):
                     deleted.add_metric([kind], float(totals.get(kind, 0)))
 
-    def _llm_usage(self, calls: CounterMetricFamily, tokens: CounterMetricFamily) -> None:
-        """What writing and healing asked of the model, from each run's recorded usage."""
+    def _llm_usage(
+        self, calls: CounterMetricFamily, tokens: CounterMetricFamily, cost: CounterMetricFamily
+    ) -> None:
+        """What writing and healing asked of the model, from each run's recorded usage.
+
+        The cost is an estimate at today's prices: changing them re-prices the
+        past, which Prometheus reads as a counter reset or jump.
+        """
         spent = [0.0, 0.0, 0.0]
         with self._engine.connect() as conn:
             for usage in (Run.llm_usage, Run.healing_usage):
@@ -272,6 +392,9 @@ class MatfCollector(Collector):
         calls.add_metric([], spent[0])
         tokens.add_metric(["prompt"], spent[1])
         tokens.add_metric(["completion"], spent[2])
+        if self._prices is not None:
+            per_prompt, per_completion = self._prices
+            cost.add_metric([], (spent[1] * per_prompt + spent[2] * per_completion) / 1e6)
 
     def _from_database(
         self,
@@ -314,81 +437,5 @@ def _epoch(moment: Any) -> float:
     return float(moment.timestamp())
 
 
-def _schedule_families() -> tuple[Any, ...]:
-    return (
-        CounterMetricFamily(
-            "matf_scheduled_job_runs",
-            "Runs of a scheduled job (optimizer, backup, retention), by outcome",
-            labels=["job", "outcome"],
-        ),
-        GaugeMetricFamily(
-            "matf_scheduled_job_last_run_timestamp_seconds",
-            "When the job's last run ended",
-            labels=["job"],
-        ),
-        GaugeMetricFamily(
-            "matf_scheduled_job_last_success_timestamp_seconds",
-            "When the job last ended well (alert when a backup is too old)",
-            labels=["job"],
-        ),
-        CounterMetricFamily(
-            "matf_retention_freed_bytes", "Bytes of artifacts and reports retention deleted"
-        ),
-        CounterMetricFamily(
-            "matf_retention_deleted",
-            "What retention deleted, by kind (runs, results, attempts, events, files)",
-            labels=["kind"],
-        ),
-    )
-
-
-def _optimizer_families() -> tuple[GaugeMetricFamily, ...]:
-    def gauge(name: str, text: str, labels: list[str] | None = None) -> GaugeMetricFamily:
-        return GaugeMetricFamily(f"matf_optimizer_{name}", text, labels=labels)
-
-    return (
-        gauge("flaky_tests", "Tests the latest optimizer analysis called flaky"),
-        gauge("flaky_rate", "Flaky tests over the tests the latest analysis read"),
-        gauge("stable_failures", "Tests that failed every run of the latest analysis's window"),
-        gauge("clusters", "Groups of tests failing together in the latest analysis"),
-        gauge("quarantine_pending", "Quarantine proposals waiting for a person's decision"),
-        gauge(
-            "first_failure_saved_seconds",
-            "Summed over saved suites: median time to the first failure the run order saves",
-        ),
-        gauge("last_analysis_timestamp_seconds", "When the latest analysis was made"),
-        gauge(
-            "flakiness_score",
-            f"Flakiness score (0-1) of the latest analysis's {FLAKIEST_EXPORTED} flakiest tests "
-            "only: the series are bounded, a test leaving the top drops its series",
-            ["suite_id", "case_id", "browser"],
-        ),
-    )
-
-
 def _le(bound: float) -> str:
     return str(float(bound))
-
-
-def _empty_families() -> tuple[Any, ...]:
-    return (
-        GaugeMetricFamily(
-            "agent_health_status",
-            "1 when a live worker consumes the agent's queue, else 0",
-            labels=["agent", "queue"],
-        ),
-        GaugeMetricFamily("test_queue_size", "Messages waiting in the queue", labels=["queue"]),
-        CounterMetricFamily(
-            "tests_executed",
-            "Test results stored, by final status and browser",
-            labels=["status", "browser"],
-        ),
-        HistogramMetricFamily(
-            "test_execution_duration_seconds",
-            "How long tests took, every attempt included (skipped tests left out)",
-        ),
-        CounterMetricFamily("runs", "Runs finished, by final status", labels=["status"]),
-        GaugeMetricFamily("runs_active", "Runs queued or running", labels=["status"]),
-        CounterMetricFamily("llm_calls", "Requests sent to the model (writing and healing)"),
-        CounterMetricFamily("llm_tokens", "Tokens the model used", labels=["kind"]),
-    )

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import click
 
-from matf.errors import UsageError
+from matf.errors import EnvironmentProblem, UsageError
 from matf.settings import Settings, load_settings
 from matf.storage.backup import (
     Backup,
     create_backup,
     database_file,
     list_backups,
+    note_verified,
     prune,
     restore_backup,
     verify_backup,
 )
+from matf.storage.db import get_engine, sessions_for
 
 
 def _size(count: int) -> str:
@@ -63,9 +65,18 @@ def backup() -> None:
 
 @backup.command("create")
 def create_command() -> None:
-    """Take a backup now (online: runs may go on), checked before it counts."""
+    """Take a backup now (online: runs may go on), checked before it counts.
+
+    A backup that verifies is noted in the database, so the metrics tell its
+    age and size (``matf_backup_last_verified_timestamp_seconds``) whoever took
+    it: the schedule, or this command in a CronJob.
+    """
     settings = load_settings()
     made = create_backup(settings)
+    check = verify_backup(made.path)
+    if not check.ok:
+        raise EnvironmentProblem(f"the backup {made.path} does not verify: {check.reason}")
+    note_verified(sessions_for(get_engine(settings.database_url)), settings, made)
     click.echo(
         f"backed up {database_file(settings)} to {made.path}: {_size(made.bytes)}, "
         f"schema {made.revision or '?'}, {made.rows} rows, integrity ok"

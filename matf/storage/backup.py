@@ -56,7 +56,8 @@ from matf.storage.backup_files import (
     write_into,
     write_manifest,
 )
-from matf.storage.db import head_revision
+from matf.storage.db import Sessions, head_revision
+from matf.storage.schedule import record_verified_backup
 
 PARTIAL = ".partial-"
 
@@ -212,13 +213,14 @@ def prune(settings: Settings, keep: int) -> list[Path]:
     return doomed
 
 
-def scheduled_backup(settings: Settings) -> dict[str, Any]:
+def scheduled_backup(settings: Settings, sessions: Sessions | None = None) -> dict[str, Any]:
     """What the schedule runs every ``BACKUP_INTERVAL``: create, verify, prune to ``BACKUP_KEEP``.
 
     A small JSON-able detail for the job's record. A PostgreSQL database, or no
     database yet, is skipped with the reason, not raised: the schedule has
     nothing to retry. A backup that does not verify prunes nothing, so a bad
-    copy never pushes out a good one.
+    copy never pushes out a good one; one that does is noted through
+    ``sessions`` (``note_verified``) for the backup metrics.
     """
     started = time.monotonic()
     try:
@@ -230,6 +232,8 @@ def scheduled_backup(settings: Settings) -> dict[str, Any]:
     made = create_backup(settings)
     check = verify_backup(made.path)
     pruned = prune(settings, settings.backup_keep) if check.ok else []
+    if check.ok and sessions is not None:
+        note_verified(sessions, settings, made)
     return {
         "skipped": False,
         "path": str(made.path),
@@ -241,6 +245,12 @@ def scheduled_backup(settings: Settings) -> dict[str, Any]:
         "pruned": len(pruned),
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def note_verified(sessions: Sessions, settings: Settings, made: Backup) -> None:
+    """Record ``made`` as the newest verified backup: its moment and size become metrics."""
+    with sessions(True) as session:
+        record_verified_backup(session, settings.interval_s("backup"), made.created_at, made.bytes)
 
 
 def restore_backup(

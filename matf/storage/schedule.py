@@ -22,6 +22,8 @@ from matf.storage.models import ScheduledJob
 
 # A send within this share of the interval after the last start is a double.
 EARLY = 0.9
+BACKUP = "backup"  # the backup job's row also keeps the newest verified backup's moment and size
+LAST_VERIFIED_AT, LAST_VERIFIED_BYTES = "last_verified_at", "last_verified_bytes"
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,25 @@ def finish(
 def jobs(session: Session) -> dict[str, ScheduledJob]:
     """Every job's row, by name."""
     return {row.name: row for row in session.scalars(select(ScheduledJob))}
+
+
+def record_verified_backup(
+    session: Session, interval_s: float, taken_at: datetime, size: int
+) -> None:
+    """Note a backup that passed verification on the backup job's row, for the metrics.
+
+    The schedule's backups and ``matf backup create`` (a CronJob's) both call
+    this, so the age and size of the newest verified backup are known whoever
+    took it. Kept in the row's totals as moments (replaced, not added up); an
+    older backup noted late does not replace a newer one.
+    """
+    ensure(session, BACKUP, interval_s)
+    row = session.get(ScheduledJob, BACKUP, with_for_update=True)
+    if row is None:
+        return
+    totals = dict(row.totals or {})
+    if taken_at.timestamp() < float(totals.get(LAST_VERIFIED_AT) or 0):
+        return
+    totals[LAST_VERIFIED_AT] = taken_at.timestamp()
+    totals[LAST_VERIFIED_BYTES] = size
+    row.totals = totals

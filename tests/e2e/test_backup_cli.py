@@ -7,10 +7,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from matf.options import RunOptions
 from matf.storage.db import get_engine, session_scope
+from matf.storage.models import ScheduledJob
 from matf.storage.runs import create_run
 from tests.conftest import run_matf
 
@@ -50,7 +52,14 @@ def test_create_list_verify_restore_and_prune(tmp_path: Path) -> None:
     listed = _backup(["list", "--json"], tmp_path)
     names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
     assert len(names) == 2 and names == sorted(names, reverse=True)
-    assert json.loads(listed.stdout.splitlines()[0])["tables"]["runs"] == 1
+    newest = json.loads(listed.stdout.splitlines()[0])
+    assert newest["tables"]["runs"] == 1
+    # And the newest verified one is noted for the metrics (a CronJob's backups are watched too)
+    with session_scope(get_engine(f"sqlite:///{tmp_path / 'matf.db'}")) as session:
+        totals = session.get(ScheduledJob, "backup").totals  # type: ignore[union-attr]
+    assert totals["last_verified_bytes"] == newest["bytes"]
+    taken = datetime.fromisoformat(newest["created_at"]).timestamp()
+    assert totals["last_verified_at"] == taken
 
     # Then both verify
     checked = _backup(["verify"], tmp_path)

@@ -7,9 +7,10 @@ computed from a real SQLite database.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from matf.agents import AGENTS
 from matf.options import RunOptions
-from matf.storage.db import get_engine, session_scope
+from matf.results import RunStatus
+from matf.storage.backup import scheduled_backup
+from matf.storage.db import get_engine, session_scope, sessions_for
 from matf.storage.models import TestResultRow
-from matf.storage.runs import create_run
+from matf.storage.runs import create_run, record_event
 from tasks import monitor
 from tasks.app import make_celery
 from tasks.embedded import EmbeddedWorkers
@@ -245,6 +248,11 @@ def _status() -> tuple[list[dict[str, Any]], dict[str, int | None]]:
     return agents, {**dict.fromkeys(AGENTS, 0), "executor": 4, "optimizer": None}
 
 
+def _health(agent: str) -> tuple[tuple[str, str], ...]:
+    """The labels of an agent's health series: the guide's ``agent_name`` beside ``agent``."""
+    return (("agent", agent), ("agent_name", agent), ("queue", agent))
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -275,8 +283,8 @@ def test_the_collector_counts_tests_and_durations_from_the_database(tmp_path: Pa
     assert samples[("test_execution_duration_seconds_count", ())] == 4
     assert samples[("test_execution_duration_seconds_sum", ())] == pytest.approx(408.9)
     assert samples[("runs_active", (("status", "queued"),))] == 1
-    assert samples[("agent_health_status", (("agent", "executor"), ("queue", "executor")))] == 1
-    assert samples[("agent_health_status", (("agent", "optimizer"), ("queue", "optimizer")))] == 0
+    assert samples[("agent_health_status", _health("executor"))] == 1
+    assert samples[("agent_health_status", _health("optimizer"))] == 0
     assert samples[("test_queue_size", (("queue", "executor"),))] == 4
     assert ("test_queue_size", (("queue", "optimizer"),)) not in samples  # unknown, not 0
 
@@ -314,7 +322,89 @@ def test_the_flask_app_serves_metrics_grouped_by_url_rule(tmp_path: Path) -> Non
     assert samples[("http_requests_total", rule)] == 2
     assert not any("/metrics" in str(labels) for _name, labels in samples)
     assert samples[("tests_executed_total", (("browser", "firefox"), ("status", "error")))] == 1
-    assert samples[("agent_health_status", (("agent", "logger"), ("queue", "logger")))] == 1
+    assert samples[("agent_health_status", _health("logger"))] == 1
+
+
+def _started(session: Any, run_id: str, case_id: str, seconds_ago: float) -> None:
+    """A test's ``test_started`` event, as the logger stores the executor's, back-dated."""
+    record_event(
+        session,
+        key=f"test_started:{run_id}:{case_id}:chromium",
+        kind="test_started",
+        agent="executor",
+        run_id=run_id,
+        payload={"case_id": case_id, "browser": "chromium"},
+        at=datetime.now(UTC) - timedelta(seconds=seconds_ago),
+    )
+
+
+def test_the_collector_exports_running_tests_llm_cost_and_the_newest_verified_backup(
+    tmp_path: Path,
+) -> None:
+    # Given the queued run with results a-e, tests a (finished) and f (not) started,
+    # and a finished run whose test g started and never reported
+    url = _results_db(tmp_path)
+    engine = get_engine(url)
+    with session_scope(engine, write=True) as session:
+        active = create_run(session, "http://127.0.0.1/", RunOptions())
+        ended = create_run(session, "http://127.0.0.1/", RunOptions())
+        ended.status = RunStatus.PASSED
+        session.flush()
+        (queued_id,) = {row.run_id for row in session.query(TestResultRow)}
+        _started(session, queued_id, "a", 900)
+        _started(session, active.id, "f", 700)
+        _started(session, ended.id, "g", 800)
+    # And a backup the schedule took and verified
+    settings = make_settings(tmp_path, database_url=url, backup_path=tmp_path / "backups")
+    detail = scheduled_backup(settings, sessions_for(engine))
+    assert detail["verified"] is True
+    registry = CollectorRegistry()
+    registry.register(MatfCollector(engine, _status, prices=(2.0, 6.0)))
+    samples = _samples(generate_latest(registry).decode())
+    # Then only f runs, about 700 s old, named by the guide's test_id
+    running = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "test_execution_running_seconds"
+    }
+    assert list(running) == [(("browser", "chromium"), ("run_id", active.id), ("test_id", "f"))]
+    assert 700 <= next(iter(running.values())) < 760
+    # And the model's tokens are priced per million: 690 prompt at 2 USD, 69 completion at 6
+    assert samples[("llm_cost_usd_total", ())] == pytest.approx((690 * 2 + 69 * 6) / 1e6)
+    # And the backup's moment and size are the ones it recorded
+    taken = samples[("matf_backup_last_verified_timestamp_seconds", ())]
+    assert abs(time.time() - taken) < 60
+    assert samples[("matf_backup_last_size_bytes", ())] == detail["bytes"] > 0
+    assert samples[("agent_health_status", _health("executor"))] == 1
+
+
+def test_failed_database_connections_are_counted_once_and_the_scrape_still_answers(
+    tmp_path: Path,
+) -> None:
+    # Given an API whose database folder turned into a file after the engine was made
+    folder = tmp_path / "db"
+    settings = make_settings(tmp_path, database_url=f"sqlite:///{folder / 'matf.db'}")
+    engine = get_engine(settings.database_url)
+    engine.dispose()  # no pooled connection left: the next one must be opened
+    shutil.move(folder, tmp_path / "moved")
+    folder.write_text("not a folder")
+    app = Flask(__name__)
+    install_metrics(app, settings, _status)
+    # When Prometheus scrapes
+    response = app.test_client().get("/metrics")
+    # Then the answer comes, with what the broker told, none of the database's series,
+    # and the failed connection counted once (by the engine, not again by the scrape)
+    assert response.status_code == 200
+    samples = _samples(response.get_data(as_text=True))
+    assert samples[("agent_health_status", _health("logger"))] == 1
+    assert not any(name.startswith("tests_executed") for name, _labels in samples)
+    assert samples[("database_connections_failed_total", ())] == 1
+    # And any other failed connection of the engine, outside a scrape, counts too
+    with pytest.raises(Exception, match="unable to open database file"), engine.connect():
+        pass
+    again = _samples(app.test_client().get("/metrics").get_data(as_text=True))
+    assert again[("database_connections_failed_total", ())] == 2
+    assert again[("process_resident_memory_bytes", ())] > 0
 
 
 MULTIPROCESS_APP = """
@@ -357,4 +447,4 @@ def test_with_a_multiprocess_dir_every_process_serves_the_http_metrics_of_all(
     rule = (("method", "GET"), ("status", "200"), ("url_rule", "/items/<int:item_id>"))
     assert samples[("http_request_duration_seconds_count", rule)] == 3
     assert samples[("http_requests_total", rule)] == 3
-    assert ("agent_health_status", (("agent", "logger"), ("queue", "logger"))) in samples
+    assert ("agent_health_status", _health("logger")) in samples
