@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cli.commands.healthcheck import node_name, probe_for
@@ -121,5 +123,38 @@ def test_beat_is_healthy_while_it_keeps_writing_its_schedule(
         stale = _probe(tmp_path, command)
         assert stale.returncode == 1
         assert "written 600 s ago" in stale.stdout or "written 599 s ago" in stale.stdout
+    finally:
+        stop_process(proc)
+
+
+def test_flower_is_probed_without_credentials_while_its_pages_ask_for_them(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Given Flower started as the compose file starts it, FLOWER_BASIC_AUTH in its environment
+    port = free_port()
+    env = subprocess_env(tmp_path, REDIS_URL=redis_url, FLOWER_BASIC_AUTH="admin:s3cret-value")
+    args = ["flower", f"--port={port}", "--address=127.0.0.1", "--purge_offline_workers=60"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasks", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    command = [*TINI, "celery", "-A", "tasks", *args]
+    try:
+        deadline = time.monotonic() + 30
+        while (answered := _probe(tmp_path, command)).returncode != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, answered.stdout
+            time.sleep(0.5)
+        assert answered.stdout.startswith(f"flower: healthy: GET http://127.0.0.1:{port}/")
+
+        # Then the probe and Prometheus' /metrics need no password, its pages do
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/metrics", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/", timeout=10).status_code == 401
+        signed = httpx.get(f"{base}/workers", auth=("admin", "s3cret-value"), timeout=10)
+        assert signed.status_code == 200
     finally:
         stop_process(proc)
