@@ -9,7 +9,7 @@ comma := ,
 WORKER_NAME := $(firstword $(subst $(comma), ,$(QUEUE)))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast bench bench-pwt bench-breakdown bench-ai bench-api bench-types bench-explore bench-reports bench-optimizer chaos lint demo api worker beat flower schema clean
+.PHONY: help setup run test test-fast bench bench-pwt bench-breakdown bench-ai bench-api bench-types bench-explore bench-reports bench-optimizer chaos lint demo api worker beat flower schema prod-config clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,11 +79,12 @@ chaos: $(VENV)/.installed ## Issue 12's faults on loopback, ~12 min: make chaos 
 	@VENV_PYTHON=$(PY) scripts/ensure-system.sh --for-tests
 	$(PY) -m bench.chaos $(if $(ROWS),--rows "$(ROWS)",) $(if $(TRIALS),--trials $(TRIALS),)
 
-lint: $(VENV)/.installed ## ruff, mypy and the import contracts
+lint: $(VENV)/.installed ## ruff, mypy, the import contracts and hadolint on the Dockerfile
 	$(VENV)/bin/ruff check cli demo matf tasks web tests bench migrations
 	$(VENV)/bin/ruff format --check cli demo matf tasks web tests bench migrations
 	$(VENV)/bin/mypy cli demo matf tasks web
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint Dockerfile
 
 demo: setup ## Serve the demo site on :8000 (HEALTHY=1 without its bugs)
 	$(VENV)/bin/matf demo --port 8000 $(if $(HEALTHY),--healthy,)
@@ -104,6 +105,12 @@ flower: setup ## Flower on :5555 for the Celery workers (needs REDIS_URL)
 
 schema: $(VENV)/.installed ## Regenerate schemas/*.json from the models
 	$(VENV)/bin/matf schema --out schemas
+
+# .env.example stands in for a missing .env (a fresh clone); with a real .env this prints its secrets.
+PROD_ENV := $(if $(wildcard .env),.env,.env.example)
+prod-config: ## Print docker-compose.prod.yml resolved (Debian's docker-compose; .env, else .env.example)
+	@command -v docker-compose >/dev/null || { echo "docker-compose is not installed: apt-get install docker-compose" >&2; exit 2; }
+	MATF_ENV_FILE=$(PROD_ENV) docker-compose --env-file $(PROD_ENV) -f docker-compose.prod.yml config
 
 clean: ## Remove reports, data and caches (keeps .venv)
 	rm -rf reports matf-report data .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,8 @@ LAZY_COMMANDS = {
     "heal": "cli.commands.heal:heal",
     "optimize": "cli.commands.optimize:optimize",
     "backup": "cli.commands.backup:backup",
+    "migrate": "cli.commands.migrate:migrate",
+    "healthcheck": "cli.commands.healthcheck:healthcheck",
 }
 
 

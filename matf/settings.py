@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     api_key: str | None = None
     encryption_key: str | None = None
+    # Not used by MATF: the deployment's other secrets, which share its env file
+    # (docker-compose.prod.yml), so that production refuses to start on their placeholders.
+    redis_password: str | None = Field(None, description="Redis' requirepass (compose)")
+    flower_basic_auth: str | None = Field(None, description="Flower's user:password (compose)")
+    grafana_admin_password: str | None = Field(None, description="Grafana's admin (compose)")
 
     max_concurrent_tests: int = Field(10, ge=1)
     test_timeout: int = Field(300_000, ge=100, description="per-test timeout, ms")
@@ -219,6 +224,9 @@ class Settings(BaseSettings):
         "jwt_secret",
         "encryption_key",
         "matf_metrics_token",
+        "redis_password",
+        "flower_basic_auth",
+        "grafana_admin_password",
         "matf_embedded_workers",
         mode="before",
     )

@@ -1,9 +1,17 @@
-"""Production start-up checks on the two secrets: ``JWT_SECRET`` and ``ENCRYPTION_KEY``."""
+"""Production start-up checks: ``JWT_SECRET`` and ``ENCRYPTION_KEY`` strong, no placeholders.
+
+The other secrets a deployment's env file holds (``.env.example`` in the
+repository: the bootstrap ``API_KEY``, Redis', Flower's and Grafana's
+passwords...) are refused only while they still hold a placeholder: MATF cannot
+judge their strength, but ``matf migrate`` runs first in the compose stack, so a
+copied ``.env.example`` stops the whole stack in one line.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from urllib.parse import unquote, urlsplit
 
 from matf.errors import ConfigError
 from matf.secrets.keyring import parse_keyring
@@ -42,6 +50,16 @@ _PLACEHOLDER_MARKERS = (
 )
 
 
+# Settings holding a secret, checked for placeholders only; set or empty is the user's choice.
+OTHER_SECRETS = (
+    "api_key",
+    "mistral_api_key",
+    "matf_metrics_token",
+    "redis_password",
+    "grafana_admin_password",
+)
+
+
 def _is_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
     return lowered in _PLACEHOLDERS or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
@@ -69,6 +87,25 @@ def _weak_jwt_secret(value: str) -> bool:
         or estimated_bits(value) < MIN_JWT_SECRET_BITS
         or _repeats(value)
     )
+
+
+def _placeholder_secrets(settings: Settings) -> list[str]:
+    """The variables (never their values) among the other secrets that hold a placeholder."""
+    found = [
+        name.upper()
+        for name in OTHER_SECRETS
+        if (value := getattr(settings, name)) is not None and _is_placeholder(value)
+    ]
+    if settings.redis_url is not None:
+        password = urlsplit(settings.redis_url).password
+        if password and _is_placeholder(unquote(password)):
+            found.append("REDIS_URL (its password)")
+    for entry in (settings.flower_basic_auth or "").split(","):
+        _user, _, password = entry.partition(":")
+        if entry.strip() and (not password or _is_placeholder(password)):
+            found.append("FLOWER_BASIC_AUTH")
+            break
+    return found
 
 
 def check_production(settings: Settings) -> None:
@@ -114,3 +151,9 @@ def check_production(settings: Settings) -> None:
                 f"ENCRYPTION_KEY key id {key.key_id!r} is not random (too few distinct bytes): "
                 "make a key with 'matf secrets keygen'"
             )
+    placeholders = _placeholder_secrets(settings)
+    if placeholders:
+        raise ConfigError(
+            f"{', '.join(placeholders)}: placeholder value(s) from the example env file: "
+            "set real secrets (e.g. 'openssl rand -hex 24') or leave optional ones empty"
+        )
