@@ -105,6 +105,8 @@ def test_the_scaled_object_scales_the_executors_from_one_warm_replica(folder: Pa
     executor = find(objects, "Deployment", spec["scaleTargetRef"]["name"])
     assert executor["metadata"]["labels"]["matf.io/queue"] == "executor"
     assert spec["minReplicaCount"] == 1 and spec["maxReplicaCount"] >= 10
+    # The HPA owns the count: an apply must not reset it (and cut busy pods)
+    assert "replicas" not in executor["spec"]
     # One listLength per replica: as many waiting tests as one pod runs at once
     (container,) = executor["spec"]["template"]["spec"]["containers"]
     command = container["command"]
