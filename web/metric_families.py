@@ -22,8 +22,9 @@ def core_families() -> tuple[Any, ...]:
     return (
         GaugeMetricFamily(
             "agent_health_status",
-            "1 when a live worker consumes the agent's queue, else 0 "
-            "(agent_name repeats agent, the operations guide's label)",
+            "0 when the agent is down (no live worker consumes its queue), else 1; an "
+            "embedded server's agents count as up before their workers start with the first "
+            "run (agent_name repeats agent, the operations guide's label)",
             labels=["agent", "queue", "agent_name"],
         ),
         GaugeMetricFamily("test_queue_size", "Messages waiting in the queue", labels=["queue"]),

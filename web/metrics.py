@@ -247,7 +247,8 @@ class MatfCollector(Collector):
             agents, queues = [], {}
         for row in agents:
             labels = [row["agent"], row["queue"], row["agent"]]
-            health.add_metric(labels, 1.0 if row["healthy"] else 0.0)
+            up = row["healthy"] or row.get("state") == "on_demand"  # starts with the first run
+            health.add_metric(labels, 1.0 if up else 0.0)
         for queue, length in queues.items():
             if length is not None:
                 queued.add_metric([queue], float(length))

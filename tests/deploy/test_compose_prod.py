@@ -98,8 +98,14 @@ def test_the_executor_pool_is_sized_for_chromium_and_outlasts_a_test_on_shutdown
     assert _seconds(executor["stop_grace_period"]) > settings.test_timeout / 1000
     assert executor["stop_signal"] == "SIGTERM"
     assert executor["shm_size"] in ("1gb", 1073741824)
-    # stateless: the artifact store only, never the database's volume
-    assert [v.split(":")[0] for v in executor["volumes"]] == ["matf-artifacts"]
+    # stateless: no volume at all, artifacts and baselines travel in the messages
+    assert executor.get("volumes", []) == []
+    assert settings.artifact_transport == "message"
+    # every pool stopped runs Celery's soft shutdown, and the kill comes only after it
+    for agent in AGENTS:
+        pool = stack["services"][f"worker-{agent}"]
+        assert pool["environment"]["REMAP_SIGTERM"] == "SIGQUIT"
+        assert _seconds(pool["stop_grace_period"]) > settings.worker_soft_shutdown_timeout
     for agent in ("context", "writer", "executor", "reporter"):  # each launches Chromium
         pool = stack["services"][f"worker-{agent}"]
         assert "shm_size" in pool

@@ -251,11 +251,18 @@ def test_every_pod_that_opens_the_sqlite_database_shares_one_node() -> None:
     assert "affinity" not in executor
 
 
-def test_the_data_volume_is_read_write_once_and_storage_read_write_many() -> None:
+def test_storage_is_read_write_many_only_where_pods_on_several_nodes_mount_it() -> None:
     claims = {o["metadata"]["name"]: o for o in _base() if o["kind"] == "PersistentVolumeClaim"}
     assert claims["matf-data"]["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert claims["matf-storage"]["spec"]["accessModes"] == ["ReadWriteMany"]
     assert claims["matf-backups"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # SQLite: every pod that mounts matf-storage is on the data node (executors mount nothing)
+    assert claims["matf-storage"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    executor = _pool(_base(), "executor")["spec"]["template"]["spec"]
+    assert all("persistentVolumeClaim" not in volume for volume in executor["volumes"])
+    # PostgreSQL: the pools spread over nodes, and share it
+    spread = build(BASE.parent / "overlays" / "postgresql")
+    storage = find(spread, "PersistentVolumeClaim", "matf-storage")
+    assert storage["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
 def test_beat_is_one_replica_replaced_never_doubled() -> None:

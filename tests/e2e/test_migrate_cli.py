@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from matf.storage.db import head_revision
-from tests.conftest import run_matf
+from tests.conftest import run_matf, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,3 +46,20 @@ def test_migrate_refuses_the_example_env_file_in_production_before_touching_the_
     assert refused.stderr.startswith("matf: error: JWT_SECRET is a placeholder value")
     assert "change-me" not in refused.stderr  # names the variable, never its value
     assert not database.exists()
+
+
+def test_a_worker_refuses_the_example_env_file_in_production_in_one_line(tmp_path: Path) -> None:
+    # Given the example's placeholders in production, a worker pool starting (as in k8s, where
+    # no migrate step stops the stack first)
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8"))
+    env = subprocess_env(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+    env.pop("MATF_ENV", None)  # the .env file's MATF_ENV=production is the one in force
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "logger"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    # Then it stops before connecting to anything, naming the variable, never its value
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "matf: JWT_SECRET is a placeholder value: set a random secret"
+    ]

@@ -72,6 +72,10 @@ def test_metrics_are_open_without_a_token_set(tmp_path: Path) -> None:
     assert response.status_code == 200
     assert "agent_health_status" in response.text
     assert bare.status_code == 200 and "agent_health_status" in bare.text
+    # An embedded server before its first run: its agents start with the run, none is down,
+    # so AgentUnhealthy (agent_health_status == 0) stays quiet
+    health = [line for line in response.text.splitlines() if line.startswith("agent_health")]
+    assert len(health) == 6 and all(line.endswith(" 1.0") for line in health), health
 
 
 def test_a_short_metrics_token_is_refused_at_start(tmp_path: Path) -> None:
