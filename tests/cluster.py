@@ -59,6 +59,29 @@ def finish(cli: subprocess.Popen[str], timeout_s: float = 240) -> tuple[int, str
     return cli.returncode, stdout, stderr
 
 
+def wait_for_an_active_slow_test(cluster: Cluster, timeout_s: float = 120) -> None:
+    """Until a worker runs one of ``slow_and_quick_suite``'s slow tests."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        active = cluster.app.control.inspect(timeout=0.5).active() or {}
+        if any(
+            "slow-" in json.dumps(task.get("args")) for tasks in active.values() for task in tasks
+        ):
+            return
+        time.sleep(0.1)
+    raise AssertionError("no slow test became active")
+
+
+def assert_every_test_passed_once(cluster: Cluster, suite: dict[str, Any]) -> None:
+    """The run's report has each test of ``suite`` passed, and each was stored exactly once."""
+    report = json.loads((cluster.folder / "out" / "report.json").read_text())
+    ids = sorted(t["id"] for t in suite["tests"])
+    assert sorted(t["case_id"] for t in report["tests"]) == ids
+    assert all(t["status"] == "passed" for t in report["tests"])
+    stored = cluster.results(report["run"]["id"])
+    assert sorted(case for case, _browser, _status in stored) == ids
+
+
 class Cluster:
     """Redis, a control worker, an executor worker and beat, in ``folder``."""
 

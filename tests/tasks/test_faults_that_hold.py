@@ -10,10 +10,15 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from tests.cluster import Cluster, finish, slow_and_quick_suite
+from tests.cluster import (
+    Cluster,
+    assert_every_test_passed_once,
+    finish,
+    slow_and_quick_suite,
+    wait_for_an_active_slow_test,
+)
 from tests.conftest import MATF, subprocess_env
 
 
@@ -24,7 +29,7 @@ def test_a_busy_executor_worker_scaled_down_and_replaced_loses_no_test_and_dupli
     cli = cluster.start_run(healthy_demo, suite=suite)
     # When the executor worker is told to stop (SIGTERM) while it runs the slow tests,
     # and a new one takes its place
-    _wait_for_an_active_slow_test(cluster)
+    wait_for_an_active_slow_test(cluster)
     old = cluster.executor
     old.send_signal(signal.SIGTERM)
     cluster.restart_executor()
@@ -33,24 +38,7 @@ def test_a_busy_executor_worker_scaled_down_and_replaced_loses_no_test_and_dupli
     assert code == 0, stdout + stderr
     assert old.wait(60) == 0
     assert "Warm shutdown" in cluster.log("executor")
-    report = json.loads((cluster.folder / "out" / "report.json").read_text())
-    ids = sorted(t["id"] for t in suite["tests"])
-    assert sorted(t["case_id"] for t in report["tests"]) == ids
-    assert all(t["status"] == "passed" for t in report["tests"])
-    stored = cluster.results(report["run"]["id"])
-    assert sorted(case for case, _browser, _status in stored) == ids
-
-
-def _wait_for_an_active_slow_test(cluster: Cluster, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        active = cluster.app.control.inspect(timeout=0.5).active() or {}
-        if any(
-            "slow-" in json.dumps(task.get("args")) for tasks in active.values() for task in tasks
-        ):
-            return
-        time.sleep(0.1)
-    raise AssertionError("no slow test became active")
+    assert_every_test_passed_once(cluster, suite)
 
 
 def test_two_embedded_runs_at_once_on_one_database_both_finish_with_every_result(

@@ -12,7 +12,6 @@ stored twice. (A plain SIGTERM, Celery's warm shutdown with no bound, is in
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, finish, slow_and_quick_suite
+from tests.cluster import (
+    Cluster,
+    assert_every_test_passed_once,
+    finish,
+    slow_and_quick_suite,
+    wait_for_an_active_slow_test,
+)
 
 SOFT_S = 4
 
@@ -44,7 +49,7 @@ def test_a_busy_executor_stopped_by_sigterm_finishes_or_requeues_its_test_and_lo
     suite = slow_and_quick_suite(healthy_demo, slow=1, quick=3, slow_ms=slow_ms)
     cli = cluster.start_run(healthy_demo, suite=suite)
     # When the executor worker gets SIGTERM while the slow test runs
-    _wait_for_the_slow_test(cluster)
+    wait_for_an_active_slow_test(cluster)
     old, stopped_at = cluster.executor, time.monotonic()
     old.send_signal(signal.SIGTERM)
     # Then it exits on its own, within the soft timeout (plus the cold shutdown's own work)
@@ -61,21 +66,4 @@ def test_a_busy_executor_stopped_by_sigterm_finishes_or_requeues_its_test_and_lo
     assert code == 0, stdout + stderr
     received = cluster.log("executor").count(":slow-0:chromium] received")
     assert received == (2 if requeued else 1)  # the new executor ran it only if it came back
-    report = json.loads((cluster.folder / "out" / "report.json").read_text())
-    ids = sorted(t["id"] for t in suite["tests"])
-    assert sorted(t["case_id"] for t in report["tests"]) == ids
-    assert all(t["status"] == "passed" for t in report["tests"])
-    stored = cluster.results(report["run"]["id"])
-    assert sorted(case for case, _browser, _status in stored) == ids
-
-
-def _wait_for_the_slow_test(cluster: Cluster, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        active = cluster.app.control.inspect(timeout=0.5).active() or {}
-        if any(
-            "slow-" in json.dumps(task.get("args")) for tasks in active.values() for task in tasks
-        ):
-            return
-        time.sleep(0.1)
-    raise AssertionError("the slow test never became active")
+    assert_every_test_passed_once(cluster, suite)
