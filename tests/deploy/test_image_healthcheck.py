@@ -55,6 +55,9 @@ def test_each_role_of_the_compose_file_gets_its_own_probe() -> None:
     assert flower.url == "http://127.0.0.1:5556/flower/healthcheck"
     assert probe_for([*TINI, "matf", "migrate"], "c1", 3000).role == "other"
     assert probe_for(["matf", "serve"], "c1", 3123).url == "http://127.0.0.1:3123/health"
+    # k8s gives the command itself (no tini): the probe reads it all the same
+    pod = ["celery", "-A", "tasks", "worker", "-Q", "writer", "-n", "writer@%h"]
+    assert probe_for(pod, "matf-writer-5d9f", 3000).node == "writer@matf-writer-5d9f"
     assert node_name("%n-x@%d", "c1.example.org") == "c1-x@example.org"
     assert node_name("celery", "c1") == "celery@c1"
 

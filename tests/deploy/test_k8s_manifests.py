@@ -160,6 +160,10 @@ def test_one_deployment_per_agent_queue_runs_a_celery_worker_on_that_queue() -> 
         assert command[:4] == ["celery", "-A", "tasks", "worker"]
         assert command[command.index("-Q") + 1] == queue
         assert command[command.index("-n") + 1] == f"{queue}@%h"
+        # a hung worker is restarted: the image's probe pings this node through the broker
+        assert container["livenessProbe"]["exec"]["command"] == ["matf", "healthcheck"]
+    beat = _container("matf-beat")
+    assert beat["livenessProbe"]["exec"]["command"] == ["matf", "healthcheck"]
 
 
 def _grace_needed() -> dict[str, float]:
