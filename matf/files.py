@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 
 def write_atomic(target: Path, data: bytes | str, *, replace: bool = True) -> Path:
@@ -32,3 +33,24 @@ def write_atomic(target: Path, data: bytes | str, *, replace: bool = True) -> Pa
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def plain_relative(value: Any) -> bool:
+    """A plain relative POSIX path (the form artifact paths are written in), nothing that climbs."""
+    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
+        return False
+    path = PurePosixPath(value)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def inside(root: Path, relative: Any) -> Path | None:
+    """``root / relative`` for a plain relative path that stays below ``root``, else None.
+
+    Paths of artifacts and baselines come from results, stored rows and
+    messages: none may reach a file outside its folder, by ``..`` or a link.
+    """
+    if not plain_relative(relative):
+        return None
+    base = root.resolve()
+    path = (base / str(relative)).resolve()
+    return path if path.is_relative_to(base) else None

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from matf.browser.visual import baseline_set, slug
-from matf.files import write_atomic
+from matf.files import inside, write_atomic
 from matf.pipeline.fanout import ExecutorJob, ShippedFile
 from matf.results import TestResult
 from matf.settings import Settings
@@ -68,15 +68,6 @@ def write_under(item: ShippedFile, root: Path) -> Path | None:
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(target, base64.b64decode(item.data, validate=True))
-
-
-def inside(root: Path, path: str) -> Path | None:
-    """``root / path`` for a plain relative POSIX path that stays below ``root``, else None."""
-    pure = PurePosixPath(path)
-    if not path or "\\" in path or "\x00" in path or pure.is_absolute() or ".." in pure.parts:
-        return None
-    target = (root / path).resolve()
-    return target if target.is_relative_to(root.resolve()) else None
 
 
 # -- the control side: baselines out, artifacts in ----------------------------------------

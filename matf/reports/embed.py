@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from matf.files import inside, plain_relative
+
 MAX_EMBEDDED_IMAGE_BYTES = 8 * 1024 * 1024
 _IMAGE_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -37,26 +39,15 @@ def safe_http_url(value: Any) -> str | None:
 
 def safe_relative_href(value: Any) -> str | None:
     """Turn an artifact path into a percent-encoded relative link that cannot leave the folder."""
-    if not _is_inside_path(value) or ":" in PurePosixPath(value).parts[0]:
+    if not plain_relative(value) or ":" in PurePosixPath(value).parts[0]:
         return None
     return quote(value, safe="/")
 
 
-def _is_inside_path(value: Any) -> bool:
-    """Accept only plain relative POSIX paths, the form the runner writes artifact paths in."""
-    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
-        return False
-    path = PurePosixPath(value)
-    return not path.is_absolute() and ".." not in path.parts
-
-
 def embed_image(out_dir: Path, rel_path: Any) -> str | None:
     """Inline a screenshot as a data: URI; skip missing, huge, outside or non-image files."""
-    if not _is_inside_path(rel_path):
-        return None
-    root = out_dir.resolve()
-    path = (root / str(rel_path)).resolve()
-    if not path.is_relative_to(root):
+    path = inside(out_dir, rel_path)
+    if path is None:
         return None
     try:
         if not path.is_file() or path.stat().st_size > MAX_EMBEDDED_IMAGE_BYTES:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from matf.browser.visual import baseline_file, png_size
 from matf.errors import Conflict, NotFound
-from matf.files import write_atomic
+from matf.files import inside, write_atomic
 from matf.results import TestResult
 from matf.storage.models import Baseline
 
@@ -204,11 +204,9 @@ def _row(session: Session, key: str, run_id: str) -> Baseline | None:
 
 
 def _inside(root: Path, relative: str | None) -> Path | None:
-    """``root/relative`` if it stays inside ``root`` (paths come from stored data)."""
-    if not relative:
-        return None
-    path = (root / relative).resolve()
-    return path if root.resolve() in path.parents and path.is_file() else None
+    """The file at ``root/relative`` if it stays inside ``root`` (paths come from stored data)."""
+    path = inside(root, relative)
+    return path if path is not None and path.is_file() else None
 
 
 def _write_new(path: Path, data: bytes, replace: bool = False) -> None:
