@@ -140,17 +140,17 @@ def pack(
     result keeps naming only what travels.
     """
     files: list[ShippedFile] = []
-    left: list[str] = []
+    left: dict[str, int] = {}  # path: size, of what does not fit
     size = 0
     for path in artifact_paths(result):
         source = inside(artifacts_root, path)
         if source is None or not source.is_file():
             continue
-        size += source.stat().st_size
-        if size > limit_bytes:
-            size -= source.stat().st_size
-            left.append(f"{PurePosixPath(path).name} ({source.stat().st_size / MB:.1f} MB)")
+        found = source.stat().st_size
+        if size + found > limit_bytes:
+            left[path] = found
             continue
+        size += found
         files.append(read_file(artifacts_root, path))
     if left:
         result = _say_left(result, left, limit_bytes)
@@ -166,19 +166,15 @@ def artifact_paths(result: TestResult) -> list[str]:
     return [path for path in (*first, *then) if path]
 
 
-def _say_left(result: TestResult, left: list[str], limit_bytes: int) -> TestResult:
-    gone = {name.split(" (", 1)[0] for name in left}
-    artifacts = result.artifacts.model_copy(
-        update={
-            field: None
-            for field in ("screenshot", "trace", "video")
-            if (value := getattr(result.artifacts, field)) and PurePosixPath(value).name in gone
-        }
-    )
+def _say_left(result: TestResult, left: dict[str, int], limit_bytes: int) -> TestResult:
+    unnamed = {
+        f: None for f in ("screenshot", "trace", "video") if getattr(result.artifacts, f) in left
+    }
+    sizes = ", ".join(f"{PurePosixPath(path).name} ({n / MB:.1f} MB)" for path, n in left.items())
     note = (
         f"not sent to the reporter, over the {limit_bytes / MB:.0f} MB a result carries "
-        f"(ARTIFACT_MESSAGE_MB): {', '.join(left)}"
+        f"(ARTIFACT_MESSAGE_MB): {sizes}"
     )
-    withheld = "; ".join(filter(None, (artifacts.withheld, note)))
-    artifacts = artifacts.model_copy(update={"withheld": withheld})
+    withheld = "; ".join(filter(None, (result.artifacts.withheld, note)))
+    artifacts = result.artifacts.model_copy(update={**unnamed, "withheld": withheld})
     return result.model_copy(update={"artifacts": artifacts})
