@@ -13,6 +13,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from matf.agents import AGENTS
+from matf.pipeline.shipping import Shipping
 from matf.settings import Settings, load_settings
 from tasks.schedule import beat_entries
 
@@ -27,6 +28,11 @@ REDIS_SOCKET_TIMEOUT_S, REDIS_CONNECT_TIMEOUT_S = 10.0, 5.0
 def settings_of(app: Celery) -> Settings:
     """The settings the app was built with (tasks read nothing else)."""
     return app.matf_settings  # type: ignore[attr-defined,no-any-return]
+
+
+def shipping_of(app: Celery) -> Shipping | None:
+    """What the app's tasks send in messages rather than on a shared disk (None: nothing)."""
+    return Shipping.of(settings_of(app), bool(getattr(app, "matf_embedded", False)))
 
 
 def make_celery(settings: Settings | None = None, embedded: bool | None = None) -> Celery:

@@ -18,7 +18,7 @@ from matf.results import TestResult
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope
 from matf.storage.runs import fail_run
-from tasks.app import settings_of
+from tasks.app import settings_of, shipping_of
 from tasks.telemetry import Sent, publish_later
 
 # How long a message waits for the broker to come back (a Redis restart takes seconds).
@@ -40,7 +40,7 @@ class MatfTask(Task):  # type: ignore[misc]
     @property
     def shipping(self) -> Shipping | None:
         """What travels in messages rather than on a shared disk (None: nothing)."""
-        return Shipping.of(self.settings, bool(getattr(self.app, "matf_embedded", False)))
+        return shipping_of(self.app)
 
     @property
     def engine(self) -> Engine:

@@ -32,11 +32,12 @@ def execute(self: MatfTask, job: dict[str, Any]) -> dict[str, Any]:
         worker=worker_name(), idle_ms=idle_ms(work.run_id),
     )  # fmt: skip
     files: list[ShippedFile] = []
+    shipping = self.shipping
     try:
-        if self.shipping is None:
+        if shipping is None:
             result = run_job(work, self.settings)
         else:  # nothing of it stays here: artifacts travel to the logger with the result
-            result, files = execute_shipped(work, self.settings, self.shipping.limit_bytes)
+            result, files = execute_shipped(work, self.settings, shipping.limit_bytes)
     except SoftTimeLimitExceeded:
         result = timed_out(work)
     _last.ended = (work.run_id, time.perf_counter())

@@ -58,7 +58,7 @@ from matf.pipeline.supervise import (
 from matf.reports.pdf import PdfOptions
 from matf.settings import Settings
 from matf.storage.db import get_engine, session_scope, sessions_for
-from tasks.app import SUPERVISE_EVERY_S, settings_of
+from tasks.app import SUPERVISE_EVERY_S, settings_of, shipping_of
 from tasks.heartbeat import HEARTBEATS, SUPERVISOR_PASS, is_fresh, read_entries, redis_client
 from tasks.live import publish
 from tasks.monitor import BROKER_ERRORS, first_line
@@ -365,12 +365,10 @@ def _resume(app: Celery, settings: Settings, run: Unfinished) -> None:
 
 
 def _send_job(app: Celery, settings: Settings, job: Job) -> None:
-    from matf.pipeline.shipping import Shipping
     from tasks.canvas import executor_signatures
 
     engine = get_engine(settings.database_url)
-    shipping = Shipping.of(settings, bool(getattr(app, "matf_embedded", False)))
-    for sig in executor_signatures(engine, job.run_id, only={job.task_id}, shipping=shipping):
+    for sig in executor_signatures(engine, job.run_id, {job.task_id}, shipping_of(app)):
         sig.apply_async(ignore_result=True)
     log.warning("supervisor: %s sent again (its message was lost)", job.task_id)
 
