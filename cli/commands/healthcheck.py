@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from celery.utils.nodenames import host_format
 
 from matf.settings import load_settings
 
@@ -72,15 +73,9 @@ def _without_init(argv: list[str]) -> list[str]:
 
 
 def node_name(pattern: str, hostname: str) -> str:
-    """Celery's ``-n`` value with ``%h`` (host), ``%n`` (its first label), ``%d`` (the rest)."""
-    name, _, domain = hostname.partition(".")
-    swaps = {"%h": hostname, "%n": name, "%d": domain, "%%": "%"}
-    out, index = "", 0
-    while index < len(pattern):
-        pair = pattern[index : index + 2]
-        out += swaps.get(pair, pattern[index])
-        index += 2 if pair in swaps else 1
-    return out if "@" in out else f"{out}@{hostname}"
+    """Celery's ``-n`` value expanded as Celery does (``%h``, ``%n``, ``%d``), on ``hostname``."""
+    expanded = host_format(pattern, host=hostname)
+    return expanded if "@" in expanded else f"{expanded}@{hostname}"
 
 
 def _http(host: str | None, port: str, path: str) -> str:
