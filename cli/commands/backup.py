@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from matf.errors import EnvironmentProblem, UsageError
 from matf.settings import Settings, load_settings
 from matf.storage.backup import (
     Backup,
-    create_backup,
+    create_verified,
     database_file,
     list_backups,
-    note_verified,
     prune,
     restore_backup,
     verify_backup,
@@ -72,11 +73,15 @@ def create_command() -> None:
     it: the schedule, or this command in a CronJob.
     """
     settings = load_settings()
-    made = create_backup(settings)
-    check = verify_backup(made.path)
+
+    def sessions(write: bool) -> AbstractContextManager[Session]:
+        # opened once a backup verified: a database that cannot be backed up (PostgreSQL)
+        # is refused first, in one line, without a connection
+        return sessions_for(get_engine(settings.database_url))(write)
+
+    made, check = create_verified(settings, sessions)
     if not check.ok:
         raise EnvironmentProblem(f"the backup {made.path} does not verify: {check.reason}")
-    note_verified(sessions_for(get_engine(settings.database_url)), settings, made)
     click.echo(
         f"backed up {database_file(settings)} to {made.path}: {_size(made.bytes)}, "
         f"schema {made.revision or '?'}, {made.rows} rows, integrity ok"

@@ -220,7 +220,7 @@ def scheduled_backup(settings: Settings, sessions: Sessions | None = None) -> di
     database yet, is skipped with the reason, not raised: the schedule has
     nothing to retry. A backup that does not verify prunes nothing, so a bad
     copy never pushes out a good one; one that does is noted through
-    ``sessions`` (``note_verified``) for the backup metrics.
+    ``sessions`` for the backup metrics (``create_verified``).
     """
     started = time.monotonic()
     try:
@@ -229,11 +229,8 @@ def scheduled_backup(settings: Settings, sessions: Sessions | None = None) -> di
         return {"skipped": True, "reason": str(exc)}
     if not source.is_file():
         return {"skipped": True, "reason": f"no database at {source} yet"}
-    made = create_backup(settings)
-    check = verify_backup(made.path)
+    made, check = create_verified(settings, sessions)
     pruned = prune(settings, settings.backup_keep) if check.ok else []
-    if check.ok and sessions is not None:
-        note_verified(sessions, settings, made)
     return {
         "skipped": False,
         "path": str(made.path),
@@ -247,10 +244,20 @@ def scheduled_backup(settings: Settings, sessions: Sessions | None = None) -> di
     }
 
 
-def note_verified(sessions: Sessions, settings: Settings, made: Backup) -> None:
-    """Record ``made`` as the newest verified backup: its moment and size become metrics."""
-    with sessions(True) as session:
-        record_verified_backup(session, settings.interval_s("backup"), made.created_at, made.bytes)
+def create_verified(settings: Settings, sessions: Sessions | None) -> tuple[Backup, Verification]:
+    """Take a backup and check it; one that verifies is noted through ``sessions``.
+
+    The note (the newest verified backup's moment and size, on the backup
+    job's row) is what the backup metrics and alerts read, whoever took it:
+    the schedule, or ``matf backup create`` in a CronJob.
+    """
+    made = create_backup(settings)
+    check = verify_backup(made.path)
+    if check.ok and sessions is not None:
+        with sessions(True) as session:
+            interval_s = settings.interval_s("backup")
+            record_verified_backup(session, interval_s, made.created_at, made.bytes)
+    return made, check
 
 
 def restore_backup(
