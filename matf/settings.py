@@ -65,6 +65,14 @@ def parse_engine_limits(text: str) -> dict[str, int]:
     return limits
 
 
+def llm_cost_usd(
+    prompt_tokens: float, completion_tokens: float, prices: tuple[float, float]
+) -> float:
+    """What the model's tokens cost at ``prices`` (USD per million prompt, completion tokens)."""
+    per_prompt, per_completion = prices
+    return (prompt_tokens * per_prompt + completion_tokens * per_completion) / 1e6
+
+
 class Settings(BaseSettings):
     """Every setting MATF knows, with the environment variable that sets it."""
 
@@ -247,6 +255,11 @@ class Settings(BaseSettings):
     def interval_s(self, name: str) -> float:
         """One of the ``*_interval`` settings in seconds (validated at start)."""
         return parse_interval(getattr(self, f"{name}_interval"))
+
+    @property
+    def llm_prices(self) -> tuple[float, float]:
+        """``MISTRAL_PRICE_INPUT`` and ``MISTRAL_PRICE_OUTPUT``, for ``llm_cost_usd``."""
+        return self.mistral_price_input, self.mistral_price_output
 
     @property
     def session_timeout_s(self) -> float:

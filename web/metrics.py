@@ -70,7 +70,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from matf.errors import AuthError
 from matf.results import RunStatus
-from matf.settings import Settings
+from matf.settings import Settings, llm_cost_usd
 from matf.storage.db import get_engine
 from matf.storage.models import (
     Event,
@@ -125,7 +125,7 @@ def install_metrics(
         engine,
         status_provider,
         failures=failures,
-        prices=(settings.mistral_price_input, settings.mistral_price_output),
+        prices=settings.llm_prices,
     )
     multiprocess = bool(os.environ.get(MULTIPROC_ENV))
     scraped = CollectorRegistry() if multiprocess else registry
@@ -394,8 +394,7 @@ class MatfCollector(Collector):
         tokens.add_metric(["prompt"], spent[1])
         tokens.add_metric(["completion"], spent[2])
         if self._prices is not None:
-            per_prompt, per_completion = self._prices
-            cost.add_metric([], (spent[1] * per_prompt + spent[2] * per_completion) / 1e6)
+            cost.add_metric([], llm_cost_usd(spent[1], spent[2], self._prices))
 
     def _from_database(
         self,

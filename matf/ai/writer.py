@@ -35,6 +35,7 @@ from matf.llm.grounding import fingerprint, redact, snapshot, trimmed
 from matf.llm.prompts import PROMPT_VERSION, page_messages
 from matf.netguard import NetworkPolicy
 from matf.options import AiOptions
+from matf.settings import llm_cost_usd
 from matf.spec import MAX_ALTERNATIVES, TARGETED, Goto, Locator, TestSpec
 from matf.storage.db import Sessions
 from matf.storage.llm_cache import answer_key, cached_answer, store_answer
@@ -81,9 +82,7 @@ class AiUsage:
 
     def cost_usd(self, settings: Settings) -> float:
         return round(
-            self.prompt_tokens / 1e6 * settings.mistral_price_input
-            + self.completion_tokens / 1e6 * settings.mistral_price_output,
-            6,
+            llm_cost_usd(self.prompt_tokens, self.completion_tokens, settings.llm_prices), 6
         )
 
     def as_dict(self, settings: Settings) -> dict[str, Any]:
