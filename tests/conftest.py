@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -164,19 +165,21 @@ def new_entry() -> str:
     return generate_key("new")
 
 
+def lab_spec(case_id: str, site: str, path: str, text: str = "Lab", **extra: Any) -> dict[str, Any]:
+    """A test of one demo lab page: go to ``path``, expect its heading to say ``text``."""
+    return {
+        "id": case_id,
+        "name": f"{case_id} page",
+        "url": site + path,
+        "steps": [
+            {"action": "goto", "url": path},
+            {"action": "expect_text", "target": {"role": "heading"}, "text": text},
+        ],
+        **extra,
+    }
+
+
 def write_lab_suite(folder: Path, demo: str) -> None:
     """``folder/suite.json``: two demo lab tests, one that passes and one that fails."""
-
-    def spec(case_id: str, path: str, text: str) -> dict[str, object]:
-        return {
-            "id": case_id,
-            "name": f"{case_id} page",
-            "url": demo + path,
-            "steps": [
-                {"action": "goto", "url": path},
-                {"action": "expect_text", "target": {"role": "heading"}, "text": text},
-            ],
-        }
-
-    tests = [spec("ok", "/lab/ok", "Lab"), spec("broken", "/lab/fail", "All good")]
+    tests = [lab_spec("ok", demo, "/lab/ok"), lab_spec("broken", demo, "/lab/fail", "All good")]
     (folder / "suite.json").write_text(json.dumps({"version": 1, "tests": tests}))

@@ -34,7 +34,7 @@ from matf.storage.backup import scheduled_backup
 from matf.storage.db import get_engine, sessions_for
 from tests.apiserver import ApiServer, finished
 from tests.cluster import Cluster
-from tests.conftest import server_settings
+from tests.conftest import lab_spec, server_settings
 from tests.prometheus_stack import (
     Daemon,
     binary,
@@ -189,8 +189,8 @@ def test_dashboards_show_a_campaign_and_a_killed_executor_pool_pages_and_resolve
     engine = get_engine(stack.api.settings.database_url)
     assert scheduled_backup(stack.api.settings, sessions_for(engine))["verified"] is True
     tests = [
-        _spec("ok", demo, "/lab/ok", "Lab"),
-        _spec("broken", demo, "/lab/fail", "All good"),
+        lab_spec("ok", demo, "/lab/ok"),
+        lab_spec("broken", demo, "/lab/fail", "All good"),
         {"id": "slow", "name": "slow", "url": f"{demo}/lab/ok",
          "steps": [{"action": "goto", "url": f"/lab/slow?ms={SLOW_MS}"}]},
     ]  # fmt: skip
@@ -245,15 +245,3 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 30) -> bool:
             return False
         time.sleep(0.5)
     return True
-
-
-def _spec(case_id: str, site: str, path: str, text: str) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "name": f"{case_id} page",
-        "url": site + path,
-        "steps": [
-            {"action": "goto", "url": path},
-            {"action": "expect_text", "target": {"role": "heading"}, "text": text},
-        ],
-    }

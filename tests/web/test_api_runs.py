@@ -21,7 +21,7 @@ import pytest
 from simple_websocket import Client
 
 from tests.apiserver import ApiServer, finished
-from tests.conftest import server_settings
+from tests.conftest import lab_spec, server_settings
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +38,9 @@ def editor(server: ApiServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def _spec(case_id: str, url: str, path: str, text: str = "Lab", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "name": f"{case_id} page",
-        "url": url + path,
-        "steps": [
-            {"action": "goto", "url": path},
-            {"action": "expect_text", "target": {"role": "heading"}, "text": text},
-        ],
-        **extra,
-    }
-
-
 @pytest.fixture(scope="module")
 def suite_id(editor: httpx.Client, demo: str) -> str:
-    tests = [_spec("ok", demo, "/lab/ok"), _spec("broken", demo, "/lab/fail", "All good")]
+    tests = [lab_spec("ok", demo, "/lab/ok"), lab_spec("broken", demo, "/lab/fail", "All good")]
     answer = editor.post("/api/v1/suites", json={"name": "lab", "target": demo, "tests": tests})
     assert answer.status_code == 201, answer.text
     body = answer.json()
@@ -155,14 +142,14 @@ def test_editing_a_spec_is_validated_against_the_schema(
 ) -> None:
     bad = editor.patch(
         f"/api/v1/suites/{suite_id}/cases/ok",
-        json={"spec": {**_spec("ok", demo, "/lab/ok"), "steps": [{"action": "eval_js"}]}},
+        json={"spec": {**lab_spec("ok", demo, "/lab/ok"), "steps": [{"action": "eval_js"}]}},
     )
     assert bad.status_code == 422 and "steps" in bad.json()["detail"]
     renamed = editor.patch(
-        f"/api/v1/suites/{suite_id}/cases/ok", json={"spec": _spec("other", demo, "/lab/ok")}
+        f"/api/v1/suites/{suite_id}/cases/ok", json={"spec": lab_spec("other", demo, "/lab/ok")}
     )
     assert renamed.status_code == 422 and "must stay 'ok'" in renamed.json()["detail"]
-    good = _spec("ok", demo, "/lab/ok", name="renamed ok")
+    good = lab_spec("ok", demo, "/lab/ok", name="renamed ok")
     answer = editor.patch(f"/api/v1/suites/{suite_id}/cases/ok", json={"spec": good})
     assert answer.status_code == 200 and answer.json()["name"] == "renamed ok"
     assert answer.json()["updated_by"] == "user:editor@example.com"
@@ -226,7 +213,7 @@ def test_cancelling_a_run_ends_it_and_drops_its_tests_not_yet_started(
     editor: httpx.Client, demo: str
 ) -> None:
     # Given a run of four slow tests on two embedded executors
-    slow = [_spec(f"slow{i}", demo, f"/lab/slow?ms=8000&n={i}") for i in range(4)]
+    slow = [lab_spec(f"slow{i}", demo, f"/lab/slow?ms=8000&n={i}") for i in range(4)]
     suite = _suite(editor, demo, slow)
     run_id = editor.post("/api/v1/tests/execute", json={"suite_id": suite}).json()["run_id"]
     # When it is cancelled once its first tests are running
